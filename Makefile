@@ -1,0 +1,36 @@
+# fraudpipe: `make demo` runs the pipeline end to end, `make test` runs the checks and tests.
+# Both bootstrap a fresh machine first (system packages, uv, venv, .env) and start the local stack.
+SHELL := /bin/bash
+UV := python3 -m uv
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap stack-up stack-down stack-status lint typecheck test demo bench dashboard
+
+bootstrap:
+	@bash infra/local/bootstrap.sh
+
+stack-up: bootstrap
+	$(RUN) fraudpipe stack up
+
+stack-down:
+	$(RUN) fraudpipe stack down
+
+stack-status:
+	$(RUN) fraudpipe stack status
+
+lint: bootstrap
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: bootstrap
+	$(RUN) mypy
+
+test: lint typecheck stack-up
+	$(RUN) pytest $(PYTEST_ARGS)
+
+demo: stack-up
+	$(RUN) fraudpipe demo
+
+bench: stack-up
+	$(RUN) python bench/ingest.py

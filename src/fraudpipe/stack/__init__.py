@@ -1,0 +1,1 @@
+"""Start, stop and check the local services fraudpipe needs (no Docker required)."""

@@ -1,0 +1,46 @@
+"""Bring the whole local stack up in dependency order, down in reverse, and report status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fraudpipe.config import Settings
+from fraudpipe.stack.base import Service, ServiceStatus
+
+
+def services(settings: Settings) -> list[Service]:
+    """The stack's services in start order: PostgreSQL first, since the others store in it."""
+    # Imported here so importing the manager stays cheap (the CLI imports it eagerly).
+    from fraudpipe.stack.kafka import KafkaService
+    from fraudpipe.stack.mlflow_server import MlflowService
+    from fraudpipe.stack.postgres import PostgresService
+    from fraudpipe.stack.prefect_server import PrefectService
+    from fraudpipe.stack.registry import RegistryService
+
+    return [
+        PostgresService(settings),
+        KafkaService(settings),
+        RegistryService(settings),
+        MlflowService(settings),
+        PrefectService(settings),
+    ]
+
+
+def stack_up(
+    settings: Settings, on_service: Callable[[str, bool], None] | None = None
+) -> list[ServiceStatus]:
+    """Start every service that does not already answer; idempotent."""
+    for service in services(settings):
+        started = service.up()
+        if on_service:
+            on_service(service.name, started)
+    return stack_status(settings)
+
+
+def stack_down(settings: Settings) -> list[str]:
+    """Stop the services this stack started (never someone else's); returns their names."""
+    return [svc.name for svc in reversed(services(settings)) if svc.down()]
+
+
+def stack_status(settings: Settings) -> list[ServiceStatus]:
+    return [svc.status() for svc in services(settings)]

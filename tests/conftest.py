@@ -1,0 +1,34 @@
+"""Shared fixtures: settings, and the real local stack for integration/e2e tests.
+
+Integration tests talk to real services. By default the session fixture starts the local stack
+(idempotent: services already running are reused); point the FRAUDPIPE_* variables at your own
+services to test against those instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from fraudpipe.config import Settings, get_settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Settings:
+    """The real stack, up and healthy for the whole session."""
+    from fraudpipe.stack.manager import stack_up
+
+    stack_up(settings)
+    return settings
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topics, subjects, experiments and schemas."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,53 @@
+"""The stack launcher: `up` is a no-op when services answer; `down` leaves nothing of ours."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from fraudpipe.config import Settings
+from fraudpipe.stack.base import port_open
+from fraudpipe.stack.manager import stack_up
+from fraudpipe.stack.postgres import PostgresService
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_second_stack_up_starts_nothing(stack: Settings) -> None:
+    started: dict[str, bool] = {}
+    statuses = stack_up(stack, on_service=lambda name, did_start: started.update({name: did_start}))
+    assert started and not any(started.values()), started
+    assert all(st.up for st in statuses), statuses
+
+
+def test_isolated_service_up_twice_then_down(settings: Settings, tmp_path: Path) -> None:
+    # A private PostgreSQL on its own port and directory, so the shared stack is untouched.
+    tmp_path.chmod(0o755)
+    private = settings.model_copy(
+        update={"stack_dir": tmp_path / ".stack", "pg_port": _free_port()}
+    )
+    service = PostgresService(private)
+    try:
+        assert service.up() is True
+        pid = service.managed_pid()
+        assert pid is not None
+        assert service.up() is False  # already answering: nothing started
+        assert service.managed_pid() == pid
+    finally:
+        stopped = service.down()
+        shutil.rmtree(service.server_root, ignore_errors=True)
+    assert stopped is True
+    assert service.managed_pid() is None
+    assert not port_open(private.pg_host, private.pg_port)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
