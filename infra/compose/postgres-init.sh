@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# First start of the compose PostgreSQL: the role and databases the other services store in.
+set -euo pipefail
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" <<SQL
+CREATE ROLE "${FRAUDPIPE_PG_SERVICES_USER}" LOGIN PASSWORD '${FRAUDPIPE_PG_SERVICES_PASSWORD}';
+CREATE DATABASE registry OWNER "${FRAUDPIPE_PG_SERVICES_USER}";
+CREATE DATABASE mlflow OWNER "${FRAUDPIPE_PG_SERVICES_USER}";
+CREATE DATABASE prefect OWNER "${FRAUDPIPE_PG_SERVICES_USER}";
+CREATE DATABASE airflow OWNER "${FRAUDPIPE_PG_SERVICES_USER}";
+SQL
