@@ -1,0 +1,1 @@
+"""Kafka consumer services (thin entry points over fraudpipe.scoring)."""
