@@ -26,7 +26,7 @@ class Settings(BaseSettings):
 
     # Local stack
     stack_dir: Path = Field(Path(".stack"), description="Data, logs, jars of the local stack.")
-    stack_wait_seconds: float = Field(180.0, description="Bound on each service's health wait.")
+    stack_wait_seconds: float = Field(300.0, description="Bound on each service's health wait.")
 
     # PostgreSQL
     pg_host: str = "127.0.0.1"
@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
     model_name: str = "fraud-detector"
     serving_alias: str = "champion"
+    promotion_min_ap_gain: float = Field(
+        0.0, description="A candidate's holdout AP must exceed the champion's by more than this."
+    )
+    promotion_guard_tolerance: float = Field(
+        0.01, description="How far a guard metric (ROC AUC, recall@1% FPR) may fall on promotion."
+    )
+    holdout_days: int = Field(
+        1, ge=1, description="The latest calendar days (UTC) of event time held out of training."
+    )
 
     # Prefect
     prefect_host: str = "127.0.0.1"

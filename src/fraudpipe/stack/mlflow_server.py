@@ -51,5 +51,9 @@ class MlflowService(Service):
                 "--workers",
                 "2",
             ],
-            env={"MLFLOW_ENABLE_TELEMETRY": "false", "MLFLOW_DISABLE_TELEMETRY": "true"},
+            env={
+                "MLFLOW_DISABLE_TELEMETRY": "true",
+                # The job runner (GenAI evaluation jobs) adds four worker processes we never use.
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            },
         )
