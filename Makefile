@@ -31,6 +31,12 @@ test: lint typecheck stack-up
 
 demo: stack-up
 	$(RUN) fraudpipe demo
+	$(RUN) fraudpipe dashboard
+
+# Serves on 127.0.0.1:$FRAUDPIPE_DASHBOARD_PORT (8501) until Ctrl-C.
+dashboard: stack-up
+	$(RUN) fraudpipe dashboard
 
 bench: stack-up
 	$(RUN) python bench/ingest.py
+	$(RUN) python bench/dashboard.py

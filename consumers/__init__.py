@@ -1,1 +1,1 @@
-"""Kafka consumer services (thin entry points over fraudpipe.scoring)."""
+"""Entry points of the Kafka consumers (the logic lives in `fraudpipe.scoring`)."""

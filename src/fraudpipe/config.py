@@ -57,13 +57,21 @@ class Settings(BaseSettings):
     topic_alerts: str = "fraud.alerts"
     topic_dlq: str = "fraud.transactions.dlq"
     consumer_group: str = "fraud-scorer"
+    kafka_delivery_timeout_ms: int = Field(
+        120_000,
+        gt=0,
+        description="How long a producer keeps retrying one record before its send fails.",
+    )
 
     # Schema Registry (Apicurio's Confluent-compatible API)
     registry_host: str = "127.0.0.1"
     registry_port: int = 8081
     registry_version: str = "3.3.3"
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
-    schema_compatibility: str = "BACKWARD_TRANSITIVE"
+    # FULL, not BACKWARD: producers write the subject's latest version, so registering one
+    # changes what running consumers (still on their old reader schema) receive at once; and a
+    # replay hands new consumers old records. Both directions must hold, for every version.
+    schema_compatibility: str = "FULL_TRANSITIVE"
 
     # MLflow
     mlflow_host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ def services(settings: Settings) -> list[Service]:
     from fraudpipe.stack.mlflow_server import MlflowService
     from fraudpipe.stack.postgres import PostgresService
     from fraudpipe.stack.prefect_server import PrefectService
+    from fraudpipe.stack.prefect_worker import PrefectWorkerService
     from fraudpipe.stack.registry import RegistryService
 
     return [
@@ -23,6 +24,7 @@ def services(settings: Settings) -> list[Service]:
         RegistryService(settings),
         MlflowService(settings),
         PrefectService(settings),
+        PrefectWorkerService(settings),  # runs the deployments: needs the Prefect server
     ]
 
 

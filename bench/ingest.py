@@ -1,0 +1,330 @@
+"""Ingestion throughput on the full ULB dataset, next to the ceilings measured in the same run.
+
+Everything runs in a throwaway database (created, migrated and dropped here), and every
+measurement loads the same 284,807 rows:
+
+- raw ceilings: a binary COPY into an empty table with the same columns and no index, key or
+  constraint, written (a) with psycopg's ``write_row`` per row and (b) as one numpy-built
+  stream (`fraudpipe.db.pgcopy`); only the COPY is timed, the rows are ready beforehand;
+- schema ceiling: the numpy-built stream into `transactions` itself (primary key, foreign key
+  to `batches`, indexes on `event_time` and `batch_id`): what the table costs, before any of
+  our own work;
+- typical designs: COPY → staging table → ``INSERT ... ON CONFLICT DO NOTHING`` into
+  `transactions` (the usual idempotent load), and pandas ``to_sql(method="multi")`` (timed on
+  a slice, as it is slow);
+- fraudpipe end to end: `fraudpipe.ingest.ingest` of both days (read CSV → validate → ids →
+  one transaction per day), then the same again (the no-op re-run).
+
+Run: ``uv run python bench/ingest.py [--repeat N]`` (the local stack must be up). With
+``--repeat`` each measurement runs N times and the best time is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+from rich.console import Console
+from rich.table import Table
+
+from fraudpipe.config import Settings, get_settings
+from fraudpipe.data.days import DayBatch, prepare
+from fraudpipe.data.sources import TIME_ZERO
+from fraudpipe.data.ulb import ULB_ROWS, UlbSource, ensure_ulb_csv
+from fraudpipe.db import pgcopy
+from fraudpipe.db.batches import BatchRepository
+from fraudpipe.db.bulk_load import TRANSACTION_COLUMNS, merge_transactions, transaction_payload
+from fraudpipe.db.connect import connect, create_engine
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.ingest import ingest
+from fraudpipe.stack.postgres import superuser_conninfo_for
+
+TO_SQL_ROWS = 5_000
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    rows: int
+    seconds: float
+    kind: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+
+def best_of(repeat: int, setup: Callable[[], None], run: Callable[[], int]) -> tuple[int, float]:
+    """Best wall time of `run` over `repeat` tries, `setup` (untimed) before each."""
+    best = float("inf")
+    rows = 0
+    for _ in range(repeat):
+        setup()
+        started = time.perf_counter()
+        rows = run()
+        best = min(best, time.perf_counter() - started)
+    return rows, best
+
+
+def checkpoint(settings: Settings) -> None:
+    """Flush dirty pages first, so a checkpoint does not land inside a timed step."""
+    with psycopg.connect(
+        superuser_conninfo_for(settings, settings.pg_database), autocommit=True
+    ) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def create_batches(settings: Settings, batches: list[DayBatch]) -> None:
+    with connect(settings) as conn:
+        repo = BatchRepository(conn)
+        for b in batches:
+            repo.create(
+                batch_id=b.batch_id,
+                source="ulb",
+                batch_date=b.day,
+                is_synthetic=False,
+                row_count=b.rows,
+                content_sha256="bench",
+            )
+
+
+def empty_pipeline_tables(settings: Settings) -> None:
+    with connect(settings, "owner", autocommit=True) as conn:
+        conn.execute("TRUNCATE transactions, batches, quarantine CASCADE")
+    checkpoint(settings)
+
+
+def make_bare_table(settings: Settings) -> str:
+    """An empty table with the transactions columns and nothing else (no key, index, check)."""
+    name = f"bare_{uuid.uuid4().hex[:8]}"
+    with connect(settings, "owner", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} AS SELECT * FROM transactions WITH NO DATA").format(
+                sql.Identifier(name)
+            )
+        )
+    return name
+
+
+def drop_table(settings: Settings, name: str) -> None:
+    with connect(settings, "owner", autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def copy_stream(settings: Settings, table: str, payloads: list[pgcopy.BinaryCopyPayload]) -> int:
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in TRANSACTION_COLUMNS)
+    with connect(settings, "owner") as conn, conn.cursor() as cur:
+        for payload in payloads:
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                sql.Identifier(table), columns
+            )
+            with cur.copy(statement) as copy:
+                for chunk, _ in payload.chunks():
+                    copy.write(chunk)
+    return sum(p.rows for p in payloads)
+
+
+def python_rows(batches: list[DayBatch]) -> list[tuple[object, ...]]:
+    """The same rows as Python tuples, for psycopg's per-row writer (built untimed)."""
+    out: list[tuple[object, ...]] = []
+    for b in batches:
+        times = [
+            TIME_ZERO + timedelta(microseconds=int(us) - int(TIME_ZERO.timestamp() * 1e6))
+            for us in b.event_time_us
+        ]
+        ids = [uuid.UUID(bytes=r.tobytes()) for r in b.ids]
+        features = b.features.tolist()
+        labels = [None if np.isnan(x) else int(x) for x in b.labels]
+        out.extend(
+            (ids[i], b.batch_id, int(b.source_rows[i]), times[i], *features[i], labels[i])
+            for i in range(b.rows)
+        )
+    return out
+
+
+def copy_write_row(settings: Settings, table: str, rows: list[tuple[object, ...]]) -> int:
+    types = ["uuid", "text", "int8", "timestamptz", *["float8"] * 29, "int2"]
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in TRANSACTION_COLUMNS)
+    with connect(settings, "owner") as conn, conn.cursor() as cur:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(table), columns
+        )
+        with cur.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    return len(rows)
+
+
+def staging_merge(settings: Settings, payloads: list[pgcopy.BinaryCopyPayload]) -> int:
+    with connect(settings) as conn:
+        return sum(merge_transactions(conn, p) for p in payloads)
+
+
+def to_sql_multi(settings: Settings, table: str, batches: list[DayBatch]) -> int:
+    b = batches[0]
+    n = min(TO_SQL_ROWS, b.rows)
+    frame = pd.DataFrame(b.features[:n], columns=["amount", *(f"v{i}" for i in range(1, 29))])
+    frame.insert(0, "transaction_id", [uuid.UUID(bytes=r.tobytes()) for r in b.ids[:n]])
+    frame.insert(1, "batch_id", b.batch_id)
+    frame.insert(2, "source_row", b.source_rows[:n])
+    frame.insert(3, "event_time", pd.to_datetime(b.event_time_us[:n], unit="us", utc=True))
+    frame["label"] = b.labels[:n]
+    engine = create_engine(settings, "owner")
+    try:
+        with engine.begin() as conn:
+            frame.to_sql(
+                table,
+                conn,
+                if_exists="append",
+                index=False,
+                method="multi",
+                chunksize=1000,
+                dtype={"transaction_id": sa.Uuid()},
+            )
+    finally:
+        engine.dispose()
+    return n
+
+
+def run(repeat: int) -> list[Measurement]:
+    settings = get_settings()
+    ensure_ulb_csv(settings)
+    source = UlbSource(settings)
+    prepared = prepare(source.name, source.read(None))
+    batches = list(prepared.days.values())
+    payloads = [transaction_payload(b) for b in batches]
+    assert sum(p.rows for p in payloads) == ULB_ROWS
+    results: list[Measurement] = []
+
+    with scratch_database(settings, prefix="fraudpipe_bench") as db:
+        bare = make_bare_table(db)
+
+        def fresh_bare() -> None:
+            with connect(db, "owner", autocommit=True) as conn:
+                conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(bare)))
+            checkpoint(db)
+
+        rows, secs = best_of(
+            repeat, fresh_bare, functools.partial(copy_write_row, db, bare, python_rows(batches))
+        )
+        results.append(Measurement("binary COPY, psycopg write_row, bare table", rows, secs, "raw"))
+        rows, secs = best_of(repeat, fresh_bare, lambda: copy_stream(db, bare, payloads))
+        results.append(Measurement("binary COPY, numpy stream, bare table", rows, secs, "raw"))
+
+        def fresh_schema() -> None:
+            empty_pipeline_tables(db)
+            create_batches(db, batches)
+
+        rows, secs = best_of(
+            repeat, fresh_schema, lambda: copy_stream(db, "transactions", payloads)
+        )
+        results.append(
+            Measurement("binary COPY, numpy stream, into transactions", rows, secs, "schema")
+        )
+        rows, secs = best_of(repeat, fresh_schema, lambda: staging_merge(db, payloads))
+        results.append(Measurement("COPY → staging → INSERT … ON CONFLICT", rows, secs, "typical"))
+
+        rows, secs = best_of(repeat, fresh_bare, lambda: to_sql_multi(db, bare, batches))
+        results.append(
+            Measurement(f"pandas to_sql(method='multi'), {rows:,} rows", rows, secs, "typical")
+        )
+        drop_table(db, bare)
+
+        def ingest_all() -> int:
+            report = ingest(db, UlbSource(settings))
+            assert report.loaded == ULB_ROWS, report.summary_line()
+            return report.rows_read
+
+        rows, secs = best_of(repeat, lambda: empty_pipeline_tables(db), ingest_all)
+        results.append(
+            Measurement("fraudpipe ingest (read→validate→ids→load)", rows, secs, "fraudpipe")
+        )
+
+        def ingest_parallel() -> int:
+            report = ingest(db, UlbSource(settings), workers=2)
+            assert report.loaded == ULB_ROWS, report.summary_line()
+            return report.rows_read
+
+        rows, secs = best_of(repeat, lambda: empty_pipeline_tables(db), ingest_parallel)
+        results.append(
+            Measurement("fraudpipe ingest, 2 days at once (workers=2)", rows, secs, "fraudpipe")
+        )
+
+        def ingest_again() -> int:
+            report = ingest(db, UlbSource(settings))
+            assert report.loaded == 0
+            return report.rows_read
+
+        rows, secs = best_of(repeat, lambda: None, ingest_again)
+        results.append(Measurement("fraudpipe ingest re-run (no-op)", rows, secs, "fraudpipe"))
+
+    # Where the client's share of the time goes (no database involved).
+    started = time.perf_counter()
+    raw = source.read(None)
+    read_done = time.perf_counter()
+    prepared = prepare(source.name, raw)
+    prepare_done = time.perf_counter()
+    for b in prepared.days.values():
+        transaction_payload(b).sha256()
+    encode_done = time.perf_counter()
+    results += [
+        Measurement("  client: read CSV", ULB_ROWS, read_done - started, "stage"),
+        Measurement(
+            "  client: validate + day split + ids", ULB_ROWS, prepare_done - read_done, "stage"
+        ),
+        Measurement(
+            "  client: encode binary COPY + hash", ULB_ROWS, encode_done - prepare_done, "stage"
+        ),
+    ]
+    return results
+
+
+def print_table(results: list[Measurement]) -> None:
+    raw = {m.name: m for m in results if m.kind == "raw"}
+    write_row = next(m for n, m in raw.items() if "write_row" in n)
+    stream = next(m for n, m in raw.items() if "numpy" in n)
+    table = Table(
+        title=f"ingest of the ULB dataset ({ULB_ROWS:,} rows, 2 days) — "
+        f"{datetime.now().astimezone():%Y-%m-%d %H:%M}"
+    )
+    for col in (
+        "measurement",
+        "rows",
+        "seconds",
+        "rows/s",
+        "% of write_row COPY",
+        "% of numpy COPY",
+    ):
+        table.add_column(col, justify="left" if col == "measurement" else "right")
+    for m in results:
+        table.add_row(
+            m.name,
+            f"{m.rows:,}",
+            f"{m.seconds:.2f}",
+            f"{m.rows_per_second:,.0f}",
+            f"{100 * m.rows_per_second / write_row.rows_per_second:.0f}%",
+            f"{100 * m.rows_per_second / stream.rows_per_second:.0f}%",
+        )
+    Console(width=160).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best kept)")
+    args = parser.parse_args()
+    print_table(run(args.repeat))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Publisher throughput on one real ULB day, next to the ceilings measured in the same run.
+
+Loads 2025-09-20 (144,786 rows) into a scratch database, publishes it to a throwaway topic and
+subject, and times each stage of the path on its own:
+
+- PostgreSQL → TransactionRecord: the server-side cursor the publisher reads with;
+- three ways to encode the same records: `AvroSerializer` as the publisher configures it
+  (`use.latest.version`), `AvroSerializer` looking up the exact local schema, and bare fastavro;
+- raw produce: already-encoded values of the same size, same producer settings, all acked
+  (the Kafka ceiling for this machine);
+- `publish_batch` end to end (read → record → serialize → produce → every ack → published).
+
+Run: `uv run python bench/publish.py` (the local stack must be up; nothing is left behind).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date
+
+import fastavro
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from rich.console import Console
+from rich.table import Table
+
+from fraudpipe.config import Settings, get_settings
+from fraudpipe.contracts import (
+    Contract,
+    TransactionRecord,
+    load_schema_str,
+    make_serializer,
+    registry_client,
+    to_dict,
+    value_context,
+)
+from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.data.ulb import UlbSource
+from fraudpipe.db.batches import BatchRepository
+from fraudpipe.db.connect import connect
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.ingest import ingest
+from fraudpipe.streaming.publisher import producer_config, publish_batch, read_batch_records
+from fraudpipe.streaming.topics import topic_specs
+
+DAY = date(2025, 9, 20)
+#: Records kept in memory for the encode-only stages (the full day would take ~200 MB).
+SAMPLE = 30_000
+
+
+def timed(fn: Callable[[], int]) -> tuple[int, float]:
+    started = time.perf_counter()
+    n = fn()
+    return n, time.perf_counter() - started
+
+
+def read_all(settings: Settings, batch_id: str, keep: list[TransactionRecord]) -> int:
+    n = 0
+    with connect(settings) as conn:
+        batch = BatchRepository(conn).get(batch_id)
+        assert batch is not None
+        for record in read_batch_records(conn, batch):
+            if n < SAMPLE:
+                keep.append(record)
+            n += 1
+    return n
+
+
+def encode_all(
+    serialize: Callable[[TransactionRecord], bytes | None], records: Sequence[TransactionRecord]
+) -> int:
+    for record in records:
+        serialize(record)
+    return len(records)
+
+
+def fastavro_all(records: Sequence[TransactionRecord]) -> int:
+    parsed = fastavro.parse_schema(json.loads(load_schema_str(Contract.TRANSACTION)))
+    for record in records:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, parsed, to_dict(record))
+    return len(records)
+
+
+def produce_raw(settings: Settings, payloads: list[tuple[bytes, bytes]], total: int) -> int:
+    acked = 0
+    failed: list[KafkaError] = []
+
+    def report(err: KafkaError | None, _msg: Message) -> None:
+        nonlocal acked
+        if err is None:
+            acked += 1
+        else:
+            failed.append(err)
+
+    producer = Producer(producer_config(settings))
+    topic = settings.topic_transactions
+    for i, (key, value) in enumerate(itertools.islice(itertools.cycle(payloads), total)):
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    assert not failed and acked == total, (acked, failed[:1])
+    return acked
+
+
+def main() -> None:
+    console = Console()
+    base = get_settings()
+    uid = uuid.uuid4().hex[:10]
+    with scratch_database(base, prefix="fraudpipe_bench") as db:
+        settings = db.model_copy(update={"topic_transactions": f"bench.{uid}.transactions"})
+        console.print(f"loading ULB {DAY} into {settings.pg_database} ...")
+        [batch] = ingest(settings, UlbSource(settings), [DAY]).batches
+        rows = batch.loaded
+        topic = settings.topic_transactions
+        spec = topic_specs(settings)[0]
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        admin.create_topics([NewTopic(topic, spec.partitions, 1, config=spec.config(1))])[
+            topic
+        ].result(timeout=30)
+        client = registry_client(settings)
+        subject = Contract.TRANSACTION.subject(settings)
+        try:
+            register_contracts(client, settings, [Contract.TRANSACTION])
+            ctx = value_context(topic)
+            sample: list[TransactionRecord] = []
+            results: list[tuple[str, int, float]] = []
+
+            n, s = timed(lambda: read_all(settings, batch.batch_id, sample))
+            results.append(("PostgreSQL → TransactionRecord (server-side cursor)", n, s))
+
+            latest = make_serializer(Contract.TRANSACTION, client)
+            lookup: AvroSerializer = AvroSerializer(
+                client,
+                load_schema_str(Contract.TRANSACTION),
+                to_dict,
+                {"auto.register.schemas": False, "use.latest.version": False},
+            )
+            for name, serializer in (
+                ("AvroSerializer, use.latest.version (publisher)", latest),
+                ("AvroSerializer, exact-schema lookup", lookup),
+            ):
+                serializer(sample[0], ctx)  # first call fetches the schema; not timed
+                n, s = timed(lambda ser=serializer: encode_all(lambda r: ser(r, ctx), sample))
+                results.append((name, n, s))
+            n, s = timed(lambda: fastavro_all(sample))
+            results.append(("fastavro schemaless_writer (no framing)", n, s))
+
+            payloads = [(str(r.transaction_id).encode(), latest(r, ctx) or b"") for r in sample]
+            n, s = timed(lambda: produce_raw(settings, payloads, rows))
+            results.append(("raw produce of encoded values, all acked (ceiling)", n, s))
+
+            published = publish_batch(settings, batch.batch_id)
+            results.append(("publish_batch end to end", published.acknowledged, published.seconds))
+        finally:
+            admin.delete_topics([topic])[topic].result(timeout=30)
+            client.delete_subject(subject)
+            client.delete_subject(subject, permanent=True)
+            client.close()
+
+    ceiling = results[-2][1] / results[-2][2]
+    table = Table(title=f"publish: ULB {DAY} ({rows:,} rows), encode stages on {SAMPLE:,} records")
+    for col in ("stage", "records", "seconds", "records/s", "vs raw produce"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for name, n, s in results:
+        rate = n / s
+        table.add_row(name, f"{n:,}", f"{s:.2f}", f"{rate:,.0f}", f"{rate / ceiling:.0%}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The raw-row contract (pandera) and the split of a raw frame into valid rows and rejections.
+
+Raw rows are what a source holds, in the ULB dataset's own column names: ``Time`` (seconds from
+the source's time zero), ``V1``..``V28``, ``Amount``, optionally ``Class`` (the label) and an
+integer ``id``. A row breaking the contract is rejected with a readable reason per broken rule;
+it never stops the other rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+RAW_V_COLUMNS: Final = tuple(f"V{i}" for i in range(1, 29))
+RAW_TIME_COLUMN: Final = "Time"
+RAW_AMOUNT_COLUMN: Final = "Amount"
+RAW_LABEL_COLUMN: Final = "Class"
+RAW_ID_COLUMN: Final = "id"
+RAW_REQUIRED_COLUMNS: Final = (RAW_TIME_COLUMN, *RAW_V_COLUMNS, RAW_AMOUNT_COLUMN)
+RAW_OPTIONAL_COLUMNS: Final = (RAW_LABEL_COLUMN, RAW_ID_COLUMN)
+
+MAX_TIME_SECONDS: Final = 10_000_000_000.0
+"""Upper bound on ``Time`` (~317 years): keeps event times inside PostgreSQL's and numpy's range."""
+
+_ID_PATTERN: Final = r"^\d{1,18}$"
+
+
+class RawTransactionSchema(pa.DataFrameModel):
+    """One row as a source holds it. ``id`` arrives as text so a huge id never loses digits."""
+
+    Time: Series[float] = pa.Field(ge=0, le=MAX_TIME_SECONDS)
+    V1: Series[float]
+    V2: Series[float]
+    V3: Series[float]
+    V4: Series[float]
+    V5: Series[float]
+    V6: Series[float]
+    V7: Series[float]
+    V8: Series[float]
+    V9: Series[float]
+    V10: Series[float]
+    V11: Series[float]
+    V12: Series[float]
+    V13: Series[float]
+    V14: Series[float]
+    V15: Series[float]
+    V16: Series[float]
+    V17: Series[float]
+    V18: Series[float]
+    V19: Series[float]
+    V20: Series[float]
+    V21: Series[float]
+    V22: Series[float]
+    V23: Series[float]
+    V24: Series[float]
+    V25: Series[float]
+    V26: Series[float]
+    V27: Series[float]
+    V28: Series[float]
+    Amount: Series[float] = pa.Field(ge=0)
+    Class: Series[float] | None = pa.Field(isin=[0.0, 1.0], nullable=True)
+    id: Series[str] | None = pa.Field(str_matches=_ID_PATTERN)
+
+    # NaN is reported by the non-null check; this one only catches ±inf.
+    @pa.check(RAW_TIME_COLUMN, *RAW_V_COLUMNS, RAW_AMOUNT_COLUMN, name="finite")
+    @classmethod
+    def finite(cls, column: pd.Series[float]) -> pd.Series[bool]:
+        return ~column.isin([np.inf, -np.inf])
+
+    class Config:
+        coerce = True
+        strict = True
+
+
+@dataclass(frozen=True)
+class ValidatedRows:
+    """A raw frame split by the contract.
+
+    Attributes:
+        valid: The rows that passed, indexed by position in the source: float64 ``Time``,
+            ``V1``..``V28``, ``Amount``, ``Class`` (NaN when missing), int64 ``id`` if the source
+            has one.
+        reasons: Position of each rejected row → why (one entry per broken rule).
+    """
+
+    valid: pd.DataFrame
+    reasons: dict[int, list[str]]
+
+
+def validate_raw(frame: pd.DataFrame) -> ValidatedRows:
+    """Check every row of a raw frame against `RawTransactionSchema`, lazily, and ids across rows.
+
+    Cells that are not numbers are found first (pandera's coercion step); those rows are set
+    aside and the rest is validated again so every other rule still runs on every other row.
+
+    Args:
+        frame: Raw rows indexed by position; columns already checked to be the ULB columns.
+            Numeric columns may be float64 or text (a file with a word in a number).
+
+    Returns:
+        The valid rows (typed) and the reasons for each rejected row.
+    """
+    reasons: dict[int, list[str]] = {}
+    remaining = frame
+    for _ in range(2):
+        try:
+            checked = RawTransactionSchema.validate(remaining, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            failures = exc.failure_cases
+            coercion = failures["check"].astype(str).str.startswith("coerce_dtype")
+            if coercion.any():
+                # Other checks on a column that could not be coerced fail as a whole (no index);
+                # they run again on the second pass, without the rows that are not numbers.
+                failures = failures[coercion]
+            _add_reasons(reasons, failures)
+            remaining = remaining.drop(index=list(_positions(failures)))
+            continue
+        return _unique_ids(ValidatedRows(_typed(checked), reasons))
+    return _unique_ids(ValidatedRows(_typed(RawTransactionSchema.validate(remaining)), reasons))
+
+
+def _unique_ids(rows: ValidatedRows) -> ValidatedRows:
+    """The one rule across rows: an id names one transaction.
+
+    Rows repeating an id with identical values are the same transaction exported twice: the
+    first loads, the copies are rejected. Rows sharing an id with different values contradict
+    each other and nothing says which is right: all of them are rejected.
+    """
+    valid = rows.valid
+    if RAW_ID_COLUMN not in valid.columns:
+        return rows
+    repeated = valid[RAW_ID_COLUMN].duplicated(keep=False)
+    if not repeated.any():
+        return rows
+    reasons = dict(rows.reasons)
+    rejected: list[int] = []
+    for row_id, group in valid[repeated].groupby(RAW_ID_COLUMN, sort=False):
+        positions = [int(p) for p in group.index]
+        identical = len(group.drop_duplicates()) == 1
+        for position in positions[1:] if identical else positions:
+            others = ", ".join(str(p) for p in positions if p != position)
+            reasons.setdefault(position, []).append(
+                f"id: {row_id} repeats position {positions[0]} (identical values)"
+                if identical
+                else f"id: {row_id} also at position(s) {others} with different values"
+            )
+            rejected.append(position)
+    return ValidatedRows(valid.drop(index=rejected), reasons)
+
+
+def _typed(checked: pd.DataFrame) -> pd.DataFrame:
+    if RAW_ID_COLUMN in checked.columns:
+        checked = checked.assign(**{RAW_ID_COLUMN: checked[RAW_ID_COLUMN].astype("int64")})
+    if RAW_LABEL_COLUMN not in checked.columns:
+        checked = checked.assign(**{RAW_LABEL_COLUMN: np.nan})
+    return checked
+
+
+def _positions(failures: pd.DataFrame) -> set[int]:
+    rows = failures["index"]
+    if rows.isna().any():
+        unplaced = failures[rows.isna()][["column", "check", "failure_case"]]
+        raise ValueError(f"schema failures not tied to a row: {unplaced.to_dict('records')}")
+    return {int(i) for i in rows}
+
+
+def _add_reasons(reasons: dict[int, list[str]], failures: pd.DataFrame) -> None:
+    for position, column, check, case in zip(
+        failures["index"],
+        failures["column"],
+        failures["check"].astype(str),
+        failures["failure_case"],
+        strict=True,
+    ):
+        reason = describe_failure(str(column), check, case)
+        bucket = reasons.setdefault(int(position), [])
+        if reason not in bucket:
+            bucket.append(reason)
+
+
+def describe_failure(column: str, check: str, case: object) -> str:
+    """A pandera failure case in words, e.g. ``"Amount: negative (-3.0)"``."""
+    if check == "not_nullable":
+        return f"{column}: missing"
+    if check.startswith(("coerce_dtype", "dtype(")):
+        return f"{column}: not a number ({case!r})"
+    if check.startswith("greater_than_or_equal_to"):
+        return f"{column}: negative ({case})"
+    if check.startswith("less_than_or_equal_to"):
+        return f"{column}: too large ({case}; at most {MAX_TIME_SECONDS:.0f})"
+    if check.startswith("isin"):
+        return f"{column}: not 0 or 1 ({case})"
+    if check == "finite":
+        return f"{column}: infinite ({case})"
+    if check.startswith("str_matches"):
+        return f"{column}: not a non-negative integer of at most 18 digits ({case!r})"
+    return f"{column}: failed {check} ({case!r})"

@@ -1,0 +1,68 @@
+"""What every source hands to ingestion: raw rows by position, and rows it could not parse.
+
+Sources: the ULB dataset (`fraudpipe.data.ulb`), any CSV/Parquet file with the ULB columns
+(`fraudpipe.data.files`) and synthetic days (`fraudpipe.data.synthetic`). All share the ULB
+convention for time: ``Time`` counts seconds from `TIME_ZERO`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Final, Protocol
+
+import pandas as pd
+
+TIME_ZERO: Final = datetime(2025, 9, 20, tzinfo=UTC)
+"""``Time = 0`` of every source: the ULB file's first second, placed on 2025-09-20 (UTC)."""
+
+TIME_ZERO_DAY: Final = TIME_ZERO.date()
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row a source could not even turn into columns (e.g. a truncated line)."""
+
+    position: int
+    reason: str
+    raw: dict[str, object]
+
+
+@dataclass(frozen=True)
+class RawRows:
+    """Rows as a source holds them.
+
+    Attributes:
+        frame: One row per source row, indexed by its position (0 = first data row); the ULB
+            columns, as numbers where they parsed and as text where a file held text.
+        rejections: Rows that never made it into `frame`, with why.
+    """
+
+    frame: pd.DataFrame
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """A place transactions come from, cut into calendar days of event time."""
+
+    @property
+    def name(self) -> str:
+        """Stable name: part of every transaction and batch id (``ulb``, ``file:<stem>`` ...)."""
+        ...
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True when the rows are generated rather than real."""
+        ...
+
+    def read(self, days: Sequence[date] | None) -> RawRows:
+        """The source's rows for `days` (None: all it holds).
+
+        A file source returns every row whatever `days` is, because a row's day is only known
+        once its ``Time`` is validated; ingestion keeps the days it was asked for.
+
+        Raises:
+            IngestRequestError: `days` is None for an unbounded source (synthetic).
+        """
+        ...

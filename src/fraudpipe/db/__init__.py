@@ -1,0 +1,1 @@
+"""PostgreSQL: models, migrations, connections, the batch repository and the bulk loader."""

@@ -1,0 +1,1 @@
+"""The fraud model: features, training, time-ordered evaluation, and the MLflow registry."""

@@ -1,0 +1,60 @@
+"""The model as the scoring service sees it: a registered version, its threshold, ``score``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fraudpipe.errors import ModelInputError
+from fraudpipe.model.features import MODEL_INPUT_COLUMNS
+
+
+def check_model_input(frame: pd.DataFrame) -> None:
+    """Refuse a frame the pipeline would mis-read rather than score it wrongly.
+
+    Raises:
+        ModelInputError: A model-input column is missing, or ``event_time`` is not integer
+            epoch milliseconds (a datetime column would silently turn into nanoseconds).
+    """
+    missing = [c for c in MODEL_INPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ModelInputError(f"missing columns {missing}")
+    if not pd.api.types.is_integer_dtype(frame["event_time"]):
+        raise ModelInputError(f"event_time has dtype {frame['event_time'].dtype}, not int64")
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """One registered model version, loaded, with the threshold it was registered with.
+
+    Attributes:
+        name: Registered model name.
+        version: Registered version number.
+        threshold: Flag a transaction as fraud when its score is at least this.
+        pipeline: The fitted sklearn pipeline (preprocessing and classifier).
+        alias: The alias it was loaded through, if any.
+    """
+
+    name: str
+    version: int
+    threshold: float
+    pipeline: Any
+    alias: str | None = None
+
+    def score(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """Fraud probability per row (extra columns are ignored, order follows the frame).
+
+        Raises:
+            ModelInputError: The frame lacks model-input columns or has a non-integer event time.
+        """
+        check_model_input(frame)
+        proba = self.pipeline.predict_proba(frame[MODEL_INPUT_COLUMNS])
+        return np.asarray(proba[:, 1], dtype=np.float64)
+
+    def is_fraud(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """The decision for each score at this version's threshold."""
+        return np.asarray(scores >= self.threshold, dtype=np.bool_)

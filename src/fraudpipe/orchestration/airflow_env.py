@@ -1,0 +1,136 @@
+"""Airflow's environment, built from fraudpipe settings, and the `airflow` commands that use it.
+
+Airflow reads its configuration when `airflow` is first imported, so everything goes through
+environment variables: `airflow_env` builds them, `apply_airflow_env` puts them into this process
+before an in-process `dag.test()`, and `run_airflow` hands them to an `airflow` subprocess.
+Connections and variables come from the same env (`AIRFLOW_CONN_*`, `AIRFLOW_VAR_*`), never from
+the UI, so a fresh metadata database needs nothing but `airflow db migrate`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from fraudpipe.config import Settings
+from fraudpipe.errors import AirflowCommandError, ConfigurationError
+from fraudpipe.orchestration.project import project_root
+
+
+def airflow_home(settings: Settings) -> Path:
+    """Airflow's home (its generated `airflow.cfg`, logs): `<stack_dir>/airflow`."""
+    return settings.stack_dir.resolve() / "airflow"
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that configure Airflow for fraudpipe.
+
+    Args:
+        settings: fraudpipe settings; the metadata DB is `settings.airflow_database` in the
+            stack's PostgreSQL, owned by the services role.
+
+    Returns:
+        Variable name to value, secrets included (the metadata DB password): print with care.
+    """
+    s = settings
+    sync_url = s.service_db_url(s.airflow_database)
+    app_pg = _postgres_connection(s, s.pg_app_user, s.pg_app_password.get_secret_value())
+    return {
+        "AIRFLOW_HOME": str(airflow_home(s)),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project_root() / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
+        # Every new DAG starts paused on a real scheduler, so nothing runs until someone asks.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sync_url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": sync_url.replace("+psycopg", "+asyncpg"),
+        "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(s.airflow_port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{s.airflow_port}",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Connections come from env only (never the UI), for operators and Airflow-native
+        # checks; the DAGs' own code reads fraudpipe settings, the one source of endpoints.
+        "AIRFLOW_CONN_FRAUDPIPE_POSTGRES": json.dumps(app_pg),
+        "AIRFLOW_CONN_FRAUDPIPE_PREFECT": json.dumps(
+            {"conn_type": "http", "host": s.prefect_api_url}
+        ),
+    }
+
+
+def _postgres_connection(settings: Settings, user: str, password: str) -> dict[str, object]:
+    return {
+        "conn_type": "postgres",
+        "host": settings.pg_host,
+        "port": settings.pg_port,
+        "login": user,
+        "password": password,
+        "schema": settings.pg_database,
+    }
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """Shell `export` lines for `env`, quoted for POSIX shells."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+
+
+def apply_airflow_env(settings: Settings) -> None:
+    """Put Airflow's environment into this process, before `airflow` is imported.
+
+    Raises:
+        ConfigurationError: `airflow` was already imported with another home; its
+            configuration cannot change any more in this process.
+    """
+    env = airflow_env(settings)
+    if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != env["AIRFLOW_HOME"]:
+        raise ConfigurationError(
+            "airflow was imported before fraudpipe set its environment "
+            f"(AIRFLOW_HOME={os.environ.get('AIRFLOW_HOME')!r}): call apply_airflow_env first, "
+            "or run in a fresh process"
+        )
+    airflow_home(settings).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+
+
+def airflow_executable() -> Path:
+    """The `airflow` script of this virtual environment."""
+    return Path(sys.executable).parent / "airflow"
+
+
+def run_airflow(
+    settings: Settings, *args: str, timeout: float = 600.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `airflow <args>` with fraudpipe's Airflow environment from the checkout root.
+
+    Raises:
+        AirflowCommandError: the command exited non-zero (its output is in the message).
+    """
+    airflow_home(settings).mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [str(airflow_executable()), *args],
+        env={**os.environ, **airflow_env(settings)},
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AirflowCommandError(" ".join(args), result.returncode, result.stdout + result.stderr)
+    return result
+
+
+def migrate_airflow_db(settings: Settings) -> str:
+    """Create or upgrade Airflow's metadata database (`airflow db migrate`); idempotent.
+
+    Returns:
+        Where the database is now, for a progress line.
+    """
+    run_airflow(settings, "db", "migrate")
+    return f"{settings.airflow_database} migrated to Airflow's head revision"

@@ -1,0 +1,137 @@
+"""Run a DAG of `dags/` for one logical date in this process (`dag.test()`), and say how it went.
+
+This is how `fraudpipe demo` and the integration tests drive the pipeline through Airflow
+without a scheduler: the tasks run here, one after another, against the real metadata database,
+Prefect and the stack. `apply_airflow_env` must have run before anything imports `airflow`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fraudpipe.errors import ConfigurationError
+from fraudpipe.orchestration.project import project_root
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+
+#: Seconds to wait for the in-process Execution API to finish starting (see below).
+_API_STARTUP_SECONDS = 60.0
+#: The in-process Execution APIs of the latest tasks, kept from being collected (see below).
+_LIVE_APIS: deque[Any] = deque(maxlen=3)
+
+
+@dataclass(frozen=True)
+class DagRunOutcome:
+    """How one DAG run ended: its state and every task's final state."""
+
+    dag_id: str
+    run_id: str
+    logical_date: datetime
+    state: str
+    task_states: dict[str, str]
+    seconds: float
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return sorted(t for t, s in self.task_states.items() if s == "failed")
+
+
+def load_dag(dag_id: str) -> DAG:
+    """Parse `dags/` and return one DAG.
+
+    Raises:
+        ConfigurationError: the DAG folder has import errors, or no DAG `dag_id`.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(project_root() / "dags"), include_examples=False)
+    if bag.import_errors:
+        details = "; ".join(f"{path}: {err}" for path, err in bag.import_errors.items())
+        raise ConfigurationError(f"dags/ has import errors: {details}")
+    dag: DAG | None = bag.get_dag(dag_id)
+    if dag is None:
+        raise ConfigurationError(f"no DAG '{dag_id}' in {project_root() / 'dags'}")
+    return dag
+
+
+def run_dag(
+    dag: DAG,
+    logical_date: datetime,
+    *,
+    conf: dict[str, Any] | None = None,
+    retries: int | None = None,
+) -> DagRunOutcome:
+    """Run `dag` for `logical_date` with `dag.test()` and collect the outcome.
+
+    Args:
+        dag: A DAG from `load_dag`.
+        logical_date: Timezone-aware logical date.
+        conf: DAG-run conf (overrides `params`).
+        retries: Override every task's retries (a test that expects a failure uses 0 rather
+            than wait out the retry delays).
+
+    Returns:
+        The run's state and task states; a failed run is returned, not raised.
+    """
+    _keep_in_process_api_alive()
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
+    began = time.monotonic()
+    dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+    return DagRunOutcome(
+        dag_id=dag.dag_id,
+        run_id=str(dag_run.run_id),
+        logical_date=logical_date,
+        state=str(getattr(dag_run.state, "value", dag_run.state)),
+        task_states={
+            ti.task_id: str(getattr(ti.state, "value", ti.state))
+            for ti in dag_run.get_task_instances()
+        },
+        seconds=time.monotonic() - began,
+    )
+
+
+def _keep_in_process_api_alive() -> None:
+    """Make `dag.test()`'s in-process Execution API usable for the whole task (Airflow 3.2.2).
+
+    Each task runs against a fresh in-process Execution API whose startup (lifespan) is
+    scheduled on a background loop without being awaited (apache/airflow#65945), and whose only
+    reference to that running lifespan is the API object itself, which `dag.test()` drops as
+    soon as it has the HTTP transport. Once it is collected the lifespan exits, svcs removes its
+    registry from the app state, and the task's first request fails with "'State' object has no
+    attribute 'svcs_registry'". So: wait for the startup, and hold the last few API objects
+    (tasks run one at a time here) until newer ones replace them.
+    """
+    from airflow.sdk.execution_time import supervisor
+
+    original = supervisor.in_process_api_server
+    if getattr(original, "_fraudpipe_keeps_alive", False):
+        return
+
+    def started_api_server() -> Any:
+        api = original()  # type: ignore[no-untyped-call]
+        api.transport  # noqa: B018  # first access schedules the lifespan
+        deadline = time.monotonic() + _API_STARTUP_SECONDS
+        while getattr(api.app.state, "svcs_registry", None) is None:
+            if time.monotonic() > deadline:
+                raise ConfigurationError(
+                    "Airflow's in-process Execution API did not start within "
+                    f"{_API_STARTUP_SECONDS:.0f}s: check `fraudpipe airflow env` and the "
+                    "metadata database (`fraudpipe airflow migrate`)"
+                )
+            time.sleep(0.01)
+        _LIVE_APIS.append(api)
+        return api
+
+    started_api_server._fraudpipe_keeps_alive = True  # type: ignore[attr-defined]
+    supervisor.in_process_api_server = started_api_server

@@ -1,0 +1,74 @@
+"""The demo's closing summary: one table row per day, totals, what the run added, and links."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from fraudpipe.config import Settings
+from fraudpipe.orchestration.demo import DemoResult
+from fraudpipe.orchestration.prefect_runs import prefect_ui_url
+
+
+def summary_table(result: DemoResult) -> Table:
+    """Per day: source, rows, labelled frauds, flagged, caught, false alarms, model version."""
+    table = Table(title="fraudpipe demo: one row per day", show_footer=True)
+    columns = ("day", "source", "rows", "frauds", "flagged", "caught", "false alarms", "model")
+    totals = {
+        "rows": sum(o.rows for o in result.outcomes),
+        "frauds": sum(o.frauds for o in result.outcomes),
+        "flagged": sum(o.flagged for o in result.outcomes),
+        "caught": sum(o.caught for o in result.outcomes),
+        "false alarms": sum(o.false_alarms for o in result.outcomes),
+    }
+    for name in columns:
+        footer = f"{totals[name]:,}" if name in totals else ("total" if name == "day" else "")
+        table.add_column(name, footer=footer, justify="right" if name in totals else "left")
+    for o in result.outcomes:
+        versions = ", ".join(f"v{v}" for v in o.model_versions) or "-"
+        source = f"{o.source} (synthetic)" if o.is_synthetic else o.source
+        table.add_row(
+            o.batch_date.isoformat(),
+            source,
+            f"{o.rows:,}",
+            f"{o.frauds:,}",
+            f"{o.flagged:,}",
+            f"{o.caught:,}",
+            f"{o.false_alarms:,}",
+            versions,
+        )
+    return table
+
+
+def summary(result: DemoResult, settings: Settings) -> RenderableType:
+    """Table, the retrain's verdict, what this run added (or that it added nothing), links."""
+    lines: list[RenderableType] = [summary_table(result)]
+    if result.retrain is not None:
+        r = result.retrain
+        verdict = "moved" if r.moved else "stayed"
+        lines.append(
+            Text(
+                f"weekly retrain: champion {verdict} (v{r.champion_before} → v{r.champion_after});"
+                f" latest version v{r.latest_version} is {r.decision or '?'}: {r.reason}"
+            )
+        )
+    added = result.added
+    if added:
+        what = ", ".join(f"{n:,} {name}" for name, n in added.items())
+        lines.append(Text(f"this run added {what}", style="bold"))
+    else:
+        a = result.after
+        lines.append(
+            Text(
+                "this run added nothing: every day was already loaded, published and scored "
+                f"({a.batches} batches, {a.transactions:,} transactions, {a.predictions:,} "
+                f"predictions, {a.model_versions} model versions)",
+                style="bold green",
+            )
+        )
+    lines.append(Text(f"took {result.seconds / 60:.1f} min"))
+    lines.append(Text(f"dashboard: http://127.0.0.1:{settings.dashboard_port}  (make dashboard)"))
+    lines.append(Text(f"Prefect:   {prefect_ui_url(settings)}"))
+    lines.append(Text(f"MLflow:    {settings.mlflow_tracking_uri}"))
+    return Group(*lines)

@@ -1,0 +1,127 @@
+"""Publish a scored micro-batch: a `Prediction` per transaction, an `Alert` per flagged one.
+
+Predictions are encoded column-wise (`avro_rows.RowEncoder`) with the local contract's schema,
+whose id is looked up under the predictions subject: the scorer never registers schemas, and a
+subject that lacks the contract fails loudly at the first micro-batch. Alerts are few (the
+flagged share of transactions), so they go through the contracts' `AvroSerializer` as typed
+`AlertRecord`s. Both are keyed by transaction id; consumers deduplicate on
+``(transaction_id, model_version)`` (delivery is at least once).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import fastavro
+import numpy as np
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+from fraudpipe.config import Settings
+from fraudpipe.contracts import (
+    AlertRecord,
+    Contract,
+    load_schema_str,
+    make_serializer,
+    registry_errors,
+    value_context,
+)
+from fraudpipe.errors import ContractNotRegisteredError
+from fraudpipe.model.serving import ServingModel
+from fraudpipe.scoring.avro_rows import Categorical, Constant, FixedText, RowEncoder
+from fraudpipe.scoring.batch import ScoredBatch, from_epoch_ms
+from fraudpipe.scoring.delivery import ConfirmedProducer
+from fraudpipe.scoring.score import alert_drivers
+
+
+class PredictionPublisher:
+    """Queues a micro-batch's predictions and alerts on a confirmed producer."""
+
+    def __init__(
+        self, settings: Settings, client: SchemaRegistryClient, producer: ConfirmedProducer
+    ) -> None:
+        """Prepare the publisher; the registry is first asked at the first `publish`."""
+        self._settings = settings
+        self._client = client
+        self._producer = producer
+        self._predictions: RowEncoder | None = None
+        self._alert_serializer = make_serializer(Contract.ALERT, client)
+        self._alert_context = value_context(settings.topic_alerts)
+
+    def publish(self, scored: ScoredBatch, model: ServingModel) -> int:
+        """Queue the predictions and alerts (call the producer's `confirm()` afterwards).
+
+        Args:
+            scored: The micro-batch, already committed to PostgreSQL.
+            model: The model that scored it (its pipeline explains the alerts).
+
+        Returns:
+            How many alerts were queued.
+
+        Raises:
+            ContractNotRegisteredError: A subject does not hold its contract's schema.
+            ServiceUnavailableError: The registry cannot be reached.
+        """
+        n = len(scored)
+        if n == 0:
+            return 0
+        txs = scored.transactions
+        id_text = txs.id_text()
+        blob = id_text.tobytes()
+        keys = [blob[i : i + 36] for i in range(0, len(blob), 36)]
+        values = self._encoder().encode(
+            {
+                "transaction_id": FixedText(id_text),
+                "batch_id": Categorical(txs.batch_codes, txs.batch_ids),
+                "model_name": Constant(scored.model_name),
+                "model_version": Constant(scored.model_version),
+                "score": scored.scores,
+                "is_fraud": scored.is_fraud,
+                "threshold": Constant(scored.threshold),
+                "scored_at": Constant(scored.scored_at_ms),
+            },
+            n,
+        )
+        self._producer.produce_many(self._settings.topic_predictions, values, keys)
+        return self._publish_alerts(scored, model, keys)
+
+    def _publish_alerts(self, scored: ScoredBatch, model: ServingModel, keys: list[bytes]) -> int:
+        rows = np.flatnonzero(scored.is_fraud)
+        if not len(rows):
+            return 0
+        txs = scored.transactions
+        frame = txs.features.iloc[rows]
+        drivers = alert_drivers(model, frame)
+        raised_at = datetime.now(UTC)
+        topic = self._settings.topic_alerts
+        with registry_errors(self._settings, Contract.ALERT.subject(self._settings)):
+            for j, i in enumerate(rows.tolist()):
+                score = float(scored.scores[i])
+                alert = AlertRecord(
+                    transaction_id=uuid.UUID(bytes=txs.ids[i].tobytes()),
+                    batch_id=txs.batch_ids[int(txs.batch_codes[i])],
+                    event_time=from_epoch_ms(int(frame["event_time"].iloc[j])),
+                    amount=float(frame["amount"].iloc[j]),
+                    score=score,
+                    threshold=scored.threshold,
+                    model_name=scored.model_name,
+                    model_version=scored.model_version,
+                    reason=f"score {score:.3f} >= threshold {scored.threshold:.3f}",
+                    top_drivers=drivers[j],
+                    raised_at=raised_at,
+                )
+                value = self._alert_serializer(alert, self._alert_context)
+                self._producer.produce(topic, value, keys[i])
+        return len(rows)
+
+    def _encoder(self) -> RowEncoder:
+        if self._predictions is None:
+            subject = Contract.PREDICTION.subject(self._settings)
+            text = load_schema_str(Contract.PREDICTION)
+            with registry_errors(self._settings, subject):
+                found = self._client.lookup_schema(subject, Schema(text, "AVRO"))
+            if found.schema_id is None:
+                raise ContractNotRegisteredError(subject)
+            self._predictions = RowEncoder(fastavro.parse_schema(json.loads(text)), found.schema_id)
+        return self._predictions

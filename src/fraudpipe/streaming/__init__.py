@@ -1,0 +1,1 @@
+"""Kafka side of the pipeline: topic setup and the batch publisher."""

@@ -1,0 +1,330 @@
+"""The dashboard's SQL aggregations on a real, migrated PostgreSQL database, read as the reader.
+
+Expected numbers are computed independently in each test: other SQL (no batch pruning, dates
+by casting) through the app role, or numpy over the raw rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import sqlalchemy as sa
+from dashboard_seed import SyntheticData, seed_synthetic
+from sklearn.metrics import average_precision_score
+
+from fraudpipe.config import Settings
+from fraudpipe.dashboard import queries, summaries
+from fraudpipe.dashboard.window import DateWindow
+from fraudpipe.db.connect import connect, create_engine
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.errors import DashboardFilterError, DashboardSchemaError, ServiceUnavailableError
+
+pytestmark = pytest.mark.integration
+
+SEED = SyntheticData(transactions=900, days=3, unlabelled_days=1, versions=2)
+DAY1, DAY2, DAY3 = date(2025, 9, 20), date(2025, 9, 21), date(2025, 9, 22)
+SOURCE = SEED.source
+
+
+@pytest.fixture(scope="module")
+def seeded(fresh_db: Settings) -> Settings:
+    seed_synthetic(fresh_db, SEED)
+    return fresh_db
+
+
+@pytest.fixture(scope="module")
+def reader(seeded: Settings) -> Iterator[sa.Engine]:
+    engine = create_engine(seeded, "reader")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def check(seeded: Settings) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """The app role's connection, for the tests' own independent SQL."""
+    with connect(seeded, "app", autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        yield conn
+
+
+def one(conn: psycopg.Connection[tuple[Any, ...]], query: str, *params: object) -> tuple[Any, ...]:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row
+
+
+def test_the_dashboard_reads_as_the_read_only_role(reader: sa.Engine, seeded: Settings) -> None:
+    frame = queries.read_frame(reader, "SELECT current_user AS who")
+    assert frame["who"].iloc[0] == seeded.pg_reader_user
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        queries.read_frame(reader, "DELETE FROM quarantine RETURNING id")
+
+
+def test_extent_is_the_first_and_last_event(reader: sa.Engine, check: Any) -> None:
+    extent = queries.data_extent(reader)
+    first, last, scored, batches = one(
+        check,
+        "SELECT min(event_time), max(event_time), "
+        "(SELECT max(scored_at) FROM predictions), (SELECT count(*) FROM batches) "
+        "FROM transactions",
+    )
+    assert (extent.first_event, extent.last_event) == (first, last)
+    assert extent.last_scored == scored
+    assert extent.batches == batches == SEED.days
+
+
+def test_fraud_by_hour_totals_match_an_independent_count(reader: sa.Engine, check: Any) -> None:
+    hourly = queries.fraud_by_hour(reader, DateWindow(DAY2, DAY3))
+    got = summaries.version_totals(hourly).set_index("model_version")
+    rows = check.execute(
+        """
+        SELECT p.model_version, count(*),
+               sum(CASE WHEN p.is_fraud THEN 1 ELSE 0 END),
+               sum(CASE WHEN t.label IS NOT NULL THEN 1 ELSE 0 END),
+               sum(CASE WHEN p.is_fraud AND t.label = 1 THEN 1 ELSE 0 END),
+               sum(CASE WHEN NOT p.is_fraud AND t.label = 1 THEN 1 ELSE 0 END),
+               sum(CASE WHEN p.is_fraud AND t.label = 0 THEN 1 ELSE 0 END),
+               sum(CASE WHEN p.is_fraud THEN t.amount ELSE 0 END)
+        FROM predictions p, transactions t
+        WHERE p.transaction_id = t.transaction_id
+          AND (t.event_time AT TIME ZONE 'UTC')::date BETWEEN %s AND %s
+        GROUP BY p.model_version ORDER BY 1
+        """,
+        (DAY2, DAY3),
+    ).fetchall()
+    assert sorted(got.index) == [r[0] for r in rows] == [1, 2]
+    for version, scored, flagged, labelled, caught, missed, alarms, amount in rows:
+        g = got.loc[version]
+        assert (g["scored"], g["flagged"], g["labelled"]) == (scored, flagged, labelled)
+        assert (g["caught"], g["missed"], g["false_alarms"]) == (caught, missed, alarms)
+        assert g["amount_flagged"] == pytest.approx(amount)
+    # Day 3 is unlabelled, so nothing there is caught or missed.
+    day3 = hourly[hourly["hour"] >= pd.Timestamp(DAY3, tz="UTC")]
+    assert day3["labelled"].sum() == 0 and day3["scored"].sum() > 0
+    # Each hour bucket holds only that hour's events.
+    assert hourly["hour"].dt.minute.eq(0).all()
+
+
+def test_one_day_window_counts_that_day_only(reader: sa.Engine, check: Any) -> None:
+    hourly = queries.fraud_by_hour(reader, DateWindow(DAY1, DAY1))
+    (expected,) = one(
+        check,
+        "SELECT count(*) FROM predictions p JOIN transactions t USING (transaction_id) "
+        "WHERE t.event_time >= '2025-09-20' AND t.event_time < '2025-09-21'",
+    )
+    assert hourly["scored"].sum() == expected > 0
+    assert set(hourly["hour"].dt.date) == {DAY1}
+
+
+def test_latest_predictions_and_alerts_are_newest_first(reader: sa.Engine, check: Any) -> None:
+    latest = queries.latest_predictions(reader, limit=10)
+    assert len(latest) == 10 and latest["scored_at"].is_monotonic_decreasing
+    (newest,) = one(check, "SELECT max(scored_at) FROM predictions")
+    assert latest["scored_at"].iloc[0] == newest
+    alerts = queries.latest_predictions(reader, limit=500, alerts_only=True)
+    (flagged,) = one(check, "SELECT count(*) FROM predictions WHERE is_fraud")
+    assert len(alerts) == min(500, flagged) and alerts["is_fraud"].all()
+
+
+def test_scoring_activity_of_the_latest_hour(reader: sa.Engine, check: Any) -> None:
+    per_minute, totals = summaries.split_activity(queries.scoring_activity(reader, minutes=60))
+    latencies = [
+        r[0]
+        for r in check.execute(
+            "SELECT latency_ms FROM predictions "
+            "WHERE scored_at > (SELECT max(scored_at) FROM predictions) - interval '60 minutes'"
+        ).fetchall()
+    ]
+    assert totals is not None
+    assert totals["scored"] == len(latencies) == per_minute["scored"].sum()
+    assert totals["latency_p50_ms"] == pytest.approx(np.percentile(latencies, 50))
+    assert totals["latency_p95_ms"] == pytest.approx(np.percentile(latencies, 95))
+
+
+def test_batches_overview_counts_each_batchs_predictions(reader: sa.Engine, check: Any) -> None:
+    overview = queries.batches_overview(reader, DateWindow(DAY1, DAY3)).set_index("batch_id")
+    assert list(overview.index) == [f"{SOURCE}:{d}" for d in (DAY3, DAY2, DAY1)]
+    for batch_id, predictions, flagged in check.execute(
+        "SELECT batch_id, count(*), count(*) FILTER (WHERE is_fraud) FROM predictions "
+        "GROUP BY batch_id"
+    ).fetchall():
+        assert overview.loc[batch_id, "predictions"] == predictions
+        assert overview.loc[batch_id, "flagged"] == flagged
+    # Rows rescored by the challenger make the day-one batch show both versions.
+    assert overview.loc[f"{SOURCE}:{DAY1}", "versions"] == "1, 2"
+    assert overview["row_count"].sum() == SEED.transactions
+    status = queries.batch_status_counts(reader)
+    assert status.to_dict("records") == [
+        {"status": "scored", "batches": 3, "rows": SEED.transactions, "quarantined": 2}
+    ]
+
+
+def test_quarantine_reasons_of_a_batch(reader: sa.Engine) -> None:
+    reasons = queries.batch_quarantine(reader, f"{SOURCE}:{DAY1}")
+    assert sorted(reasons["reason"]) == ["amount: less_than(0)", "v3: not_nullable"]
+    assert queries.batch_quarantine(reader, f"{SOURCE}:{DAY2}").empty
+
+
+def test_batch_pages_are_disjoint_and_in_source_order(reader: sa.Engine, check: Any) -> None:
+    batch_id = f"{SOURCE}:{DAY1}"
+    first = queries.batch_transactions(reader, batch_id, page=0, page_size=40)
+    second = queries.batch_transactions(reader, batch_id, page=1, page_size=40)
+    assert len(first) == len(second) == 40
+    rows = pd.concat([first, second])
+    assert rows["source_row"].is_monotonic_increasing and rows["source_row"].is_unique
+    (in_batch,) = one(
+        check,
+        "SELECT count(*) FROM transactions WHERE batch_id = %s AND transaction_id = ANY(%s)",
+        batch_id,
+        [uuid.UUID(t) for t in rows["transaction_id"]],
+    )
+    assert in_batch == 80
+    # Row 1 was rescored by v2, row 100 was never scored.
+    assert first.set_index("source_row").loc[1, "model_version"] == 2
+    pinned = queries.batch_transactions(reader, batch_id, page=0, page_size=5, model_version=1)
+    assert pinned.set_index("source_row").loc[1, "model_version"] == 1
+    hundredth = queries.batch_transactions(reader, batch_id, page=2, page_size=40)
+    unscored = hundredth.set_index("source_row").loc[100]
+    assert pd.isna(unscored["score"]) and pd.isna(unscored["model_version"])
+
+
+def test_a_transactions_trail(reader: sa.Engine, check: Any) -> None:
+    tid, label = one(
+        check,
+        "SELECT transaction_id::text, label FROM transactions WHERE source_row = 1",
+    )
+    trail = queries.transaction_trail(reader, tid.upper())
+    assert trail.found
+    row = trail.transaction.iloc[0]
+    assert (row["batch_id"], row["source_row"], row["batch_status"]) == (
+        f"{SOURCE}:{DAY1}",
+        1,
+        "scored",
+    )
+    assert row["label"] == label
+    assert trail.predictions["model_version"].tolist() == [1, 2]
+    assert (trail.predictions["threshold"] == SEED.threshold).all()
+    assert trail.dead_letters["error_type"].tolist() == ["ValueDeserializationError"]
+
+    unknown = queries.transaction_trail(reader, str(uuid.uuid4()))
+    assert not unknown.found and unknown.predictions.empty
+    with pytest.raises(DashboardFilterError, match="is not a transaction id"):
+        queries.transaction_trail(reader, "'; DROP TABLE transactions; --")
+
+
+def test_serving_history_per_version(reader: sa.Engine, check: Any) -> None:
+    serving = queries.serving_history(reader, DateWindow(DAY1, DAY3)).set_index("model_version")
+    for version, count, first_at, last_at in check.execute(
+        "SELECT model_version, count(*), min(scored_at), max(scored_at) FROM predictions GROUP BY 1"
+    ).fetchall():
+        assert serving.loc[version, "predictions"] == count
+        assert serving.loc[version, "first_scored"] == first_at
+        assert serving.loc[version, "last_scored"] == last_at
+
+
+def test_score_bins_give_the_labelled_traffics_curves(reader: sa.Engine, check: Any) -> None:
+    bins = queries.score_bins(reader, DateWindow(DAY1, DAY3), model_version=1)
+    raw = check.execute(
+        "SELECT p.score, t.label FROM predictions p JOIN transactions t USING (transaction_id) "
+        "WHERE p.model_version = 1 AND t.label IS NOT NULL"
+    ).fetchall()
+    scores = np.array([r[0] for r in raw])
+    labels = np.array([r[1] for r in raw])
+    assert bins["positives"].sum() == labels.sum()
+    assert bins["negatives"].sum() == len(labels) - labels.sum()
+    curves = summaries.curves_from_bins(bins)
+    assert curves is not None
+    # Binning at 1/200 moves AP by at most a little on a few hundred rows.
+    assert curves.average_precision == pytest.approx(
+        average_precision_score(labels, scores), abs=0.03
+    )
+
+
+def test_class_moments_match_numpy_on_the_raw_rows(reader: sa.Engine, check: Any) -> None:
+    moments = queries.class_moments(reader, DateWindow(DAY1, DAY2))
+    raw = pd.DataFrame(
+        check.execute(
+            "SELECT label, amount, v14, v1 FROM transactions "
+            "WHERE event_time >= '2025-09-20' AND event_time < '2025-09-22'"
+        ).fetchall(),
+        columns=["label", "amount", "v14", "v1"],
+    )
+    by_label = moments.set_index("label")
+    for label, group in raw.groupby("label"):
+        got = by_label.loc[label]
+        assert got["rows"] == len(group)
+        assert got["amount_mean"] == pytest.approx(group["amount"].mean())
+        assert got["v14_mean"] == pytest.approx(group["v14"].mean())
+        assert got["v14_std"] == pytest.approx(group["v14"].std(ddof=1))
+        assert got["v1_std"] == pytest.approx(group["v1"].std(ddof=1))
+    assert moments["label"].notna().all()  # days 1-2 are labelled
+    separation = summaries.feature_separation(moments)
+    assert set(separation["feature"].head(3)) == {"v14", "v17", "v12"}
+
+
+def test_amount_and_hour_counts_cover_every_row_once(reader: sa.Engine, check: Any) -> None:
+    counts = queries.amount_and_hour_counts(reader, DateWindow(DAY1, DAY3))
+    amount_rows = counts[counts["amount_bin"].notna()]
+    hour_rows = counts[counts["hour"].notna()]
+    (total,) = one(check, "SELECT count(*) FROM transactions")
+    assert amount_rows["rows"].sum() == hour_rows["rows"].sum() == total
+    expected = dict(
+        check.execute(
+            "SELECT extract(hour FROM event_time AT TIME ZONE 'UTC')::int, count(*) "
+            "FROM transactions GROUP BY 1"
+        ).fetchall()
+    )
+    got = hour_rows.groupby(hour_rows["hour"].astype(int))["rows"].sum().to_dict()
+    assert got == expected
+
+
+@pytest.fixture(scope="module")
+def empty_reader(stack: Settings) -> Iterator[sa.Engine]:
+    with scratch_database(stack, prefix="fraudpipe_test_dash_empty") as empty:
+        engine = create_engine(empty, "reader")
+        yield engine
+        engine.dispose()
+
+
+def test_every_query_answers_an_empty_database(empty_reader: sa.Engine) -> None:
+    window = DateWindow(DAY1, DAY3)
+    queries.check_schema(empty_reader)
+    extent = queries.data_extent(empty_reader)
+    assert extent.first_event is None and extent.last_scored is None and extent.batches == 0
+    frames = [
+        queries.fraud_by_hour(empty_reader, window),
+        queries.latest_predictions(empty_reader),
+        queries.batches_overview(empty_reader, window),
+        queries.batch_status_counts(empty_reader),
+        queries.batch_quarantine(empty_reader, "nothing:2025-09-20"),
+        queries.batch_transactions(empty_reader, "nothing:2025-09-20"),
+        queries.serving_history(empty_reader, window),
+        queries.score_bins(empty_reader, window, 1),
+        queries.class_moments(empty_reader, window),
+        queries.amount_and_hour_counts(empty_reader, window),
+    ]
+    assert all(f.empty for f in frames)
+    _, totals = summaries.split_activity(queries.scoring_activity(empty_reader))
+    assert totals is None
+
+
+def test_a_database_without_the_tables_is_named(stack: Settings) -> None:
+    engine = create_engine(stack.model_copy(update={"pg_database": "postgres"}), "reader")
+    try:
+        with pytest.raises(DashboardSchemaError, match="database 'postgres' has no table batches"):
+            queries.check_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_an_unreachable_database_is_named(stack: Settings) -> None:
+    engine = sa.create_engine(stack.model_copy(update={"pg_port": 1}).reader_db_url)
+    with pytest.raises(ServiceUnavailableError, match="PostgreSQL not reachable at 127.0.0.1:1"):
+        queries.check_schema(engine)

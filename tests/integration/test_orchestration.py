@@ -1,0 +1,305 @@
+"""Airflow DAGs → Prefect deployments → the real stack, end to end (`dag.test()` in-process).
+
+What runs for real: the Airflow metadata database in the stack's PostgreSQL, the Prefect server
+and the stack's `prefect-worker` (each flow run is a subprocess of it), PostgreSQL, Kafka, the
+schema registry, MLflow, and a scoring service subprocess.
+
+Isolation: the DAG tasks read `get_settings()`, so the module points the FRAUDPIPE_* variables
+of the run scope (database, topics, consumer group, model name) at its own: a `fresh_db`
+database, topics and subjects named after a random suffix, and a model of its own. The tasks
+forward that scope to every flow run as environment (`run_scope_env`), so the worker's
+subprocesses work in the same place. Data: a small CSV cut from the real ULB file (two days,
+a few thousand rows) is ingested as source `file:<stem>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from fraudpipe.config import Settings, get_settings
+
+pytestmark = pytest.mark.integration
+
+DAY_1 = date(2025, 9, 20)
+DAY_2 = date(2025, 9, 21)
+NORMALS_PER_DAY = 1_200
+FRAUDS_PER_DAY = 60
+
+
+@dataclass(frozen=True)
+class Scope:
+    settings: Settings
+    csv: Path
+    suffix: str
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _small_ulb_file(ulb_csv: Path, into: Path, seed: int) -> Path:
+    """Two real ULB days, cut to a few thousand rows with the frauds over-represented."""
+    full = pd.read_csv(ulb_csv)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for start in (0, 86_400):
+        day = full[(full["Time"] >= start) & (full["Time"] < start + 86_400)]
+        for label, n in ((0, NORMALS_PER_DAY), (1, FRAUDS_PER_DAY)):
+            rows = day[day["Class"] == label]
+            parts.append(rows.iloc[np.sort(rng.choice(len(rows), n, replace=False))])
+    small = pd.concat(parts).sort_values("Time", kind="stable")
+    path = into / f"cards_{into.name}.csv"
+    small.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def airflow_ready(stack: Settings) -> Settings:
+    """Airflow configured from the settings (before `airflow` is imported), DB migrated,
+    deployments applied, and the stack's Prefect worker serving the pool."""
+    from fraudpipe.orchestration.airflow_env import apply_airflow_env, migrate_airflow_db
+    from fraudpipe.orchestration.deployments import apply_deployments
+    from fraudpipe.stack.prefect_worker import PrefectWorkerService
+
+    apply_airflow_env(stack)
+    migrate_airflow_db(stack)
+    apply_deployments(stack)
+    assert PrefectWorkerService(stack).is_up()
+    return stack
+
+
+@pytest.fixture(scope="module")
+def scope(
+    airflow_ready: Settings,
+    fresh_db: Settings,
+    ulb_csv: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Scope]:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from mlflow import MlflowClient
+
+    from fraudpipe.contracts import Contract, registry_client
+    from fraudpipe.contracts.registration import register_contracts
+    from fraudpipe.orchestration.prefect_runs import run_scope_env
+    from fraudpipe.streaming.topics import ensure_topics
+
+    suffix = uuid.uuid4().hex[:10]
+    scoped = fresh_db.model_copy(
+        update={
+            "topic_transactions": f"test.{suffix}.transactions",
+            "topic_predictions": f"test.{suffix}.predictions",
+            "topic_alerts": f"test.{suffix}.alerts",
+            "topic_dlq": f"test.{suffix}.transactions.dlq",
+            "consumer_group": f"fraud-scorer-{suffix}",
+            "model_name": f"fraud-detector-orch-{suffix}",
+        }
+    )
+    csv = _small_ulb_file(ulb_csv, tmp_path_factory.mktemp(suffix), seed=int(suffix, 16) % 2**32)
+    ensure_topics(scoped)
+    admin = AdminClient({"bootstrap.servers": scoped.kafka_bootstrap_servers})
+    with registry_client(scoped) as client, pytest.MonkeyPatch.context() as mp:
+        register_contracts(client, scoped)
+        for name, value in run_scope_env(scoped).items():
+            mp.setenv(name, value)
+        get_settings.cache_clear()
+        try:
+            assert get_settings().pg_database == scoped.pg_database
+            yield Scope(scoped, csv, suffix)
+        finally:
+            get_settings.cache_clear()
+            topics = [
+                scoped.topic_transactions,
+                scoped.topic_predictions,
+                scoped.topic_alerts,
+                scoped.topic_dlq,
+            ]
+            for future in admin.delete_topics(topics).values():
+                future.result(timeout=30)
+            for future in admin.delete_consumer_groups([scoped.consumer_group]).values():
+                with contextlib.suppress(KafkaException):  # never created if nothing consumed
+                    future.result(timeout=30)
+            for contract in Contract:
+                for permanent in (False, True):
+                    try:
+                        client.delete_subject(contract.subject(scoped), permanent=permanent)
+                    except SchemaRegistryError as exc:
+                        if exc.http_status_code != 404:
+                            raise
+    mlflow = MlflowClient(tracking_uri=scoped.mlflow_tracking_uri)
+    if mlflow.search_registered_models(f"name='{scoped.model_name}'"):
+        for mv in mlflow.search_model_versions(f"name='{scoped.model_name}'"):
+            mlflow.delete_model_version(scoped.model_name, mv.version)
+        mlflow.delete_registered_model(scoped.model_name)
+    experiment = mlflow.get_experiment_by_name(scoped.model_name)
+    if experiment is not None:
+        mlflow.delete_experiment(experiment.experiment_id)
+
+
+def _flow_runs_with_key(settings: Settings, deployment: str, logical_key: str) -> list[str]:
+    """State types of every flow run launched for (deployment, logical key), oldest first."""
+    import hashlib
+
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from fraudpipe.orchestration.prefect_runs import run_key
+
+    key = run_key(settings, deployment, logical_key)
+    tag = "fraudpipe-key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    with SyncPrefectClient(settings.prefect_api_url) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        )
+    return [r.state.type.value if r.state else "NONE" for r in runs]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a re-run could change: rows, the batch row, the topic's end offsets."""
+
+    transactions: int
+    predictions: int
+    batch: tuple[object, ...]
+    transaction_offsets: int
+    model_versions: tuple[int, ...]
+    champion: int | None
+
+
+def _snapshot(settings: Settings, batch_id: str) -> Snapshot:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from fraudpipe.db.connect import create_engine
+    from fraudpipe.model.registry import current_serving_version, list_versions
+
+    engine = create_engine(settings, "app")
+    try:
+        with engine.connect() as conn:
+            counts = conn.execute(
+                sa.text(
+                    "SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM predictions)"
+                )
+            ).one()
+            batch = conn.execute(
+                sa.text(
+                    "SELECT status, row_count, loaded_at, published_at, scored_at FROM batches"
+                    " WHERE batch_id = :b"
+                ),
+                {"b": batch_id},
+            ).one()
+    finally:
+        engine.dispose()
+    probe = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "offset-probe"}
+    )
+    try:
+        topic = settings.topic_transactions
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        offsets = sum(
+            probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        )
+    finally:
+        probe.close()
+    return Snapshot(
+        transactions=int(counts[0]),
+        predictions=int(counts[1]),
+        batch=tuple(batch),
+        transaction_offsets=offsets,
+        model_versions=tuple(v.version for v in list_versions(settings)),
+        champion=current_serving_version(settings),
+    )
+
+
+def test_failed_flow_fails_the_airflow_task_with_the_prefect_state(
+    scope: Scope, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from fraudpipe.orchestration.airflow_runner import load_dag, run_dag
+    from fraudpipe.orchestration.deployments import INGEST_DEPLOYMENT
+
+    missing = scope.csv.parent / "no_such_file.csv"
+    day = date(2025, 9, 23)
+    outcome = run_dag(
+        load_dag("fraud_daily"), _midnight(day), conf={"source": str(missing)}, retries=0
+    )
+
+    assert outcome.state == "failed"
+    assert outcome.task_states["ingest"] == "failed"
+    assert outcome.task_states["publish"] == "upstream_failed"
+    log = "".join(capfd.readouterr())
+    assert "FlowRunFailed" in log
+    assert f"of deployment '{INGEST_DEPLOYMENT}' ended Failed" in log
+    assert "/runs/flow-run/" in log
+    assert "no_such_file" in log  # the flow's own error, carried in the Prefect state message
+    key = f"fraud_daily:{day.isoformat()}"
+    assert _flow_runs_with_key(scope.settings, INGEST_DEPLOYMENT, key) == ["FAILED"]
+
+
+def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> None:
+    from fraudpipe.orchestration import pipeline
+    from fraudpipe.orchestration.airflow_runner import load_dag, run_dag
+    from fraudpipe.orchestration.deployments import INGEST_DEPLOYMENT, PUBLISH_DEPLOYMENT
+    from fraudpipe.orchestration.prefect_runs import run_scope_env
+    from fraudpipe.orchestration.scorer_process import ScorerProcess
+
+    settings = scope.settings
+    conf = {"source": str(scope.csv)}
+    # Labelled history first (two days: train on one, hold out the other), through the
+    # ingest deployment with the keys the daily DAG uses.
+    for day in (DAY_1, DAY_2):
+        target = pipeline.daily_target(day, str(scope.csv))
+        pipeline.ingest(settings, target, logical_key=f"fraud_daily:{day.isoformat()}")
+    assert pipeline.champion_version(settings) is None
+
+    weekly = run_dag(load_dag("fraud_weekly_retrain"), _midnight(DAY_2))
+    assert weekly.succeeded, weekly.task_states
+    report = pipeline.retrain_report(settings, None)
+    assert report.champion_after == report.latest_version == 1
+    assert report.moved and report.decision == "champion"
+
+    batch_id = pipeline.daily_target(DAY_2, str(scope.csv)).batch_id
+    with ScorerProcess(
+        settings, name=f"scorer-{scope.suffix}", env=run_scope_env(settings), metrics_port=0
+    ):
+        daily = run_dag(load_dag("fraud_daily"), _midnight(DAY_2), conf=conf)
+        assert daily.succeeded, daily.task_states
+        first = _snapshot(settings, batch_id)
+        outcome = pipeline.batch_report(settings, batch_id)
+        assert outcome.status == "scored"
+        assert outcome.rows == outcome.scored == NORMALS_PER_DAY + FRAUDS_PER_DAY
+        assert outcome.frauds == FRAUDS_PER_DAY
+        assert outcome.caught + outcome.false_alarms == outcome.flagged
+        assert outcome.model_versions == (1,)
+        assert first.transaction_offsets >= outcome.rows  # every row went through Kafka
+
+        daily_again = run_dag(load_dag("fraud_daily"), _midnight(DAY_2), conf=conf)
+        weekly_again = run_dag(load_dag("fraud_weekly_retrain"), _midnight(DAY_2))
+
+    assert daily_again.succeeded, daily_again.task_states
+    assert weekly_again.succeeded, weekly_again.task_states
+    assert _snapshot(settings, batch_id) == first
+    # The flows did run again (new runs, no duplicates while one was active) and found
+    # nothing to do: idempotence comes from the flows.
+    key = f"fraud_daily:{DAY_2.isoformat()}"
+    assert _flow_runs_with_key(settings, INGEST_DEPLOYMENT, key) == ["COMPLETED"] * 3
+    assert _flow_runs_with_key(settings, PUBLISH_DEPLOYMENT, key) == ["COMPLETED"] * 2
+
+
+def test_applying_the_deployments_again_keeps_them(airflow_ready: Settings) -> None:
+    from fraudpipe.orchestration.deployments import apply_deployments, read_applied
+
+    before = {d.name: d.deployment_id for d in read_applied(airflow_ready)}
+    after = {d.name: d.deployment_id for d in apply_deployments(airflow_ready)}
+    assert after == before

@@ -1,0 +1,79 @@
+"""`fraudpipe train` and `fraudpipe models` as a user runs them, against the real MLflow server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from model_frames import DAY_ZERO_MS, synthetic_history
+from typer.testing import CliRunner
+
+from fraudpipe import cli
+from fraudpipe.cli import app
+from fraudpipe.config import Settings, get_settings
+from fraudpipe.model.features import V_COLUMNS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cli_settings(
+    stack: Settings, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    scoped = stack.model_copy(update={"model_name": f"fraud-detector-cli-{unique}"})
+    monkeypatch.setenv("FRAUDPIPE_MODEL_NAME", scoped.model_name)
+    get_settings.cache_clear()
+    yield scoped
+    get_settings.cache_clear()
+    client = MlflowClient(tracking_uri=scoped.mlflow_tracking_uri)
+    if client.search_registered_models(f"name='{scoped.model_name}'"):
+        for mv in client.search_model_versions(f"name='{scoped.model_name}'"):
+            client.delete_model_version(scoped.model_name, mv.version)
+        client.delete_registered_model(scoped.model_name)
+    experiment = client.get_experiment_by_name(scoped.model_name)
+    if experiment is not None:
+        client.delete_experiment(experiment.experiment_id)
+
+
+def ulb_format_csv(path: Path) -> Path:
+    """A small synthetic history written the way the ULB file is laid out."""
+    frame = synthetic_history(days=2, rows_per_day=1000, fraud_rate=0.04, seed=9)
+    pd.DataFrame(
+        {
+            "Time": (frame["event_time"] - DAY_ZERO_MS) / 1000,
+            **{v.upper(): frame[v] for v in V_COLUMNS},
+            "Amount": frame["amount"],
+            "Class": frame["label"],
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_train_registers_the_first_champion_and_models_lists_it(
+    cli_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = ulb_format_csv(tmp_path / "creditcard.csv")
+    monkeypatch.setattr(cli.console, "width", 160)  # a wide terminal: no truncated cells
+    runner = CliRunner()
+
+    trained = runner.invoke(app, ["train", "--csv", str(csv)])
+    listed = runner.invoke(app, ["models"])
+
+    assert trained.exit_code == 0, trained.output
+    assert f"{cli_settings.model_name} registered version 1" in trained.output
+    assert "champion" in trained.output and "average precision" in trained.output
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if line.startswith("│ 1 "))
+    assert "logreg" in row and row.count("champion") == 2  # the alias, and the gate's word
+
+
+def test_a_missing_file_is_one_clear_line_and_exit_1(
+    cli_settings: Settings, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["train", "--csv", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1
+    assert "ULB file not found" in result.output
+    assert "Traceback" not in result.output

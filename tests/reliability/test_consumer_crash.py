@@ -1,0 +1,122 @@
+"""SIGKILL the scoring service mid-stream, again and again: still exactly one prediction each.
+
+The scorer runs as its own process (``python -m consumers.scorer``) against the real stack, on a
+database, topics, consumer group and model of this test's own. It is killed without warning
+several times while messages remain, restarted each time, and finally left to drain the topic.
+Whatever was in flight at each kill (a written but uncommitted micro-batch, unacknowledged
+predictions) must end up neither lost nor doubled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scoring_support import (
+    batch_status,
+    champion_model,
+    committed_offsets,
+    ingest_ulb_day,
+    own_settings,
+    scoring_topics,
+    write_ulb_day,
+)
+
+from fraudpipe.config import Settings
+from fraudpipe.db.connect import connect
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.streaming.publisher import publish_batch
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
+
+ROWS = 12_000
+KILLS = 4
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(stack: Settings, unique: str) -> Iterator[Settings]:
+    with scratch_database(stack, prefix="fraudpipe_test") as db:
+        settings = own_settings(db, unique)
+        with scoring_topics(settings), champion_model(settings, seed=3):
+            yield settings
+
+
+def _scorer(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "FRAUDPIPE_PG_DATABASE": settings.pg_database,
+        "FRAUDPIPE_TOPIC_TRANSACTIONS": settings.topic_transactions,
+        "FRAUDPIPE_TOPIC_PREDICTIONS": settings.topic_predictions,
+        "FRAUDPIPE_TOPIC_ALERTS": settings.topic_alerts,
+        "FRAUDPIPE_TOPIC_DLQ": settings.topic_dlq,
+        "FRAUDPIPE_CONSUMER_GROUP": settings.consumer_group,
+        "FRAUDPIPE_MODEL_NAME": settings.model_name,
+    }
+    args = ["--batch-size", "200", "--idle-exit", "5", "--metrics-port", "0"]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "consumers.scorer", *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _counts(settings: Settings, batch_id: str) -> tuple[int, int, int]:
+    """(predictions, distinct transactions predicted, transactions with more than one)."""
+    with connect(settings) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT transaction_id), "
+            "(SELECT count(*) FROM (SELECT transaction_id FROM predictions "
+            " GROUP BY transaction_id HAVING count(*) > 1) d) "
+            "FROM predictions WHERE batch_id = %s",
+            (batch_id,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: Path) -> None:
+    csv = tmp_path / "cards_crash.csv"
+    write_ulb_day(csv, ROWS, seed=21)
+    batch_id = ingest_ulb_day(env, csv)
+    publish_batch(env, batch_id)
+    log = tmp_path / "scorer.log"
+
+    kills_mid_stream = 0
+    for _ in range(KILLS):
+        before = _counts(env, batch_id)[0]
+        process = _scorer(env, log)
+        deadline = time.monotonic() + 120
+        # Let it commit some work, then kill it at once, with no chance to clean up.
+        while _counts(env, batch_id)[0] < before + 1000 and process.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        assert process.returncode == -signal.SIGKILL, log.read_text()[-3000:]
+        if _counts(env, batch_id)[0] < ROWS:
+            kills_mid_stream += 1
+    assert kills_mid_stream == KILLS, "every kill should land while messages remain"
+
+    final = _scorer(env, log)
+    assert final.wait(timeout=300) == 0, log.read_text()[-3000:]
+
+    total, distinct, doubled = _counts(env, batch_id)
+    assert (total, distinct, doubled) == (ROWS, ROWS, 0)
+    with connect(env) as conn:
+        missing = conn.execute(
+            "SELECT count(*) FROM transactions t WHERE NOT EXISTS "
+            "(SELECT 1 FROM predictions p WHERE p.transaction_id = t.transaction_id)"
+        ).fetchone()
+        dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    assert missing == (0,) and dead == (0,)
+    assert batch_status(env, batch_id) == "scored"
+    assert sum(committed_offsets(env).values()) == ROWS

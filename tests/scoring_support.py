@@ -1,0 +1,256 @@
+"""Real-service scaffolding for the scoring service's tests (and its benchmark).
+
+`scoring_topics` gives a test its own four topics (transactions, predictions, alerts, DLQ),
+registry subjects and consumer group, and removes all of them afterwards. `champion_model`
+trains a tiny model on synthetic labelled days with the retraining code, registers it in the
+real MLflow under a model name of the test's own (first version = champion), and deletes the
+registered model and its experiment afterwards. `ingest_ulb_day` writes a ULB-shaped CSV day and
+ingests it with the ingestion code.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from mlflow import MlflowClient
+
+from fraudpipe.config import Settings
+from fraudpipe.contracts import Contract, registry_client
+from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.data.files import FileSource
+from fraudpipe.db.connect import connect
+from fraudpipe.ingest import ingest
+from fraudpipe.model.features import V_COLUMNS
+from fraudpipe.model.registry import register_and_gate
+from fraudpipe.model.training import Candidate, TrainingConfig, train_model
+from fraudpipe.streaming.topics import ensure_topics
+
+_TIMEOUT = 30.0
+
+TINY_TRAINING = TrainingConfig(
+    candidates=(Candidate("class_weight", False, 0.1),), validation_folds=2
+)
+
+
+def own_settings(base: Settings, unique: str, partitions: int = 4) -> Settings:
+    """Settings with topics, consumer group and model name of this test's own."""
+    return base.model_copy(
+        update={
+            "topic_transactions": f"test.{unique}.transactions",
+            "topic_predictions": f"test.{unique}.predictions",
+            "topic_alerts": f"test.{unique}.alerts",
+            "topic_dlq": f"test.{unique}.dlq",
+            "consumer_group": f"test-scorer-{unique}",
+            "model_name": f"fraud-detector-test-{unique}",
+            "kafka_default_partitions": partitions,
+            "metrics_port": 0,
+        }
+    )
+
+
+@contextmanager
+def scoring_topics(settings: Settings) -> Iterator[Settings]:
+    """The settings' four topics created and its three contracts registered; all removed after."""
+    ensure_topics(settings, timeout=_TIMEOUT)
+    topics = [
+        settings.topic_transactions,
+        settings.topic_predictions,
+        settings.topic_alerts,
+        settings.topic_dlq,
+    ]
+    with registry_client(settings) as client:
+        register_contracts(client, settings)
+        try:
+            yield settings
+        finally:
+            admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+            for future in admin.delete_topics(topics, operation_timeout=_TIMEOUT).values():
+                future.result(timeout=_TIMEOUT)
+            _delete_groups(admin, settings.consumer_group)
+            for contract in Contract:
+                for permanent in (False, True):
+                    try:
+                        client.delete_subject(contract.subject(settings), permanent=permanent)
+                    except SchemaRegistryError as exc:
+                        if exc.http_status_code != 404:
+                            raise
+
+
+def _delete_groups(admin: AdminClient, prefix: str) -> None:
+    """Delete the test's consumer groups (its own group and those named after it)."""
+    listed = admin.list_consumer_groups(request_timeout=_TIMEOUT).result(timeout=_TIMEOUT)
+    names = [g.group_id for g in listed.valid if g.group_id.startswith(prefix)]
+    if names:
+        for future in admin.delete_consumer_groups(names, request_timeout=_TIMEOUT).values():
+            future.result(timeout=_TIMEOUT)
+
+
+def synthetic_labelled_days(seed: int, days: int = 2, rows_per_day: int = 1500) -> pd.DataFrame:
+    """Labelled model-input rows with a learnable fraud pattern (negative v14/v17, big amounts)."""
+    rng = np.random.default_rng(seed)
+    n = days * rows_per_day
+    day0 = int(pd.Timestamp("2025-09-20", tz="UTC").timestamp() * 1000)
+    label = (rng.random(n) < 0.03).astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "event_time": day0
+            + np.repeat(np.arange(days), rows_per_day) * 86_400_000
+            + rng.integers(0, 86_400_000, n),
+            "amount": np.round(rng.lognormal(3.0, 1.0, n) * np.where(label == 1, 4.0, 1.0), 2),
+            **{v: rng.normal(0.0, 1.0, n) for v in V_COLUMNS},
+            "label": label,
+        }
+    )
+    frame.loc[label == 1, "v14"] -= 5.0
+    frame.loc[label == 1, "v17"] -= 4.0
+    return frame.sort_values("event_time").reset_index(drop=True)
+
+
+def register_tiny_model(settings: Settings, seed: int) -> int:
+    """Train and register a tiny model under `settings.model_name`; returns its version."""
+    result = train_model(synthetic_labelled_days(seed), TINY_TRAINING)
+    return register_and_gate(result, settings).version
+
+
+def set_champion(settings: Settings, version: int) -> None:
+    """Point the serving alias at `version`."""
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    client.set_registered_model_alias(settings.model_name, settings.serving_alias, str(version))
+
+
+@contextmanager
+def champion_model(settings: Settings, seed: int = 1) -> Iterator[int]:
+    """A registered model of the test's own with a champion; deleted afterwards."""
+    try:
+        yield register_tiny_model(settings, seed)
+    finally:
+        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        name = settings.model_name
+        if client.search_registered_models(f"name='{name}'"):
+            for mv in client.search_model_versions(f"name='{name}'"):
+                client.delete_model_version(name, mv.version)
+            client.delete_registered_model(name)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None and experiment.lifecycle_stage == "active":
+            client.delete_experiment(experiment.experiment_id)
+
+
+def write_ulb_day(path: Path, rows: int, seed: int, day_offset: int = 0) -> None:
+    """A ULB-shaped CSV of one calendar day (2025-09-20 + day_offset), ~1 % frauds."""
+    rng = np.random.default_rng(seed)
+    start = day_offset * 86_400
+    frame = pd.DataFrame({"Time": np.sort(rng.uniform(start, start + 86_399, rows)).round()})
+    for i in range(1, 29):
+        frame[f"V{i}"] = rng.normal(size=rows)
+    fraud = rng.uniform(size=rows) < 0.01
+    frame.loc[fraud, "V14"] -= 6.0
+    frame.loc[fraud, "V17"] -= 5.0
+    frame["Amount"] = rng.gamma(2.0, 40.0, rows).round(2)
+    frame["Class"] = fraud.astype(int)
+    frame.to_csv(path, index=False)
+
+
+def ingest_ulb_day(settings: Settings, path: Path) -> str:
+    """Ingest the CSV day; returns its batch id."""
+    [batch] = ingest(settings, FileSource(path)).batches
+    return batch.batch_id
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    transaction_id: uuid.UUID
+    model_name: str
+    model_version: int
+    batch_id: str
+    score: float
+    is_fraud: bool
+    threshold: float
+    latency_ms: float | None
+
+
+def predictions(settings: Settings, batch_id: str | None = None) -> list[PredictionRow]:
+    """Every prediction row (of one batch), ordered by transaction id and version."""
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id, model_name, model_version, batch_id, score, is_fraud, "
+            "threshold, latency_ms FROM predictions "
+            "WHERE %(b)s::text IS NULL OR batch_id = %(b)s ORDER BY transaction_id, model_version",
+            {"b": batch_id},
+        ).fetchall()
+    return [PredictionRow(*r) for r in rows]
+
+
+def transaction_ids(settings: Settings, batch_id: str) -> set[uuid.UUID]:
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id FROM transactions WHERE batch_id = %s", (batch_id,)
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def batch_status(settings: Settings, batch_id: str) -> str:
+    with connect(settings) as conn:
+        row = conn.execute("SELECT status FROM batches WHERE batch_id = %s", (batch_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def read_topic(
+    settings: Settings, topic: str, expected: int, quiet_s: float = 2.0
+) -> list[Message]:
+    """Every message of `topic` from the start: until `expected` arrived and `quiet_s` passed."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"test-reader-{uuid.uuid4().hex[:10]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    out: list[Message] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        quiet_until: float | None = None
+        while time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            out.extend(m for m in batch if m.error() is None)
+            if len(out) >= expected:
+                quiet_until = quiet_until or time.monotonic() + quiet_s
+                if time.monotonic() >= quiet_until:
+                    break
+    finally:
+        consumer.close()
+    return out
+
+
+def committed_offsets(settings: Settings) -> dict[int, int]:
+    """The scorer group's committed offset per partition of the transactions topic."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.consumer_group}
+    )
+    try:
+        meta = consumer.list_topics(settings.topic_transactions, timeout=_TIMEOUT)
+        parts = [
+            TopicPartition(settings.topic_transactions, p)
+            for p in meta.topics[settings.topic_transactions].partitions
+        ]
+        return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=_TIMEOUT)}
+    finally:
+        consumer.close()
+
+
+def headers_of(message: Message) -> dict[str, str]:
+    raw: Any = message.headers() or []
+    return {k: (v or b"").decode() for k, v in raw}

@@ -1,0 +1,61 @@
+"""Each Plotly figure builds from the derived tables and plots what it says it plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_dashboard_summaries import counts_frame, hourly_rows, moments_frame
+
+from fraudpipe.dashboard import charts, summaries
+
+pytestmark = pytest.mark.unit
+
+
+def test_history_figures_plot_each_series() -> None:
+    history = summaries.history(hourly_rows(), "hour")
+    rates = charts.rates_over_time(history)
+    # Two rates x two versions.
+    assert {t.name for t in rates.data} == {
+        "flagged, v1",
+        "flagged, v2",
+        "labelled fraud, v1",
+        "labelled fraud, v2",
+    }
+    outcomes = charts.outcomes_over_time(history)
+    assert {t.name for t in outcomes.data} == {"caught", "missed", "false alarms"}
+    assert sum(sum(t.y) for t in outcomes.data) == 2 + 1 + 2 + 1  # caught + missed + alarms
+    amounts = charts.amounts_over_time(history)
+    assert {t.name for t in amounts.data} == {"flagged", "caught", "missed"}
+
+
+def test_eda_figures() -> None:
+    moments = moments_frame()
+    assert len(charts.class_balance(summaries.class_balance(moments)).data) == 3
+    separation = charts.feature_separation(summaries.feature_separation(moments))
+    assert list(separation.data[0].x[:2]) == ["v14", "v4"]
+    distribution = charts.amount_distribution(summaries.amount_distribution(counts_frame()))
+    assert {t.name for t in distribution.data} == {"normal", "fraud"}
+    hours = charts.hour_of_day(summaries.hour_of_day(counts_frame()))
+    assert [t.name for t in hours.data][-1] == "fraud rate"
+
+
+def test_curve_and_model_figures() -> None:
+    bins = pd.DataFrame({"bin": [20, 150, 190], "positives": [1, 3, 6], "negatives": [80, 5, 1]})
+    curves = summaries.curves_from_bins(bins)
+    assert curves is not None
+    assert charts.pr_curve(curves, "pr").data[0].name.startswith("AP ≈")
+    assert charts.roc_curve(curves, "roc").data[0].x[0] == 0.0
+    coefs = pd.DataFrame({"feature": [f"v{i}" for i in range(30)], "coefficient": np.arange(30.0)})
+    figure = charts.coefficients(coefs, top=5)
+    assert list(figure.data[0].y) == ["v25", "v26", "v27", "v28", "v29"]
+    versions = pd.DataFrame(
+        {
+            "version": [2, 1],
+            "created_at": pd.to_datetime(["2025-10-02", "2025-10-01"]),
+            "holdout_average_precision": [0.8, 0.7],
+            "holdout_roc_auc": [0.97, float("nan")],
+        }
+    )
+    metrics = charts.holdout_metrics(versions, ["holdout_average_precision", "holdout_roc_auc"])
+    assert sum(len(t.x) for t in metrics.data) == 3  # the NaN point is dropped

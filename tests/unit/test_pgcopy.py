@@ -1,0 +1,75 @@
+"""The numpy-built binary COPY stream equals PostgreSQL's format written field by field."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from fraudpipe.db import pgcopy
+
+pytestmark = pytest.mark.unit
+
+
+def _row(fields: list[bytes | None]) -> bytes:
+    out = struct.pack(">h", len(fields))
+    for f in fields:
+        out += struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f
+    return out
+
+
+def test_stream_matches_hand_packed_rows_with_nulls() -> None:
+    ids = [uuid.uuid4(), uuid.uuid4(), uuid.uuid4()]
+    when = datetime(2025, 9, 20, 12, 0, 1, 250_000, tzinfo=UTC)
+    unix_us = int(when.timestamp() * 1_000_000)
+    labels = np.array([1, 0, 0])
+    missing = np.array([False, True, False])
+    payload = pgcopy.encode(
+        [
+            pgcopy.uuid_column(
+                np.frombuffer(b"".join(u.bytes for u in ids), np.uint8).reshape(3, 16)
+            ),
+            pgcopy.text_constant("ulb:2025-09-20", 3),
+            pgcopy.int8([5, 6, 2**40]),
+            pgcopy.timestamptz_from_unix_us(np.array([unix_us] * 3)),
+            pgcopy.float8([0.5, -1.25, 3.0]),
+            pgcopy.int2(labels, missing),
+        ]
+    )
+    pg_us = unix_us - 946_684_800 * 1_000_000
+
+    def expected(i: int) -> bytes:
+        return _row(
+            [
+                ids[i].bytes,
+                b"ulb:2025-09-20",
+                struct.pack(">q", [5, 6, 2**40][i]),
+                struct.pack(">q", pg_us),
+                struct.pack(">d", [0.5, -1.25, 3.0][i]),
+                None if missing[i] else struct.pack(">h", labels[i]),
+            ]
+        )
+
+    stream = b"".join(bytes(chunk) for chunk, _ in payload.chunks(rows_per_chunk=1))
+    assert stream.startswith(b"PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+    assert stream.endswith(b"\xff\xff")
+    body = stream[len(pgcopy.HEADER) : -2]
+    # Rows are grouped by NULL pattern: rows 0 and 2 first, then row 1.
+    assert body == expected(0) + expected(2) + expected(1)
+    assert payload.rows == 3
+    assert sum(n for _, n in payload.chunks()) == 3
+
+
+def test_hash_depends_on_values_only() -> None:
+    a = pgcopy.encode([pgcopy.float8([1.0, 2.0])])
+    b = pgcopy.encode([pgcopy.float8([1.0, 2.0])])
+    c = pgcopy.encode([pgcopy.float8([1.0, 2.5])])
+    assert a.sha256() == b.sha256() != c.sha256()
+
+
+def test_columns_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        pgcopy.encode([pgcopy.float8([1.0]), pgcopy.float8([1.0, 2.0])])

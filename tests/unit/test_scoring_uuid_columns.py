@@ -1,0 +1,44 @@
+"""UUID text ↔ bytes for whole columns, checked against the `uuid` module."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from fraudpipe.scoring.uuid_columns import format_uuid_text, parse_uuid_text
+
+pytestmark = pytest.mark.unit
+
+
+def _matrix(texts: list[str]) -> np.ndarray:
+    return np.frombuffer("".join(texts).encode("ascii"), np.uint8).reshape(len(texts), 36)
+
+
+def test_parse_and_format_agree_with_the_uuid_module() -> None:
+    ids = [uuid.uuid4() for _ in range(200)] + [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
+    texts = [str(u) for u in ids]
+    texts[0] = texts[0].upper()  # either case parses
+
+    raw, ok = parse_uuid_text(_matrix(texts))
+
+    assert ok.all()
+    assert [bytes(r) for r in raw] == [u.bytes for u in ids]
+    back = format_uuid_text(raw)
+    assert [bytes(r).decode() for r in back] == [str(u) for u in ids]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "g" + str(uuid.uuid4())[1:],  # not hex
+        str(uuid.uuid4()).replace("-", "_"),  # wrong separators
+        "x" * 36,
+        " " + str(uuid.uuid4())[1:],
+    ],
+)
+def test_non_canonical_text_is_flagged(text: str) -> None:
+    good = str(uuid.uuid4())
+    _, ok = parse_uuid_text(_matrix([good, text, good]))
+    assert ok.tolist() == [True, False, True]
