@@ -4,8 +4,9 @@ Loads 2025-09-20 (144,786 rows) into a scratch database, publishes it to a throw
 subject, and times each stage of the path on its own:
 
 - PostgreSQL → TransactionRecord: the server-side cursor the publisher reads with;
-- three ways to encode the same records: `AvroSerializer` as the publisher configures it
-  (`use.latest.version`), `AvroSerializer` looking up the exact local schema, and bare fastavro;
+- three ways to encode the same records: `AvroSerializer` with `use.latest.version`
+  (`make_serializer`), `AvroSerializer` pinned to the latest registered version
+  (`make_latest_serializer`, what the publisher uses), and bare fastavro;
 - raw produce: already-encoded values of the same size, same producer settings, all acked
   (the Kafka ceiling for this machine);
 - `publish_batch` end to end (read → record → serialize → produce → every ack → published).
@@ -26,7 +27,6 @@ from datetime import date
 import fastavro
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from confluent_kafka.schema_registry.avro import AvroSerializer
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +35,7 @@ from fraudpipe.contracts import (
     Contract,
     TransactionRecord,
     load_schema_str,
+    make_latest_serializer,
     make_serializer,
     registry_client,
     to_dict,
@@ -142,15 +143,10 @@ def main() -> None:
             results.append(("PostgreSQL → TransactionRecord (server-side cursor)", n, s))
 
             latest = make_serializer(Contract.TRANSACTION, client)
-            lookup: AvroSerializer = AvroSerializer(
-                client,
-                load_schema_str(Contract.TRANSACTION),
-                to_dict,
-                {"auto.register.schemas": False, "use.latest.version": False},
-            )
+            pinned = make_latest_serializer(Contract.TRANSACTION, client, subject)
             for name, serializer in (
-                ("AvroSerializer, use.latest.version (publisher)", latest),
-                ("AvroSerializer, exact-schema lookup", lookup),
+                ("AvroSerializer, use.latest.version (make_serializer)", latest),
+                ("AvroSerializer pinned to latest (publisher)", pinned),
             ):
                 serializer(sample[0], ctx)  # first call fetches the schema; not timed
                 n, s = timed(lambda ser=serializer: encode_all(lambda r: ser(r, ctx), sample))
@@ -158,7 +154,7 @@ def main() -> None:
             n, s = timed(lambda: fastavro_all(sample))
             results.append(("fastavro schemaless_writer (no framing)", n, s))
 
-            payloads = [(str(r.transaction_id).encode(), latest(r, ctx) or b"") for r in sample]
+            payloads = [(str(r.transaction_id).encode(), pinned(r, ctx) or b"") for r in sample]
             n, s = timed(lambda: produce_raw(settings, payloads, rows))
             results.append(("raw produce of encoded values, all acked (ceiling)", n, s))
 

@@ -8,6 +8,10 @@ import sys
 import structlog
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging to stderr; JSON lines for services, console for humans."""
     renderer: structlog.typing.Processor = (
@@ -23,7 +27,9 @@ def configure_logging(*, json: bool = False, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_stderr_logger,
+        # Not cached: the logger looks up sys.stderr on each bind, so code run in-process by
+        # test runners that swap stderr (typer's CliRunner) keeps logging after they restore it.
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

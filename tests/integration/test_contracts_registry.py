@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from fraudpipe.config import Settings
@@ -31,6 +32,7 @@ from fraudpipe.contracts import (
     Record,
     TransactionRecord,
     make_deserializer,
+    make_latest_serializer,
     make_serializer,
     registry_client,
     value_context,
@@ -284,9 +286,11 @@ def test_serializer_refuses_an_unregistered_subject(
     assert refused.value.http_status_code == 404
 
 
+@pytest.mark.parametrize("factory", ["make_serializer", "make_latest_serializer"])
 def test_newer_registered_version_is_written_and_read_back_into_the_record(
-    client: SchemaRegistryClient, own: Settings, tmp_path: Path
+    client: SchemaRegistryClient, own: Settings, tmp_path: Path, factory: str
 ) -> None:
+    subject = Contract.TRANSACTION.subject(own)
     register_contracts(client, own, [Contract.TRANSACTION])
     folder = _edited_contracts(
         tmp_path, "transaction", _add_field({"name": "channel", "type": "string", "default": "pos"})
@@ -294,9 +298,26 @@ def test_newer_registered_version_is_written_and_read_back_into_the_record(
     [v2] = register_contracts(client, own, [Contract.TRANSACTION], directory=folder)
     record = _samples()[Contract.TRANSACTION]
     ctx = value_context(Contract.TRANSACTION.topic(own))
+    serializer = (
+        make_serializer(Contract.TRANSACTION, client)
+        if factory == "make_serializer"
+        else make_latest_serializer(Contract.TRANSACTION, client, subject)
+    )
 
-    # The producer's code still knows v1 only: use.latest.version writes v2, default filled in.
-    payload = make_serializer(Contract.TRANSACTION, client)(record, ctx)
+    # The producer's code still knows v1 only: both write v2, the new field's default filled in.
+    payload = serializer(record, ctx)
 
+    assert payload is not None
     assert int.from_bytes(payload[1:5], "big") == v2.schema_id
     assert make_deserializer(Contract.TRANSACTION, client)(payload, ctx) == record
+    reader_v2 = AvroDeserializer(client, (folder / "transaction.avsc").read_text())
+    assert reader_v2(payload, ctx)["channel"] == "pos"
+
+
+def test_latest_serializer_refuses_an_unregistered_subject(
+    client: SchemaRegistryClient, own: Settings
+) -> None:
+    with pytest.raises(SchemaRegistryError) as refused:
+        make_latest_serializer(Contract.TRANSACTION, client, Contract.TRANSACTION.subject(own))
+
+    assert refused.value.http_status_code == 404

@@ -78,7 +78,8 @@ def point_app_at(monkeypatch: pytest.MonkeyPatch, unique: str) -> Iterator[Any]:
         get_settings.cache_clear()
         st.cache_data.clear()
         st.cache_resource.clear()
-        return AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT)
+        # One run first: AppTest.switch_page only knows st.navigation's pages after a run.
+        return render(AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT))
 
     yield point
     st.cache_data.clear()
@@ -113,7 +114,7 @@ def one(conn: psycopg.Connection[tuple[Any, ...]], query: str, *params: object) 
 def test_every_page_says_what_is_missing_on_an_empty_database(
     point_app_at: Any, empty: Settings
 ) -> None:
-    at = render(point_app_at(empty))
+    at = point_app_at(empty)
     assert "Scoring consumer is not running" in infos(at)
     assert "Nothing scored yet" in infos(at)
     for page in PAGES[1:]:
@@ -123,7 +124,7 @@ def test_every_page_says_what_is_missing_on_an_empty_database(
 
 
 def test_every_page_renders_on_the_seeded_database(point_app_at: Any, seeded: Settings) -> None:
-    at = render(point_app_at(seeded))
+    at = point_app_at(seeded)
     for page in PAGES:
         render(at, page)
         assert at.title, page
@@ -181,7 +182,7 @@ def test_live_page_shows_the_latest_hour_and_the_consumers_lag(
         scorer.consumer_lag.labels(topic="fraud.transactions", partition="0").set(30)
         scorer.consumer_lag.labels(topic="fraud.transactions", partition="1").set(12)
         scorer.model_version.set(2)
-        at = render(point_app_at(seeded, metrics_port=server.port))
+        at = point_app_at(seeded, metrics_port=server.port)
     finally:
         server.close()
     shown = metrics(at)
@@ -193,9 +194,12 @@ def test_live_page_shows_the_latest_hour_and_the_consumers_lag(
     ).fetchall()
     assert shown["Alerts in period"] == str(sum(1 for _, flagged in rows if flagged))
     assert shown["Latency p50"] == f"{np.percentile([r[0] for r in rows], 50):,.1f} ms"
+    lag, alerts, latest = (d.value for d in at.dataframe)
+    assert lag["lag"].sum() == 42
     (flagged,) = one(check, "SELECT count(*) FROM predictions WHERE is_fraud")
-    assert at.dataframe[0].value["is_fraud"].all()
-    assert len(at.dataframe[0].value) == min(50, flagged)
+    assert alerts["is_fraud"].all() and len(alerts) == min(50, flagged)
+    (newest,) = one(check, "SELECT max(scored_at) FROM predictions")
+    assert len(latest) == 50 and latest["scored_at"].max() == newest
 
 
 def test_batches_page_counts_drill_down_and_trail(

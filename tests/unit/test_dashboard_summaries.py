@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -146,7 +147,7 @@ def test_class_balance_names_classes_and_shares() -> None:
 def test_amount_bins_tile_zero_to_the_log_max_then_overflow() -> None:
     edges = [summaries.amount_bin_edges(b) for b in range(1, AMOUNT_BINS + 2)]
     assert edges[0][0] == 0.0
-    for (_, high), (low, _) in zip(edges, edges[1:], strict=False):
+    for (_, high), (low, _) in itertools.pairwise(edges):
         assert high == pytest.approx(low)
     assert edges[AMOUNT_BINS - 1][1] == pytest.approx(math.expm1(AMOUNT_LOG_MAX))
     assert edges[-1][1] == math.inf

@@ -21,8 +21,8 @@ from fraudpipe.errors import IngestRequestError
 
 pytestmark = pytest.mark.unit
 
-FRAUD_RATE = 0.02
-ROWS_PER_DAY = 20_000
+FRAUD_RATE = 0.05
+ROWS_PER_DAY = 8_000
 
 
 def ks_statistic(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
@@ -66,13 +66,13 @@ def generator(reference: pd.DataFrame) -> SyntheticDayGenerator:
 
 @pytest.fixture(scope="module")
 def week(generator: SyntheticDayGenerator) -> pd.DataFrame:
-    days = [date(2025, 9, 22 + i) for i in range(5)]
+    days = [date(2025, 9, 22 + i) for i in range(4)]
     return pd.concat([generator.day(d, seed=7) for d in days])
 
 
 def test_fraud_rate_and_volume_close_to_the_real_ones(week: pd.DataFrame) -> None:
     n = len(week)
-    assert abs(n / 5 - ROWS_PER_DAY) < 4 * np.sqrt(ROWS_PER_DAY)
+    assert abs(n / 4 - ROWS_PER_DAY) < 4 * np.sqrt(ROWS_PER_DAY)
     rate = week["Class"].mean()
     assert abs(rate - FRAUD_RATE) < 4 * np.sqrt(FRAUD_RATE * (1 - FRAUD_RATE) / n)
 

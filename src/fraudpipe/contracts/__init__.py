@@ -13,6 +13,7 @@ from fraudpipe.contracts.records import (
 from fraudpipe.contracts.schemas import CONTRACTS_DIR, Contract, Record, load_schema_str
 from fraudpipe.contracts.serde import (
     make_deserializer,
+    make_latest_serializer,
     make_serializer,
     registry_client,
     registry_errors,
@@ -29,6 +30,7 @@ __all__ = [
     "TransactionRecord",
     "load_schema_str",
     "make_deserializer",
+    "make_latest_serializer",
     "make_serializer",
     "registry_client",
     "registry_errors",

@@ -20,7 +20,11 @@ from fraudpipe.config import Settings
 from fraudpipe.contracts.compatibility import LEVELS, unreadable_fields
 from fraudpipe.contracts.schemas import CONTRACTS_DIR, Contract, load_schema_str
 from fraudpipe.contracts.serde import SCHEMA_NOT_FOUND, SUBJECT_NOT_FOUND, registry_errors
-from fraudpipe.errors import ConfigurationError, SchemaIncompatibleError
+from fraudpipe.errors import (
+    ConfigurationError,
+    SchemaIncompatibleError,
+    SchemaRegistryRequestError,
+)
 
 _NOT_FOUND = (SUBJECT_NOT_FOUND, SCHEMA_NOT_FOUND)
 _NO_REASON = (
@@ -118,9 +122,11 @@ def register_contracts(
                     if exc.http_status_code == 409:
                         raise SchemaIncompatibleError(subject, exc.error_message) from exc
                     raise
-                found = _lookup(client, subject, schema)
-                if found is None:  # the registry accepted it but cannot find it again
-                    raise SchemaIncompatibleError(subject, "registered, then not found by lookup")
+                found = _lookup(client, subject, schema)  # for its version number
+                if found is None:
+                    raise SchemaRegistryRequestError(
+                        settings.schema_registry_url, 404, f"{subject} lost the version just added"
+                    )
                 registered = True
             else:
                 registered = False

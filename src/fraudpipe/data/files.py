@@ -5,6 +5,10 @@ wrong inside a row is left for validation, except rows that cannot even be split
 file's columns (a truncated last line, a row with extra fields): those come back as rejections.
 The common case, a clean CSV, takes pandas' C parser with float64 columns; only a file that
 parser refuses goes through the slower line-by-line reader.
+
+A file is cut into batches by calendar day (UTC) of event time, exactly like the ULB source:
+one file can make several batches (``file:<stem>:<day>``), and a longer export of the same file
+later adds only its new rows (see `fraudpipe.ingest`).
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ class Batch:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Batch:
+        """A batch from a `batches` row read with psycopg's ``dict_row``."""
         return cls(**{**row, "status": BatchStatus(row["status"])})
 
 

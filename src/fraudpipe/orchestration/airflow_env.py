@@ -26,12 +26,13 @@ def airflow_home(settings: Settings) -> Path:
     return settings.stack_dir.resolve() / "airflow"
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
+def airflow_env(settings: Settings, *, log_level: str = "INFO") -> dict[str, str]:
     """The environment variables that configure Airflow for fraudpipe.
 
     Args:
         settings: fraudpipe settings; the metadata DB is `settings.airflow_database` in the
             stack's PostgreSQL, owned by the services role.
+        log_level: Airflow's own log level (the demo keeps it to warnings and errors).
 
     Returns:
         Variable name to value, secrets included (the metadata DB password): print with care.
@@ -54,7 +55,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(s.airflow_port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{s.airflow_port}",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": log_level,
         # Connections come from env only (never the UI), for operators and Airflow-native
         # checks; the DAGs' own code reads fraudpipe settings, the one source of endpoints.
         "AIRFLOW_CONN_FRAUDPIPE_POSTGRES": json.dumps(app_pg),
@@ -80,14 +81,14 @@ def export_lines(env: dict[str, str]) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
 
 
-def apply_airflow_env(settings: Settings) -> None:
+def apply_airflow_env(settings: Settings, *, log_level: str = "INFO") -> None:
     """Put Airflow's environment into this process, before `airflow` is imported.
 
     Raises:
         ConfigurationError: `airflow` was already imported with another home; its
             configuration cannot change any more in this process.
     """
-    env = airflow_env(settings)
+    env = airflow_env(settings, log_level=log_level)
     if "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != env["AIRFLOW_HOME"]:
         raise ConfigurationError(
             "airflow was imported before fraudpipe set its environment "

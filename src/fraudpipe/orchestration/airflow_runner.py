@@ -8,7 +8,6 @@ Prefect and the stack. `apply_airflow_env` must have run before anything imports
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,8 @@ if TYPE_CHECKING:
 
 #: Seconds to wait for the in-process Execution API to finish starting (see below).
 _API_STARTUP_SECONDS = 60.0
-#: The in-process Execution APIs of the latest tasks, kept from being collected (see below).
-_LIVE_APIS: deque[Any] = deque(maxlen=3)
+#: The one in-process Execution API every task of this process uses (see below).
+_SHARED_API: list[Any] = []
 
 
 @dataclass(frozen=True)
@@ -102,23 +101,26 @@ def run_dag(
 
 
 def _keep_in_process_api_alive() -> None:
-    """Make `dag.test()`'s in-process Execution API usable for the whole task (Airflow 3.2.2).
+    """Give every `dag.test()` task one started, long-lived in-process Execution API.
 
-    Each task runs against a fresh in-process Execution API whose startup (lifespan) is
-    scheduled on a background loop without being awaited (apache/airflow#65945), and whose only
-    reference to that running lifespan is the API object itself, which `dag.test()` drops as
-    soon as it has the HTTP transport. Once it is collected the lifespan exits, svcs removes its
-    registry from the app state, and the task's first request fails with "'State' object has no
-    attribute 'svcs_registry'". So: wait for the startup, and hold the last few API objects
-    (tasks run one at a time here) until newer ones replace them.
+    Airflow 3.2.2 builds a new in-process Execution API for each task, schedules its startup
+    (lifespan) on a background loop without awaiting it (apache/airflow#65945), and keeps no
+    reference to it once it has the HTTP transport. When the object is collected the lifespan
+    exits, svcs drops its registry from the app state, and the task's first request fails with
+    "'State' object has no attribute 'svcs_registry'". Here the first API is started, awaited
+    and kept for the life of the process, and handed to every later task too, which also
+    saves building the versioned app (seconds on a busy machine) per task. Tasks run one at a
+    time in `dag.test()`, and the API itself keeps no per-task state.
     """
     from airflow.sdk.execution_time import supervisor
 
     original = supervisor.in_process_api_server
-    if getattr(original, "_fraudpipe_keeps_alive", False):
+    if getattr(original, "_fraudpipe_shared", False):
         return
 
-    def started_api_server() -> Any:
+    def shared_api_server() -> Any:
+        if _SHARED_API:
+            return _SHARED_API[0]
         api = original()  # type: ignore[no-untyped-call]
         api.transport  # noqa: B018  # first access schedules the lifespan
         deadline = time.monotonic() + _API_STARTUP_SECONDS
@@ -130,8 +132,8 @@ def _keep_in_process_api_alive() -> None:
                     "metadata database (`fraudpipe airflow migrate`)"
                 )
             time.sleep(0.01)
-        _LIVE_APIS.append(api)
+        _SHARED_API.append(api)
         return api
 
-    started_api_server._fraudpipe_keeps_alive = True  # type: ignore[attr-defined]
-    supervisor.in_process_api_server = started_api_server
+    shared_api_server._fraudpipe_shared = True  # type: ignore[attr-defined]
+    supervisor.in_process_api_server = shared_api_server

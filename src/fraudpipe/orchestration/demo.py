@@ -156,7 +156,9 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
     from fraudpipe.orchestration.airflow_env import apply_airflow_env
 
     began = time.monotonic()
-    apply_airflow_env(settings)  # before anything imports airflow
+    # Before anything imports airflow. Airflow's own INFO lines (a dozen per task) would bury
+    # the demo's progress; its warnings and errors still show.
+    apply_airflow_env(settings, log_level="WARNING")
     bootstrap(settings, say)
     result = DemoResult(before=pipeline_totals(settings), after=pipeline_totals(settings))
     ensure_initial_model(settings, say)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 class Periodic:
     """Calls `action` every `every_s` seconds in a daemon thread until `stop()`."""
 
-    def __init__(self, name: str, every_s: float, action: Callable[[], None]) -> None:
+    def __init__(self, name: str, every_s: float, action: Callable[[], object]) -> None:
         self._action = action
         self._every = every_s
         self._done = threading.Event()
@@ -41,6 +41,7 @@ class Periodic:
         while not self._done.wait(self._every):
             try:
                 self._action()
-            except BaseException as exc:  # handed over to the loop by raise_if_failed()
+            # Not swallowed: handed over to the loop, which re-raises it (raise_if_failed).
+            except Exception as exc:  # noqa: BLE001
                 self._failure = exc
                 return

@@ -135,6 +135,10 @@ class RunSummary:
     partitions: set[int] = field(default_factory=set)
     model_versions: set[int] = field(default_factory=set)
     stopped_by: str = ""
+    first_consumed_at: float | None = None
+    """`time.monotonic()` when the first message arrived (throughput excludes start-up)."""
+    last_committed_at: float | None = None
+    """`time.monotonic()` when the last micro-batch's offsets were committed."""
 
 
 def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
@@ -157,10 +161,23 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
 class ScoringService:
     """One member of the scoring consumer group."""
 
-    def __init__(self, settings: Settings, options: ScoringOptions | None = None) -> None:
-        """Prepare the service; it connects to nothing until `run()`."""
+    def __init__(
+        self,
+        settings: Settings,
+        options: ScoringOptions | None = None,
+        on_commit: Callable[[ScoredBatch, float], None] | None = None,
+    ) -> None:
+        """Prepare the service; it connects to nothing until `run()`.
+
+        Args:
+            settings: Endpoints, topics, group, model name.
+            options: How to run.
+            on_commit: Called after each micro-batch's offsets are committed, with the scored
+                batch and the commit time (epoch seconds); for benchmarks and tests.
+        """
         self.settings = settings
         self.options = options or ScoringOptions()
+        self.on_commit = on_commit
         self.metrics = ScoringMetrics()
         self.summary = RunSummary()
         self._stop = threading.Event()
@@ -280,7 +297,7 @@ class _Run:
     progress: BatchProgress
 
     def loop(self, consumer: Consumer) -> None:
-        svc, opts, summary = self.service, self.service.options, self.service.summary
+        svc, opts = self.service, self.service.options
         # Load the model before consuming, so a missing champion fails at start-up.
         model = svc.retry(self.models.model, "load the serving model")
         svc.metrics.model_version.set(model.version)
@@ -311,7 +328,7 @@ class _Run:
                 if want <= 0:
                     summary.stopped_by = "max messages"
                     return
-            messages = consumer.consume(num_messages=want, timeout=opts.poll_timeout_s)
+            messages = take_micro_batch(consumer, want, opts.poll_timeout_s)
             svc.raise_if_fatal()
             now = time.monotonic()
             if now >= next_lag:
@@ -335,6 +352,8 @@ class _Run:
         svc, metrics, summary = self.service, self.service.metrics, self.service.summary
         started = time.perf_counter()
         data = self._data_messages(messages)
+        if summary.first_consumed_at is None:
+            summary.first_consumed_at = time.monotonic()
         summary.consumed += len(data)
         metrics.consumed.inc(len(data))
         metrics.batch_size.observe(len(data))
@@ -354,7 +373,11 @@ class _Run:
         self.producer.confirm()
         svc.retry(lambda: commit_offsets(consumer, offsets), "commit offsets")
 
-        done_ms = time.time() * 1000.0
+        committed_at = time.time()
+        summary.last_committed_at = time.monotonic()
+        if svc.on_commit is not None:
+            svc.on_commit(scored, committed_at)
+        done_ms = committed_at * 1000.0
         stamps = scored.transactions.record_timestamps_ms.astype(np.float64)
         latency_s = (done_ms - stamps) / 1000.0
         metrics.end_to_end_seconds.observe_many(latency_s)
@@ -445,14 +468,30 @@ class _Run:
         return True
 
 
+def take_micro_batch(consumer: Consumer, most: int, timeout_s: float) -> list[Message]:
+    """Wait up to `timeout_s` for a first message, then take whatever else is already fetched.
+
+    `consume(num_messages=n, timeout=t)` alone waits until n messages or t seconds, so a quiet
+    topic would hold each message for t. Waiting for one, then draining the prefetched queue
+    without waiting, sizes micro-batches by the load: one message at a trickle, `most` under a
+    backlog (librdkafka keeps fetching while the previous micro-batch is being written).
+    """
+    first = consumer.consume(num_messages=1, timeout=timeout_s)
+    if not first or most <= 1:
+        return first
+    return first + consumer.consume(num_messages=most - 1, timeout=0)
+
+
 def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     """Per (topic, partition), the offset after the last consumed message: what to commit."""
     last: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        offset = m.offset() or 0
-        if offset >= last.get(key, -1):
-            last[key] = offset
+    partitions = [m.partition() for m in messages]
+    offsets = [m.offset() for m in messages]
+    topics = [m.topic() for m in messages]
+    for topic, partition, offset in zip(topics, partitions, offsets, strict=True):
+        key = (topic or "", partition or 0)
+        # Offsets rise within a partition, so the last seen is the largest; max() is a guard.
+        last[key] = max(offset or 0, last.get(key, -1))
     return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
 
 

@@ -22,7 +22,7 @@ from fraudpipe.config import Settings
 from fraudpipe.contracts import (
     Contract,
     TransactionRecord,
-    make_serializer,
+    make_latest_serializer,
     registry_client,
     registry_errors,
     value_context,
@@ -190,9 +190,9 @@ def _send_batch(
     """Produce every row of `batch` and wait for the acknowledgements; (sent, acknowledged)."""
     subject = Contract.TRANSACTION.subject(settings)
     with registry_client(settings) as client:
-        serializer = make_serializer(Contract.TRANSACTION, client)
+        # Fetched before anything is sent, so a missing subject fails the run, not a record.
         with registry_errors(settings, subject):
-            client.get_latest_version(subject)  # fail before sending anything, not mid-batch
+            serializer = make_latest_serializer(Contract.TRANSACTION, client, subject)
         producer = Producer(producer_config(settings))
         _preflight(producer, settings)
         log.info(

@@ -1,0 +1,200 @@
+"""The running dashboard in a real browser: `fraudpipe dashboard` serves it on a free loopback
+port, headless Chromium loads every page, and each page is saved as a screenshot under
+``artifacts/screenshots/``. A page fails on a Streamlit exception or error element, a "page not
+found" dialog, or an empty page.
+
+Two databases: an empty one (every page must say what is missing) and a seeded one, with two
+model versions registered by the real retraining code and the scorer's own metrics endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from dashboard_models import delete_registered_model, register_two_versions
+from dashboard_seed import SyntheticData, seed_synthetic
+from headless_chromium import HeadlessChromium, PageState, chromium_binary
+
+from fraudpipe.config import Settings
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        chromium_binary() is None,
+        reason="needs Debian's chromium: run `bash infra/local/bootstrap.sh`",
+    ),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+FRAUDPIPE = Path(sys.executable).with_name("fraudpipe")
+
+# url path -> the page's title; "" is the default page (Live).
+PAGES = {
+    "": "Live scoring",
+    "history": "Fraud history",
+    "batches": "Batches & lineage",
+    "models": "Models",
+    "eda": "Exploratory analysis",
+}
+# What each page must at least say on an empty database.
+EMPTY_SAYS = {
+    "": "Nothing scored yet",
+    "history": "No transactions loaded yet",
+    "batches": "No transactions loaded yet",
+    "models": "is registered yet",
+    "eda": "No transactions loaded yet",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving_dashboard(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`fraudpipe dashboard` on a free loopback port with `env`; yields its base URL."""
+    port = free_port()
+    with log.open("wb") as out:
+        # Its own session, so the server (the CLI execs Streamlit) can be stopped as a group.
+        process = subprocess.Popen(
+            [str(FRAUDPIPE), "dashboard", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"dashboard exited with {process.returncode}; see {log}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"dashboard not healthy at {url} after 180 s; see {log}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeadlessChromium]:
+    home = tmp_path_factory.mktemp("chromium")
+    with HeadlessChromium(home / "profile", home / "chromium.log") as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def empty_dashboard(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    logs = tmp_path_factory.mktemp("dashboard-empty")
+    with scratch_database(stack, prefix="fraudpipe_test_browser") as empty:
+        env = {
+            "FRAUDPIPE_PG_DATABASE": empty.pg_database,
+            "FRAUDPIPE_MODEL_NAME": f"dashboard-browser-none-{uuid.uuid4().hex[:8]}",
+            "FRAUDPIPE_METRICS_PORT": str(free_port()),
+        }
+        with serving_dashboard(env, logs / "streamlit.log") as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
+def scorer_metrics() -> Iterator[MetricsServer]:
+    """The scorer's own metrics endpoint, with some lag, as a running scorer would show."""
+    metrics = ScoringMetrics()
+    metrics.consumer_lag.labels(topic="fraud.transactions", partition="0").set(120)
+    metrics.consumer_lag.labels(topic="fraud.transactions", partition="1").set(80)
+    metrics.scored.inc(900)
+    metrics.model_version.set(2)
+    server = metrics.serve(0)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def seeded_dashboard(
+    stack: Settings, scorer_metrics: MetricsServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    logs = tmp_path_factory.mktemp("dashboard-seeded")
+    models = stack.model_copy(update={"model_name": f"dashboard-browser-{uuid.uuid4().hex[:8]}"})
+    with scratch_database(stack, prefix="fraudpipe_test_browser") as seeded:
+        seed_synthetic(seeded, SyntheticData(transactions=900, days=3, unlabelled_days=1))
+        try:
+            register_two_versions(models)
+            env = {
+                "FRAUDPIPE_PG_DATABASE": seeded.pg_database,
+                "FRAUDPIPE_MODEL_NAME": models.model_name,
+                "FRAUDPIPE_METRICS_PORT": str(scorer_metrics.port),
+            }
+            with serving_dashboard(env, logs / "streamlit.log") as url:
+                yield url
+        finally:
+            delete_registered_model(models)
+
+
+def load_and_check(
+    browser: HeadlessChromium, base: str, path: str, shot: str, min_elements: int
+) -> PageState:
+    """Open one page, save its screenshot, and fail on errors or an empty page."""
+    state = browser.open_streamlit_page(f"{base}/{path}", timeout=240)
+    screenshot = SCREENSHOTS / f"{shot}.png"
+    browser.screenshot(screenshot, state.height)
+    assert screenshot.stat().st_size > 10_000, f"suspiciously small screenshot {screenshot}"
+    assert not state.exceptions, state.exceptions
+    assert not state.errors, state.errors
+    assert not [d for d in state.dialogs if "not found" in d.lower()], state.dialogs
+    assert state.title == PAGES[path], f"{path!r} showed {state.title!r}"
+    assert state.elements >= min_elements and len(state.text) > len(state.title) + 30, (
+        f"{path!r} looks empty: {state.text!r}"
+    )
+    return state
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_each_page_on_an_empty_database(
+    browser: HeadlessChromium, empty_dashboard: str, path: str
+) -> None:
+    # Title and at least one message saying what is missing.
+    state = load_and_check(browser, empty_dashboard, path, f"empty-{path or 'live'}", 2)
+    assert EMPTY_SAYS[path] in " ".join(state.infos), state.infos
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_each_page_on_a_seeded_database(
+    browser: HeadlessChromium, seeded_dashboard: str, path: str
+) -> None:
+    state = load_and_check(browser, seeded_dashboard, path, f"seeded-{path or 'live'}", 5)
+    if path in ("", "history", "models", "eda"):
+        assert state.charts > 0, f"{path!r} drew no chart"
+    if path == "":
+        assert "Consumer lag" in state.text and "200" in state.text
+    if path == "batches":
+        assert "synthetic-test:2025-09-22" in state.text
+    if path == "models":
+        assert "Champion" in state.text and "What drives the score" in state.text

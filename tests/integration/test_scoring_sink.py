@@ -1,0 +1,180 @@
+"""The prediction sink against real PostgreSQL (a fresh, migrated database per module)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scoring_support import ingest_ulb_day, write_ulb_day
+
+from fraudpipe.config import Settings
+from fraudpipe.db.connect import connect
+from fraudpipe.errors import ServiceUnavailableError
+from fraudpipe.model.features import MODEL_INPUT_COLUMNS
+from fraudpipe.scoring.batch import DeadLetter, ScoredBatch, TransactionBatch
+from fraudpipe.scoring.sink import PredictionSink
+
+pytestmark = pytest.mark.integration
+
+SCORED_AT = datetime(2026, 11, 28, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def days(fresh_db: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]]:
+    """Two ingested days of 150 rows; transaction ids (16 bytes) per batch id."""
+    out: dict[str, list[bytes]] = {}
+    for offset in (0, 1):
+        path = tmp_path_factory.mktemp("sink") / f"cards_sink{offset}.csv"
+        write_ulb_day(path, 150, seed=30 + offset, day_offset=offset)
+        batch_id = ingest_ulb_day(fresh_db, path)
+        with connect(fresh_db) as conn:
+            rows = conn.execute(
+                "SELECT transaction_id FROM transactions WHERE batch_id = %s ORDER BY source_row",
+                (batch_id,),
+            ).fetchall()
+        out[batch_id] = [r[0].bytes for r in rows]
+    return out
+
+
+@pytest.fixture
+def sink(fresh_db: Settings) -> Iterator[PredictionSink]:
+    sink = PredictionSink(fresh_db)
+    yield sink
+    sink.close()
+    with connect(fresh_db) as conn:
+        conn.execute("DELETE FROM predictions")
+        conn.execute("DELETE FROM dead_letters")
+
+
+def _scored(
+    ids: list[bytes], codes: list[int], batch_ids: tuple[str, ...], version: int
+) -> ScoredBatch:
+    n = len(ids)
+    rng = np.random.default_rng(version)
+    features = pd.DataFrame(
+        {c: np.zeros(n, np.int64 if c == "event_time" else np.float64) for c in MODEL_INPUT_COLUMNS}
+    )
+    txs = TransactionBatch(
+        ids=np.frombuffer(b"".join(ids), np.uint8).reshape(n, 16),
+        batch_codes=np.array(codes, np.int32),
+        batch_ids=batch_ids,
+        sources=tuple(b.split(":")[0] for b in batch_ids),
+        features=features,
+        record_timestamps_ms=np.zeros(n, np.int64),
+        message_rows=np.arange(n, dtype=np.int64),
+    )
+    scores = rng.random(n)
+    return ScoredBatch(
+        transactions=txs,
+        scores=scores,
+        is_fraud=scores >= 0.7,
+        model_name="fraud-detector-test",
+        model_version=version,
+        threshold=0.7,
+        scored_at=SCORED_AT,
+        latency_ms=rng.random(n) * 100,
+    )
+
+
+def _letter(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    error_type: str,
+    error: str,
+) -> DeadLetter:
+    return DeadLetter(topic, partition, offset, 1_000, key, value, error_type, error)
+
+
+def _rows(settings: Settings) -> list[tuple[object, ...]]:
+    with connect(settings) as conn:
+        return conn.execute(
+            "SELECT transaction_id, model_name, model_version, batch_id, score, is_fraud, "
+            "threshold, scored_at, latency_ms FROM predictions "
+            "ORDER BY model_version, transaction_id"
+        ).fetchall()
+
+
+def test_a_micro_batch_is_written_exactly_and_only_once(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), (second, b) = days.items()
+    ids = a[:100] + b[:50]
+    scored = _scored(ids, [0] * 100 + [1] * 50, (first, second), version=3)
+
+    outcome = sink.write(scored, [])
+    again = sink.write(scored, [])  # redelivery
+    newer = sink.write(_scored(ids, [0] * 100 + [1] * 50, (first, second), version=4), [])
+
+    assert (outcome.committed, outcome.inserted) == (True, 150)
+    assert (again.committed, again.inserted) == (True, 0)
+    assert newer.inserted == 150
+    expected = sorted(
+        (
+            uuid.UUID(bytes=ids[i]),
+            "fraud-detector-test",
+            3,
+            first if i < 100 else second,
+            float(scored.scores[i]),
+            bool(scored.is_fraud[i]),
+            0.7,
+            SCORED_AT,
+            float(scored.latency_ms[i]),
+        )
+        for i in range(150)
+    )
+    assert [r for r in _rows(fresh_db) if r[2] == 3] == expected
+
+
+def test_unknown_transactions_roll_the_whole_micro_batch_back_and_are_named(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), *_ = days.items()
+    strangers = [uuid.uuid4().bytes, uuid.uuid4().bytes]
+    scored = _scored(a[:10] + strangers, [0] * 12, (first,), version=5)
+    letter = _letter("t", 0, 7, None, b"x", "NotAvroError", "bad")
+
+    outcome = sink.write(scored, [letter])
+
+    assert not outcome.committed and outcome.inserted == 0
+    assert sorted(bytes(r) for r in outcome.unknown_ids) == sorted(strangers)
+    assert _rows(fresh_db) == []
+    with connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
+    # The sink stays usable: the known rows go in on the next call.
+    assert sink.write(scored.select(np.arange(12) < 10), [letter]).inserted == 10
+
+
+def test_dead_letters_are_stored_once_with_their_bytes(
+    fresh_db: Settings, sink: PredictionSink
+) -> None:
+    letters = [
+        _letter("topic.a", 2, 41, b"key", b"\x00\xffraw", "NotAvroError", "not avro\x00 here"),
+        _letter("topic.a", 2, 42, None, None, "UnknownSchemaError", "schema id 9 unknown"),
+    ]
+    sink.write(None, letters)
+    sink.write(None, letters)  # redelivered micro-batch
+
+    with connect(fresh_db) as conn:
+        rows = conn.execute(
+            'SELECT topic, partition, "offset", key, value, error_type, error FROM dead_letters '
+            'ORDER BY "offset"'
+        ).fetchall()
+    assert rows == [
+        ("topic.a", 2, 41, b"key", b"\x00\xffraw", "NotAvroError", "not avro\\x00 here"),
+        ("topic.a", 2, 42, None, None, "UnknownSchemaError", "schema id 9 unknown"),
+    ]
+
+
+def test_an_unreachable_database_is_an_outage(fresh_db: Settings, tmp_path: Path) -> None:
+    nowhere = fresh_db.model_copy(update={"pg_port": 9})
+    sink = PredictionSink(nowhere)
+    with pytest.raises(ServiceUnavailableError, match="PostgreSQL"):
+        sink.write(None, [_letter("t", 0, 1, None, None, "NotAvroError", "x")])

@@ -1,0 +1,100 @@
+"""Scoring a micro-batch: one vectorised call, the version's threshold, alert drivers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from fraudpipe.contracts import TransactionRecord
+from fraudpipe.model.features import MODEL_INPUT_COLUMNS, build_preprocessor
+from fraudpipe.model.serving import ServingModel
+from fraudpipe.scoring.batch import TransactionBatch, from_epoch_ms
+from fraudpipe.scoring.score import alert_drivers, score_batch
+
+pytestmark = pytest.mark.unit
+
+DAY0 = 1_758_326_400_000
+
+
+def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    label = (rng.random(n) < 0.1).astype(int)
+    frame = pd.DataFrame(
+        {
+            "event_time": DAY0 + rng.integers(0, 86_400_000, n),
+            "amount": rng.gamma(2.0, 30.0, n),
+            **{f"v{i}": rng.normal(size=n) for i in range(1, 29)},
+        }
+    )[MODEL_INPUT_COLUMNS]
+    frame.loc[label == 1, "v14"] -= 6.0
+    return frame, label
+
+
+def _model(classifier: object, version: int = 4, threshold: float = 0.5) -> ServingModel:
+    frame, label = _frame(2000, seed=0)
+    pipeline = Pipeline([("features", build_preprocessor(use_hour=True)), ("clf", classifier)])
+    pipeline.fit(frame, label)
+    return ServingModel("fraud-detector", version, threshold, pipeline)
+
+
+def _batch(frame: pd.DataFrame, stamps: list[int]) -> TransactionBatch:
+    records = [
+        TransactionRecord(
+            uuid.uuid4(),
+            "ulb:2025-09-20",
+            "ulb",
+            from_epoch_ms(int(row.event_time)),
+            float(row.amount),
+            *(float(getattr(row, f"v{i}")) for i in range(1, 29)),
+        )
+        for row in frame.itertuples()
+    ]
+    return TransactionBatch.from_records(records, stamps, list(range(len(records))))
+
+
+def test_scores_are_the_pipeline_probabilities_with_the_versions_threshold() -> None:
+    model = _model(LogisticRegression(max_iter=500), threshold=0.3)
+    frame, _ = _frame(50, seed=1)
+    scored_at = datetime(2026, 1, 1, tzinfo=UTC)
+    stamps = [int(scored_at.timestamp() * 1000) - 250] * 50
+
+    scored = score_batch(model, _batch(frame, stamps), scored_at)
+
+    expected = model.pipeline.predict_proba(frame)[:, 1]
+    np.testing.assert_allclose(scored.scores, expected, rtol=1e-12)
+    assert scored.is_fraud.tolist() == (expected >= 0.3).tolist()
+    assert (scored.model_version, scored.threshold) == (4, 0.3)
+    assert scored.latency_ms.tolist() == [250.0] * 50
+    assert [p.score for p in scored.predictions()] == scored.scores.tolist()
+
+
+def test_an_empty_micro_batch_scores_to_nothing() -> None:
+    model = _model(LogisticRegression(max_iter=500))
+    empty = _batch(_frame(0, seed=2)[0], [])
+    assert len(score_batch(model, empty, datetime.now(UTC))) == 0
+
+
+def test_alerts_of_a_linear_model_name_the_inputs_that_pushed_them() -> None:
+    model = _model(LogisticRegression(max_iter=500))
+    frame, label = _frame(400, seed=3)
+    frauds = frame[label == 1]
+
+    drivers = alert_drivers(model, frauds)
+
+    assert len(drivers) == len(frauds)
+    assert all(0 < len(d) <= 3 for d in drivers)
+    assert all(d[0].contribution >= d[-1].contribution > 0 for d in drivers)
+    assert sum(d[0].feature == "v14" for d in drivers) > len(drivers) / 2
+
+
+def test_models_that_cannot_attribute_their_score_give_no_drivers() -> None:
+    model = _model(HistGradientBoostingClassifier(max_iter=20))
+    frame, _ = _frame(5, seed=4)
+    assert alert_drivers(model, frame) == [(), (), (), (), ()]
