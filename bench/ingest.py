@@ -47,6 +47,7 @@ from fraudpipe.db.bulk_load import TRANSACTION_COLUMNS, merge_transactions, tran
 from fraudpipe.db.connect import connect, create_engine
 from fraudpipe.db.scratch import scratch_database
 from fraudpipe.ingest import ingest
+from fraudpipe.logs import configure_logging
 from fraudpipe.stack.postgres import superuser_conninfo_for
 
 TO_SQL_ROWS = 5_000
@@ -323,6 +324,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best kept)")
     args = parser.parse_args()
+    configure_logging()
     print_table(run(args.repeat))
 
 

@@ -33,9 +33,8 @@ elif versions is not None:
     cols[0].metric("Champion", f"v{champion}" if champion is not None else "none")
     cols[1].metric("Registered versions", f"{len(versions)}")
     latest = versions.iloc[0]
-    cols[2].metric(
-        "Latest version", f"v{int(latest['version'])}", latest["decision"] or "no decision"
-    )
+    decision = latest["decision"] or "no gate decision"
+    cols[2].metric("Latest version", f"v{int(latest['version'])}", help=f"Gate: {decision}")
     ap = latest["holdout_average_precision"]
     cols[3].metric("Latest holdout AP", f"{ap:.4f}" if pd.notna(ap) else "n/a")
 

@@ -13,18 +13,25 @@ from fraudpipe.data.ulb import ULB_FRAUDS, ULB_ROWS, UlbSource
 from fraudpipe.db.batches import BatchRepository, BatchStatus
 from fraudpipe.db.connect import connect
 from fraudpipe.ids import transaction_id
-from fraudpipe.ingest import ingest
+from fraudpipe.ingest import IngestReport, ingest
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def first_run(fresh_db: Settings, ulb_csv: Path, stack: Settings) -> object:
+def first_run(fresh_db: Settings, ulb_csv: Path, stack: Settings) -> IngestReport:
     # The source reads the cached CSV from the stack's data directory; rows go to fresh_db.
     return ingest(fresh_db, UlbSource(stack))
 
 
-def test_both_days_load_every_row(first_run: object, fresh_db: Settings) -> None:
+def test_both_days_load_every_row(first_run: IngestReport, fresh_db: Settings) -> None:
+    assert [(b.outcome, b.loaded, b.frauds) for b in first_run.batches] == [
+        ("loaded", 144_786, 281),
+        ("loaded", 140_021, 211),
+    ]
+    assert first_run.summary_line() == (
+        "ulb: 2 batch(es); rows read 284,807, loaded 284,807, duplicates skipped 0, quarantined 0"
+    )
     with connect(fresh_db) as conn:
         batches = BatchRepository(conn).list("ulb")
         per_batch = dict(
@@ -44,7 +51,7 @@ def test_both_days_load_every_row(first_run: object, fresh_db: Settings) -> None
 
 
 def test_exact_duplicate_rows_stay_distinct_transactions(
-    first_run: object, fresh_db: Settings, ulb_csv: Path
+    first_run: IngestReport, fresh_db: Settings, ulb_csv: Path
 ) -> None:
     raw = pd.read_csv(ulb_csv)
     duplicated_positions = raw.index[raw.duplicated()].tolist()
@@ -58,7 +65,7 @@ def test_exact_duplicate_rows_stay_distinct_transactions(
 
 
 def test_rows_carry_their_position_id_time_and_values(
-    first_run: object, fresh_db: Settings, ulb_csv: Path
+    first_run: IngestReport, fresh_db: Settings, ulb_csv: Path
 ) -> None:
     raw = pd.read_csv(ulb_csv)
     position = 284_806
@@ -82,7 +89,7 @@ def test_rows_carry_their_position_id_time_and_values(
 
 
 def test_second_run_is_a_no_op_that_says_so(
-    first_run: object, fresh_db: Settings, stack: Settings
+    first_run: IngestReport, fresh_db: Settings, stack: Settings
 ) -> None:
     with connect(fresh_db) as conn:
         before = BatchRepository(conn).list("ulb")
@@ -97,7 +104,7 @@ def test_second_run_is_a_no_op_that_says_so(
 
 
 def test_one_day_on_its_own_and_a_day_the_source_lacks(
-    first_run: object, fresh_db: Settings, stack: Settings
+    first_run: IngestReport, fresh_db: Settings, stack: Settings
 ) -> None:
     from fraudpipe.errors import IngestRequestError
 

@@ -36,7 +36,7 @@ from fraudpipe.streaming.publisher import publish_batch
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 
 ROWS = 12_000
-KILLS = 4
+KILLS = 3
 REPO = Path(__file__).resolve().parents[2]
 
 

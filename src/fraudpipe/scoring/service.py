@@ -544,6 +544,9 @@ def _summary_fields(summary: RunSummary) -> dict[str, object]:
         "micro_batches": summary.micro_batches,
         "batches_scored": summary.batches_scored,
         "stopped_by": summary.stopped_by,
+        # time.monotonic() is system-wide on Linux: comparable across scorer processes.
+        "first_consumed_monotonic": summary.first_consumed_at,
+        "last_committed_monotonic": summary.last_committed_at,
     }
 
 

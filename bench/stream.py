@@ -1,0 +1,810 @@
+"""Scoring-service throughput and latency, next to the ceilings measured in the same run.
+
+Loads the real ULB dataset (both days, 284,807 rows) into a scratch database, registers a model
+trained on it in MLflow (own name, champion), and encodes its transactions as Avro `Transaction`
+messages with the registered schema id (byte-for-byte what the registry's `AvroSerializer`
+writes; a sample is decoded back with the contracts' deserializer as a check). Then, on this
+machine, in one run:
+
+- ceilings on the same Avro bytes: raw consume (no decoding); consume + decode (the scorer's
+  columnar decoder, and the reference `AvroDeserializer` → `TransactionRecord` per message);
+  the bulk write rate of the predictions table (the scorer's COPY → staging → INSERT … ON
+  CONFLICT path, and a bare binary COPY without conflict handling);
+- end-to-end throughput of the scoring service (consume → decode → score → write → produce →
+  commit) on a backlog, with one process and with two processes in one consumer group;
+- latency p50/p95/p99 (Kafka record timestamp → offsets committed) at fixed offered rates,
+  paced by a producer in its own process;
+- a naive design for comparison: JSON messages, one `predict` per message, one INSERT and one
+  offset commit per message.
+
+Run: `uv run python bench/stream.py` (the local stack must be up; nothing is left behind:
+database, topics, subjects, consumer groups and the registered model are removed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fastavro
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from mlflow import MlflowClient
+from rich.console import Console
+from rich.table import Table
+
+from fraudpipe.config import Settings, get_settings
+from fraudpipe.contracts import (
+    Contract,
+    TransactionRecord,
+    load_schema_str,
+    make_deserializer,
+    registry_client,
+    value_context,
+)
+from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.data.ulb import UlbSource
+from fraudpipe.db.connect import connect, create_engine
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.ingest import ingest
+from fraudpipe.logs import configure_logging
+from fraudpipe.model.features import MODEL_INPUT_COLUMNS, V_COLUMNS
+from fraudpipe.model.history import load_labelled_history
+from fraudpipe.model.registry import load_serving_model, register_and_gate
+from fraudpipe.model.serving import ServingModel
+from fraudpipe.model.training import Candidate, TrainingConfig, train_model
+from fraudpipe.scoring.avro_rows import Categorical, FixedText, RowEncoder
+from fraudpipe.scoring.batch import ScoredBatch, TransactionBatch
+from fraudpipe.scoring.decoding import ColumnarDecoder, RecordDecoder
+from fraudpipe.scoring.service import ScoringOptions, ScoringService
+from fraudpipe.scoring.sink import PredictionSink
+from fraudpipe.scoring.uuid_columns import format_uuid_text
+from fraudpipe.streaming.topics import ensure_topics, topic_specs
+
+console = Console()
+REPO = Path(__file__).resolve().parents[1]
+
+#: The model the bench serves: one logistic-regression candidate with the hour features.
+TRAINING = TrainingConfig(
+    candidates=(Candidate("class_weight", True, 0.1),), train_sample=0.3, validation_folds=2
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many messages each measurement uses (ULB rows are split, never reused)."""
+
+    backlog: int
+    record_decoder: int
+    two_processes: int
+    naive: int
+    rates: tuple[tuple[int, float], ...]  # (tx/s, seconds)
+
+
+@dataclass
+class Row:
+    what: str
+    messages: int
+    seconds: float
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Latency:
+    rate: int
+    offered: int
+    achieved_rate: float
+    latencies_ms: npt.NDArray[np.float64]
+    batches: int
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else 0.0
+
+
+@dataclass
+class Transactions:
+    """The ingested transactions as columns, in event-time order."""
+
+    ids: npt.NDArray[np.uint8]
+    batch_codes: npt.NDArray[np.intp]
+    batch_ids: list[str]
+    numbers: npt.NDArray[np.float64]  # event_time, amount, v1..v28
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self, start: int, stop: int) -> Transactions:
+        return Transactions(
+            self.ids[start:stop], self.batch_codes[start:stop], self.batch_ids,
+            self.numbers[start:stop],
+        )  # fmt: skip
+
+
+@dataclass
+class Slicer:
+    """Hands out consecutive, disjoint row ranges."""
+
+    data: Transactions
+    next: int = 0
+    taken: dict[str, int] = field(default_factory=dict)
+
+    def take(self, what: str, n: int) -> Transactions:
+        if self.next + n > len(self.data):
+            raise SystemExit(f"not enough ULB rows left for {what} ({n} wanted)")
+        part = self.data.rows(self.next, self.next + n)
+        self.next += n
+        self.taken[what] = n
+        return part
+
+
+# -- environment -------------------------------------------------------------------------------
+
+
+def bench_settings(db: Settings, unique: str) -> Settings:
+    return db.model_copy(
+        update={
+            "topic_transactions": f"bench.{unique}.transactions",
+            "topic_predictions": f"bench.{unique}.predictions",
+            "topic_alerts": f"bench.{unique}.alerts",
+            "topic_dlq": f"bench.{unique}.dlq",
+            "consumer_group": f"bench-{unique}",
+            "model_name": f"fraud-detector-bench-{unique}",
+            "metrics_port": 0,
+        }
+    )
+
+
+@contextmanager
+def kafka_and_registry(settings: Settings, unique: str) -> Iterator[SchemaRegistryClient]:
+    """The pipeline's topics and subjects under the bench's names; all removed afterwards."""
+    ensure_topics(settings)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    client = registry_client(settings)
+    try:
+        register_contracts(client, settings)
+        yield client
+    finally:
+        names = [
+            t for t in admin.list_topics(timeout=30).topics if t.startswith(f"bench.{unique}.")
+        ]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result(timeout=30)
+        groups = admin.list_consumer_groups(request_timeout=30).result(timeout=30)
+        mine = [g.group_id for g in groups.valid if g.group_id.startswith(f"bench-{unique}")]
+        if mine:
+            for future in admin.delete_consumer_groups(mine, request_timeout=30).values():
+                future.result(timeout=30)
+        for subject in client.get_subjects():
+            if subject.startswith(f"bench.{unique}."):
+                for permanent in (False, True):
+                    try:
+                        client.delete_subject(subject, permanent=permanent)
+                    except SchemaRegistryError as exc:
+                        if exc.http_status_code != 404:
+                            raise
+        client.close()
+
+
+@contextmanager
+def registered_model(settings: Settings) -> Iterator[ServingModel]:
+    """A model trained on the ingested history, registered as champion; deleted afterwards."""
+    engine = create_engine(settings)
+    try:
+        history = load_labelled_history(engine)
+    finally:
+        engine.dispose()
+    try:
+        register_and_gate(train_model(history, TRAINING), settings)
+        yield load_serving_model(settings)
+    finally:
+        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        name = settings.model_name
+        if client.search_registered_models(f"name='{name}'"):
+            for mv in client.search_model_versions(f"name='{name}'"):
+                client.delete_model_version(name, mv.version)
+            client.delete_registered_model(name)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None and experiment.lifecycle_stage == "active":
+            client.delete_experiment(experiment.experiment_id)
+
+
+def create_topic(settings: Settings, topic: str, partitions: int) -> None:
+    spec = topic_specs(settings)[0]
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    new = NewTopic(topic, partitions, 1, config=spec.config(1))
+    admin.create_topics([new])[topic].result(timeout=30)
+    # Subject per topic (TopicNameStrategy): the scorer checks messages against it.
+    with registry_client(settings) as client:
+        own = settings.model_copy(update={"topic_transactions": topic})
+        register_contracts(client, own, [Contract.TRANSACTION])
+
+
+def load_transactions(settings: Settings) -> Transactions:
+    columns = ", ".join(["amount", *V_COLUMNS])
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id, batch_id, (extract(epoch FROM event_time) * 1000)::bigint, "
+            f"{columns} FROM transactions ORDER BY event_time, batch_id, source_row"
+        ).fetchall()
+    batch_ids = sorted({r[1] for r in rows})
+    index = {b: i for i, b in enumerate(batch_ids)}
+    return Transactions(
+        ids=np.frombuffer(b"".join(r[0].bytes for r in rows), np.uint8).reshape(-1, 16),
+        batch_codes=np.array([index[r[1]] for r in rows], dtype=np.intp),
+        batch_ids=batch_ids,
+        numbers=np.array([r[2:] for r in rows], dtype=np.float64),
+    )
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def avro_messages(
+    client: SchemaRegistryClient, settings: Settings, txs: Transactions
+) -> tuple[list[bytes], list[bytes]]:
+    """(values, keys): `Transaction` records in the registry's wire format."""
+    text = load_schema_str(Contract.TRANSACTION)
+    found = client.lookup_schema(Contract.TRANSACTION.subject(settings), Schema(text, "AVRO"))
+    assert found.schema_id is not None
+    encoder = RowEncoder(fastavro.parse_schema(json.loads(text)), found.schema_id)
+    id_text = format_uuid_text(txs.ids)
+    n = len(txs)
+    values = encoder.encode(
+        {
+            "transaction_id": FixedText(id_text),
+            "batch_id": Categorical(txs.batch_codes, txs.batch_ids),
+            "source": Categorical(txs.batch_codes, [b.rsplit(":", 1)[0] for b in txs.batch_ids]),
+            "event_time": txs.numbers[:, 0].astype(np.int64),
+            "amount": txs.numbers[:, 1],
+            **{c: txs.numbers[:, 2 + j] for j, c in enumerate(V_COLUMNS)},
+        },
+        n,
+    )
+    blob = id_text.tobytes()
+    return values, [blob[i : i + 36] for i in range(0, len(blob), 36)]
+
+
+def check_encoding(client: SchemaRegistryClient, topic: str, values: list[bytes]) -> None:
+    """The bench's messages decode with the contracts' `AvroDeserializer` into valid records."""
+    deserialize = make_deserializer(Contract.TRANSACTION, client)
+    for value in values[:: max(1, len(values) // 200)]:
+        record = deserialize(value, value_context(topic))
+        assert isinstance(record, TransactionRecord)
+
+
+def json_messages(txs: Transactions) -> tuple[list[bytes], list[bytes]]:
+    id_text = [bytes(r).decode() for r in format_uuid_text(txs.ids)]
+    values = []
+    for i, tx_id in enumerate(id_text):
+        row = txs.numbers[i]
+        body = {
+            "transaction_id": tx_id,
+            "batch_id": txs.batch_ids[int(txs.batch_codes[i])],
+            "event_time": int(row[0]),
+            "amount": float(row[1]),
+            **{c: float(row[2 + j]) for j, c in enumerate(V_COLUMNS)},
+        }
+        values.append(json.dumps(body).encode())
+    return values, [t.encode() for t in id_text]
+
+
+def produce_all(settings: Settings, topic: str, values: list[bytes], keys: list[bytes]) -> float:
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+        }
+    )
+    started = time.perf_counter()
+    for value, key in zip(values, keys, strict=True):
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+    return time.perf_counter() - started
+
+
+# -- measurements ------------------------------------------------------------------------------
+
+
+def drain(
+    settings: Settings, topic: str, group: str, n: int, work: Callable[[list[Message]], object]
+) -> float:
+    """Consume `n` messages with `work` applied to each micro-batch; seconds from first to last."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "queued.max.messages.kbytes": 262_144,
+        }
+    )
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    try:
+        while seen < n:
+            batch = consumer.consume(num_messages=min(10_000, n - seen), timeout=1.0)
+            batch = [m for m in batch if m.error() is None]
+            if not batch:
+                continue
+            if not seen:
+                started = time.perf_counter()
+            work(batch)
+            seen += len(batch)
+        return time.perf_counter() - started
+    finally:
+        consumer.close()
+
+
+def raw_values(batch: list[Message]) -> None:
+    values = [m.value() for m in batch]
+    assert len(values) == len(batch)
+
+
+def sink_rates(settings: Settings, txs: Transactions, model: ServingModel) -> list[Row]:
+    """The predictions table's write rate: the scorer's path, and a bare binary COPY."""
+    batches = []
+    for start in range(0, len(txs), 10_000):
+        part = txs.rows(start, min(len(txs), start + 10_000))
+        n = len(part)
+        frame = pd.DataFrame(part.numbers, columns=MODEL_INPUT_COLUMNS)
+        batches.append(
+            TransactionBatch(
+                ids=part.ids,
+                batch_codes=part.batch_codes.astype(np.int32),
+                batch_ids=tuple(part.batch_ids),
+                sources=tuple(b.rsplit(":", 1)[0] for b in part.batch_ids),
+                features=frame.astype({"event_time": np.int64}),
+                record_timestamps_ms=np.zeros(n, np.int64),
+                message_rows=np.arange(n, dtype=np.int64),
+            )
+        )
+    now = datetime.now(UTC)
+
+    def scored(batch: TransactionBatch, version: int) -> ScoredBatch:
+        n = len(batch)
+        scores = np.linspace(0, 1, n)
+        return ScoredBatch(
+            batch, scores, scores >= model.threshold, model.name, version, model.threshold,
+            now, np.zeros(n),
+        )  # fmt: skip
+
+    sink = PredictionSink(settings)
+    prepared = [scored(b, 1001) for b in batches]
+    started = time.perf_counter()
+    for s in prepared:
+        assert sink.write(s, []).inserted == len(s)
+    via_sink = time.perf_counter() - started
+    sink.close()
+
+    prepared = [scored(b, 1002) for b in batches]
+    started = time.perf_counter()
+    with connect(settings) as conn:
+        for s in prepared:
+            with (
+                conn.transaction(),
+                conn.cursor().copy(
+                    "COPY predictions (transaction_id, batch_id, score, is_fraud, latency_ms, "
+                    "model_name, model_version, threshold, scored_at) FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.write(_bare_copy(s))
+    bare = time.perf_counter() - started
+    with connect(settings) as conn:
+        conn.execute("DELETE FROM predictions WHERE model_version IN (1001, 1002)")
+    return [
+        Row("predictions write: COPY → staging → INSERT … ON CONFLICT", len(txs), via_sink,
+            "the scorer's write path (10k rows per transaction)"),
+        Row("predictions write: bare binary COPY", len(txs), bare,
+            "no idempotency; ceiling of the table"),
+    ]  # fmt: skip
+
+
+def _bare_copy(s: ScoredBatch) -> bytes:
+    """Binary COPY rows with every column of `predictions`, for the bare ceiling."""
+    n = len(s)
+    name = s.model_name.encode()
+    labels = [b.encode() for b in s.transactions.batch_ids]
+    width = max(len(b) for b in labels)
+    dtype = np.dtype(
+        [("fields", ">i2"), ("l0", ">i4"), ("id", "V16"), ("l1", ">i4"), ("batch", f"V{width}"),
+         ("l2", ">i4"), ("score", ">f8"), ("l3", ">i4"), ("fraud", "u1"), ("l4", ">i4"),
+         ("latency", ">f8"), ("l5", ">i4"), ("name", f"V{len(name)}"), ("l6", ">i4"),
+         ("version", ">i4"), ("l7", ">i4"), ("threshold", ">f8"), ("l8", ">i4"), ("at", ">i8")]
+    )  # fmt: skip
+    if len({len(b) for b in labels}) != 1:
+        raise SystemExit("bare COPY ceiling needs batch ids of one length")
+    rows = np.zeros(n, dtype)
+    rows["fields"] = 9
+    rows["l0"], rows["l2"], rows["l4"], rows["l7"], rows["l8"] = 16, 8, 8, 8, 8
+    rows["l1"], rows["l3"], rows["l5"], rows["l6"] = width, 1, len(name), 4
+    rows["id"] = np.ascontiguousarray(s.transactions.ids).view("V16").reshape(n)
+    table = np.array([np.frombuffer(b, np.uint8) for b in labels])
+    rows["batch"] = np.ascontiguousarray(table[s.transactions.batch_codes]).view(f"V{width}")[:, 0]
+    rows["score"], rows["fraud"], rows["latency"] = s.scores, s.is_fraud, s.latency_ms
+    rows["name"] = np.frombuffer(name, f"V{len(name)}")[0]
+    rows["version"], rows["threshold"] = s.model_version, s.threshold
+    epoch_2000 = datetime(2000, 1, 1, tzinfo=UTC)
+    rows["at"] = int((s.scored_at - epoch_2000).total_seconds() * 1_000_000)
+    return b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff"
+
+
+def end_to_end(settings: Settings, topic: str, n: int) -> Row:
+    own = settings.model_copy(
+        update={"topic_transactions": topic, "consumer_group": f"{settings.consumer_group}-e2e"}
+    )
+    summary = ScoringService(
+        own, ScoringOptions(batch_size=10_000, max_messages=n, model_poll_s=30.0)
+    ).run()
+    assert summary.scored == n and summary.dead_letters == 0, summary
+    assert summary.first_consumed_at is not None and summary.last_committed_at is not None
+    seconds = summary.last_committed_at - summary.first_consumed_at
+    return Row("end to end: scoring service, 1 process", n, seconds,
+               f"{summary.micro_batches} micro-batches of ≤10k, backlog on the topic")  # fmt: skip
+
+
+def two_processes(settings: Settings, topic: str, n: int, log: Path) -> Row:
+    """Two scorer processes in one group on a pre-filled topic; wall time to all committed."""
+    group = f"{settings.consumer_group}-pair"
+    env = os.environ | _env(settings, topic, group)
+    args = [sys.executable, "-m", "consumers.scorer", "--idle-exit", "4", "--metrics-port", "0"]
+    with log.open("ab") as out:
+        procs = [
+            subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            for _ in range(2)
+        ]
+    for p in procs:
+        if p.wait(timeout=1800) != 0:
+            raise SystemExit(f"a scorer process failed; see {log}")
+    first, last = _commit_window(log)
+    return Row("end to end: scoring service, 2 processes", n, last - first,
+               "one consumer group; first message to last commit across both")  # fmt: skip
+
+
+def _env(settings: Settings, topic: str, group: str) -> dict[str, str]:
+    return {
+        "FRAUDPIPE_PG_DATABASE": settings.pg_database,
+        "FRAUDPIPE_TOPIC_TRANSACTIONS": topic,
+        "FRAUDPIPE_TOPIC_PREDICTIONS": settings.topic_predictions,
+        "FRAUDPIPE_TOPIC_ALERTS": settings.topic_alerts,
+        "FRAUDPIPE_TOPIC_DLQ": settings.topic_dlq,
+        "FRAUDPIPE_CONSUMER_GROUP": group,
+        "FRAUDPIPE_MODEL_NAME": settings.model_name,
+    }
+
+
+def _commit_window(log: Path) -> tuple[float, float]:
+    """Earliest first-message and latest last-commit time over the scorers' final log lines."""
+    firsts, lasts = [], []
+    for line in log.read_text().splitlines():
+        if '"scorer stopped"' in line:
+            event = json.loads(line)
+            firsts.append(event["first_consumed_monotonic"])
+            lasts.append(event["last_committed_monotonic"])
+    if len(firsts) < 2:
+        raise SystemExit(f"scorer logs incomplete; see {log}")
+    return min(firsts), max(lasts)
+
+
+def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: int) -> Latency:
+    """Pace `n` messages at `rate`/s from another process; latency record time → commit."""
+    own = settings.model_copy(
+        update={"topic_transactions": topic, "consumer_group": f"{settings.consumer_group}-l{rate}"}
+    )
+    latencies: list[npt.NDArray[np.float64]] = []
+    batches = 0
+
+    def on_commit(scored: ScoredBatch, committed_at: float) -> None:
+        nonlocal batches
+        batches += 1
+        stamps = scored.transactions.record_timestamps_ms.astype(np.float64)
+        latencies.append(committed_at * 1000.0 - stamps)
+
+    service = ScoringService(
+        own, ScoringOptions(batch_size=10_000, poll_timeout_s=0.2, model_poll_s=30.0), on_commit
+    )
+    runner = threading.Thread(target=service.run, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while len(service.assigned_partitions) == 0:
+        if time.monotonic() > deadline or not runner.is_alive():
+            raise SystemExit("scorer did not join its group")
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the first fetches settle
+    pacer = subprocess.run(
+        [sys.executable, __file__, "pace", "--topic", topic, "--rate", str(rate),
+         "--values", str(values_file)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    sent, seconds = (float(x) for x in pacer.stdout.split())
+    deadline = time.monotonic() + 300
+    while sum(len(x) for x in latencies) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    service.stop()
+    runner.join(timeout=60)
+    all_ms = np.concatenate(latencies) if latencies else np.empty(0)
+    if len(all_ms) != n:
+        raise SystemExit(f"at {rate}/s: {len(all_ms)} of {n} committed")
+    return Latency(rate, int(sent), sent / seconds, all_ms, batches)
+
+
+def naive(settings: Settings, topic: str, n: int, model: ServingModel) -> Row:
+    """JSON in, one predict per message, one INSERT and one offset commit per message."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"{settings.consumer_group}-naive",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    with connect(settings, autocommit=True) as conn:
+        while seen < n:
+            message = consumer.poll(1.0)
+            if message is None or message.error() is not None:
+                continue
+            if not seen:
+                started = time.perf_counter()
+            body = json.loads(message.value() or b"{}")
+            frame = pd.DataFrame([{c: body[c] for c in MODEL_INPUT_COLUMNS}])
+            score = float(model.score(frame.astype({"event_time": np.int64}))[0])
+            conn.execute(
+                "INSERT INTO predictions (transaction_id, model_name, model_version, batch_id, "
+                "score, is_fraud, threshold, scored_at, latency_ms) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, now(), NULL) ON CONFLICT DO NOTHING",
+                (body["transaction_id"], model.name, 2001, body["batch_id"], score,
+                 score >= model.threshold, model.threshold),
+            )  # fmt: skip
+            verdict = {"transaction_id": body["transaction_id"], "score": score}
+            producer.produce(settings.topic_predictions, json.dumps(verdict).encode())
+            producer.poll(0)
+            consumer.commit(message=message, asynchronous=False)
+            seen += 1
+    seconds = time.perf_counter() - started
+    producer.flush(30)
+    consumer.close()
+    with connect(settings) as conn:
+        conn.execute("DELETE FROM predictions WHERE model_version = 2001")
+    return Row("naive: JSON, predict per message, INSERT + commit per message", n, seconds,
+               "the design this service replaces")  # fmt: skip
+
+
+# -- the pacing producer (its own process) -------------------------------------------------------
+
+
+def write_values(path: Path, values: list[bytes], keys: list[bytes]) -> None:
+    lengths = np.array([len(v) for v in values], dtype=np.int64)
+    np.savez(path, lengths=lengths, blob=np.frombuffer(b"".join(values), np.uint8),
+             keys=np.frombuffer(b"".join(keys), np.uint8))  # fmt: skip
+
+
+def pace(topic: str, rate: int, values_path: Path) -> None:
+    """Produce the file's messages at `rate`/s; print `sent seconds`."""
+    settings = get_settings()
+    data = np.load(values_path)
+    ends = np.cumsum(data["lengths"])
+    blob, keys = data["blob"].tobytes(), data["keys"].tobytes()
+    starts = ends - data["lengths"]
+    values = [blob[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    key_list = [keys[i : i + 36] for i in range(0, len(keys), 36)]
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 1,
+            "compression.type": "lz4",
+        }
+    )
+    started = time.perf_counter()
+    sent = 0
+    while sent < len(values):
+        due = min(len(values), int((time.perf_counter() - started) * rate) + 1)
+        while sent < due:
+            producer.produce(topic, values[sent], key_list[sent])
+            sent += 1
+        producer.poll(0)
+        time.sleep(0.0005)
+    seconds = time.perf_counter() - started
+    producer.flush(60)
+    print(sent, seconds)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float]) -> None:
+    table = Table(title="scoring service throughput (transactions/s), one run, this machine")
+    for col in ("measurement", "messages", "seconds", "tx/s", "note"):
+        table.add_column(col, justify="right" if col in ("messages", "seconds", "tx/s") else "left")
+    for r in rows:
+        table.add_row(r.what, f"{r.messages:,}", f"{r.seconds:.2f}", f"{r.rate:,.0f}", r.note)
+    console.print(table)
+    lat = Table(title="latency: Kafka record timestamp → offsets committed (ms)")
+    for col in ("offered tx/s", "messages", "achieved tx/s", "micro-batches", "p50", "p95",
+                "p99", "max"):  # fmt: skip
+        lat.add_column(col, justify="right")
+    for x in latencies:
+        lat.add_row(
+            f"{x.rate:,}", f"{x.offered:,}", f"{x.achieved_rate:,.0f}", f"{x.batches:,}",
+            f"{x.pct(50):.1f}", f"{x.pct(95):.1f}", f"{x.pct(99):.1f}",
+            f"{float(x.latencies_ms.max()):.1f}",
+        )  # fmt: skip
+    console.print(lat)
+    by = {r.what: r for r in rows}
+    e2e = by["end to end: scoring service, 1 process"].rate
+    decode = next(r.rate for r in rows if r.what.startswith("ceiling: consume + decode"))
+    five = next((x for x in latencies if x.rate == 5000), None)
+    console.print(f"load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on "
+                  f"{os.cpu_count()} cores (shared with the stack and other work)")  # fmt: skip
+    console.print(
+        f"goal ≥ 50,000 tx/s end to end: {e2e:,.0f} → {'met' if e2e >= 50_000 else 'NOT met'}"
+    )
+    console.print(
+        f"goal ≥ ½ of consume+decode ceiling ({decode / 2:,.0f}): "
+        f"{'met' if e2e >= decode / 2 else 'NOT met'}"
+    )
+    if five is not None:
+        console.print(
+            f"goal p99 < 100 ms at 5k tx/s offered: {five.pct(99):.1f} ms → "
+            f"{'met' if five.pct(99) < 100 else 'NOT met'}"
+        )
+
+
+def run(plan: Plan) -> None:
+    base = get_settings()
+    unique = uuid.uuid4().hex[:8]
+    load_before = os.getloadavg()[0]
+    with scratch_database(base, prefix="fraudpipe_bench") as db:
+        settings = bench_settings(db, unique)
+        console.print(f"loading the ULB dataset into {settings.pg_database} ...")
+        ingest(settings, UlbSource(settings))
+        slicer = Slicer(load_transactions(settings))
+        with kafka_and_registry(settings, unique) as client:
+            console.print("training and registering the bench model ...")
+            with registered_model(settings) as model, tempfile.TemporaryDirectory() as tmp:
+                bench = Bench(settings, unique, client, model, slicer, Path(tmp))
+                rows, latencies = bench.measure(plan)
+    report(rows, latencies, (load_before, os.getloadavg()[0]))
+
+
+@dataclass
+class Bench:
+    """One run's environment; `measure` takes every measurement in order."""
+
+    settings: Settings
+    unique: str
+    client: SchemaRegistryClient
+    model: ServingModel
+    slicer: Slicer
+    tmp: Path
+
+    def topic(self, name: str) -> str:
+        topic = f"bench.{self.unique}.{name}"
+        create_topic(self.settings, topic, 6)
+        return topic
+
+    def messages(self, topic: str, txs: Transactions) -> tuple[list[bytes], list[bytes]]:
+        own = self.settings.model_copy(update={"topic_transactions": topic})
+        return avro_messages(self.client, own, txs)
+
+    def measure(self, plan: Plan) -> tuple[list[Row], list[Latency]]:
+        s, rows = self.settings, []
+        topic = s.topic_transactions
+        values, keys = self.messages(topic, self.slicer.take("backlog", plan.backlog))
+        check_encoding(self.client, topic, values)
+        produced = produce_all(s, topic, values, keys)
+        size = sum(map(len, values)) / len(values)
+        console.print(
+            f"{len(values):,} Avro messages ({size:.0f} B each) on {topic} in {produced:.1f} s"
+        )
+        n = len(values)
+        group = f"bench-{self.unique}"
+        rows.append(
+            Row(
+                "ceiling: raw consume (Avro bytes, no decoding)",
+                n,
+                drain(s, topic, f"{group}-raw", n, raw_values),
+                "consume() + value()",
+            )
+        )
+        reference = RecordDecoder(s, self.client, topic)
+        columnar = ColumnarDecoder(reference)
+        rows.append(
+            Row(
+                "ceiling: consume + decode (columnar, registry-checked)",
+                n,
+                drain(s, topic, f"{group}-dec", n, columnar.decode),
+                "the scorer's decoder; no scoring, no DB",
+            )
+        )
+        m = plan.record_decoder
+        rows.append(
+            Row(
+                "consume + decode (AvroDeserializer → TransactionRecord)",
+                m,
+                drain(s, topic, f"{group}-rec", m, reference.decode),
+                "per message, the first messages only",
+            )
+        )
+        rows.append(end_to_end(s, topic, n))
+        rows.extend(sink_rates(s, self.slicer.data.rows(0, n), self.model))
+        if plan.two_processes:
+            pair = self.topic("pair")
+            v, k = self.messages(pair, self.slicer.take("two processes", plan.two_processes))
+            produce_all(s, pair, v, k)
+            rows.append(two_processes(s, pair, len(v), self.tmp / "pair.log"))
+        latencies = []
+        for rate, duration in plan.rates:
+            count = int(rate * duration)
+            rate_topic = self.topic(f"rate{rate}")
+            v, k = self.messages(rate_topic, self.slicer.take(f"latency {rate}", count))
+            path = self.tmp / f"rate{rate}.npz"
+            write_values(path, v, k)
+            console.print(f"latency at {rate:,} tx/s offered for {duration:.0f} s ...")
+            latencies.append(latency_at(s, rate_topic, rate, path, count))
+        naive_topic = self.topic("naive")
+        v, k = json_messages(self.slicer.take("naive", plan.naive))
+        produce_all(s, naive_topic, v, k)
+        rows.append(naive(s, naive_topic, len(v), self.model))
+        return rows, latencies  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    pacer = sub.add_parser("pace", help="(internal) the paced producer")
+    pacer.add_argument("--topic", required=True)
+    pacer.add_argument("--rate", type=int, required=True)
+    pacer.add_argument("--values", type=Path, required=True)
+    parser.add_argument("--backlog", type=int, default=120_000)
+    parser.add_argument("--record-decoder", type=int, default=10_000)
+    parser.add_argument("--two-processes", type=int, default=0, help="0 = skip")
+    parser.add_argument("--naive", type=int, default=2_000)
+    parser.add_argument("--rates", default="1000:10,5000:8,20000:5", help="rate:seconds,...")
+    args = parser.parse_args()
+    configure_logging(level=logging.WARNING)
+    if args.command == "pace":
+        pace(args.topic, args.rate, args.values)
+        return
+    rates = tuple(
+        (int(r), float(s)) for r, s in (item.split(":") for item in args.rates.split(","))
+    )
+    run(Plan(args.backlog, args.record_decoder, args.two_processes, args.naive, rates))
+
+
+if __name__ == "__main__":
+    main()
