@@ -133,11 +133,10 @@ def page_queries(engine: sa.Engine, settings: Settings) -> dict[str, Callable[[]
             queries.batch_quarantine(engine, newest),
             queries.batch_transactions(engine, newest, 0, 50),
         ),
-        "Models (SQL)": lambda: (
+        "Models": lambda: (
             queries.serving_history(engine, window),
             queries.score_bins(engine, window, version),
-        ),
-        "Models (MLflow)": lambda: (
+            # MLflow: the versions table, the run's plots, the champion's coefficients.
             models_view.versions_frame(settings),
             models_view.curve_plots(settings, run_id),
             models_view.coefficients(settings, champion),

@@ -43,7 +43,7 @@ import fastavro
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -192,11 +192,7 @@ def kafka_and_registry(settings: Settings, unique: str) -> Iterator[SchemaRegist
         if names:
             for future in admin.delete_topics(names, operation_timeout=30).values():
                 future.result(timeout=30)
-        groups = admin.list_consumer_groups(request_timeout=30).result(timeout=30)
-        mine = [g.group_id for g in groups.valid if g.group_id.startswith(f"bench-{unique}")]
-        if mine:
-            for future in admin.delete_consumer_groups(mine, request_timeout=30).values():
-                future.result(timeout=30)
+        delete_groups(admin, f"bench-{unique}")
         for subject in client.get_subjects():
             if subject.startswith(f"bench.{unique}."):
                 for permanent in (False, True):
@@ -206,6 +202,23 @@ def kafka_and_registry(settings: Settings, unique: str) -> Iterator[SchemaRegist
                         if exc.http_status_code != 404:
                             raise
         client.close()
+
+
+def delete_groups(admin: AdminClient, prefix: str) -> None:
+    """Delete the bench's consumer groups, waiting for members that are still leaving."""
+    deadline = time.monotonic() + 60
+    while True:
+        listed = admin.list_consumer_groups(request_timeout=30).result(timeout=30)
+        mine = [g.group_id for g in listed.valid if g.group_id.startswith(prefix)]
+        if not mine:
+            return
+        try:
+            for future in admin.delete_consumer_groups(mine, request_timeout=30).values():
+                future.result(timeout=30)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.NON_EMPTY_GROUP or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)  # a member's leave request is still in flight
 
 
 @contextmanager
@@ -473,22 +486,34 @@ def end_to_end(settings: Settings, topic: str, n: int) -> Row:
                f"{summary.micro_batches} micro-batches of ≤10k, backlog on the topic")  # fmt: skip
 
 
-def two_processes(settings: Settings, topic: str, n: int, log: Path) -> Row:
-    """Two scorer processes in one group on a pre-filled topic; wall time to all committed."""
+def two_processes(
+    settings: Settings, topic: str, values: list[bytes], keys: list[bytes], logs: Path
+) -> Row:
+    """Two scorer processes in one group; the messages arrive once both hold partitions."""
     group = f"{settings.consumer_group}-pair"
     env = os.environ | _env(settings, topic, group)
-    args = [sys.executable, "-m", "consumers.scorer", "--idle-exit", "4", "--metrics-port", "0"]
-    with log.open("ab") as out:
-        procs = [
-            subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-            for _ in range(2)
-        ]
+    # Idle exit well after the last message; the measured window ends at the last commit.
+    args = [sys.executable, "-m", "consumers.scorer", "--idle-exit", "20", "--metrics-port", "0"]
+    paths = [logs / f"scorer{i}.log" for i in range(2)]
+    procs = []
+    for path in paths:
+        with path.open("wb") as out:
+            procs.append(
+                subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            )
+    deadline = time.monotonic() + 600
+    while not all('"partitions assigned"' in p.read_text() for p in paths):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise SystemExit(f"scorer processes did not both join; see {logs}")
+        time.sleep(0.2)
+    time.sleep(3.0)  # the cooperative rebalance settles
+    produce_all(settings, topic, values, keys)
     for p in procs:
         if p.wait(timeout=1800) != 0:
-            raise SystemExit(f"a scorer process failed; see {log}")
-    first, last = _commit_window(log)
-    return Row("end to end: scoring service, 2 processes", n, last - first,
-               "one consumer group; first message to last commit across both")  # fmt: skip
+            raise SystemExit(f"a scorer process failed; see {logs}")
+    first, last, shares = _commit_window(paths)
+    return Row("end to end: scoring service, 2 processes", len(values), last - first,
+               f"one group; messages per process {shares}")  # fmt: skip
 
 
 def _env(settings: Settings, topic: str, group: str) -> dict[str, str]:
@@ -503,17 +528,20 @@ def _env(settings: Settings, topic: str, group: str) -> dict[str, str]:
     }
 
 
-def _commit_window(log: Path) -> tuple[float, float]:
-    """Earliest first-message and latest last-commit time over the scorers' final log lines."""
-    firsts, lasts = [], []
-    for line in log.read_text().splitlines():
-        if '"scorer stopped"' in line:
-            event = json.loads(line)
-            firsts.append(event["first_consumed_monotonic"])
-            lasts.append(event["last_committed_monotonic"])
-    if len(firsts) < 2:
-        raise SystemExit(f"scorer logs incomplete; see {log}")
-    return min(firsts), max(lasts)
+def _commit_window(logs: list[Path]) -> tuple[float, float, list[int]]:
+    """First message and last commit over the scorers' final log lines, and their shares."""
+    firsts, lasts, shares = [], [], []
+    for path in logs:
+        for line in path.read_text().splitlines():
+            if '"scorer stopped"' in line:
+                event = json.loads(line)
+                shares.append(int(event["consumed"]))
+                if event["first_consumed_monotonic"] is not None:
+                    firsts.append(float(event["first_consumed_monotonic"]))
+                    lasts.append(float(event["last_committed_monotonic"]))
+    if not firsts:
+        raise SystemExit(f"scorer logs incomplete; see {logs}")
+    return min(firsts), max(lasts), shares
 
 
 def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: int) -> Latency:
@@ -765,8 +793,7 @@ class Bench:
         if plan.two_processes:
             pair = self.topic("pair")
             v, k = self.messages(pair, self.slicer.take("two processes", plan.two_processes))
-            produce_all(s, pair, v, k)
-            rows.append(two_processes(s, pair, len(v), self.tmp / "pair.log"))
+            rows.append(two_processes(s, pair, v, k, self.tmp))
         latencies = []
         for rate, duration in plan.rates:
             count = int(rate * duration)

@@ -73,11 +73,11 @@ st.dataframe(overview, hide_index=True)
 st.subheader("Drill down")
 batch_id = st.selectbox("Batch", overview["batch_id"].tolist())
 batch = overview[overview["batch_id"] == batch_id].iloc[0]
-cols = st.columns(4)
-cols[0].metric("Rows", f"{int(batch['row_count']):,}")
-cols[1].metric("Quarantined", f"{int(batch['quarantined_count']):,}")
-cols[2].metric("Predictions", f"{int(batch['predictions']):,}")
-cols[3].metric("Flagged", f"{int(batch['flagged']):,}")
+batch_cols = st.columns(4)
+batch_cols[0].metric("Rows", f"{int(batch['row_count']):,}")
+batch_cols[1].metric("Quarantined", f"{int(batch['quarantined_count']):,}")
+batch_cols[2].metric("Predictions", f"{int(batch['predictions']):,}")
+batch_cols[3].metric("Flagged", f"{int(batch['flagged']):,}")
 
 quarantine = loaders.batch_quarantine(url, batch_id)
 if not quarantine.empty:

@@ -30,7 +30,7 @@ if hourly.empty:
     st.stop()
 
 left, right = st.columns([1, 3])
-period = left.radio("Granularity", ["hour", "day"], index=1 if window.days > 2 else 0)
+by_day = left.radio("Granularity", ["hour", "day"], index=1 if window.days > 2 else 0) == "day"
 versions_present = sorted(int(v) for v in hourly["model_version"].unique())
 chosen = right.multiselect(
     "Model versions",
@@ -56,20 +56,22 @@ cols[3].metric(
 )
 cols[4].metric("Precision", _share(totals["precision"]), help="caught / (caught + false alarms)")
 cols[5].metric("Recall", _share(totals["recall"]), help="caught / (caught + missed)")
-cols = st.columns(6)
-cols[0].metric("Caught", f"{totals['caught']:,.0f}")
-cols[1].metric("Missed", f"{totals['missed']:,.0f}")
-cols[2].metric("False alarms", f"{totals['false_alarms']:,.0f}")
-cols[3].metric("Amount flagged", f"{totals['amount_flagged']:,.2f}", help="Held for review")
-cols[4].metric("Fraud amount caught", f"{totals['amount_caught']:,.2f}")
-cols[5].metric("Fraud amount missed", f"{totals['amount_missed']:,.2f}", help="Lost to fraud")
+outcome_cols = st.columns(6)
+outcome_cols[0].metric("Caught", f"{totals['caught']:,.0f}")
+outcome_cols[1].metric("Missed", f"{totals['missed']:,.0f}")
+outcome_cols[2].metric("False alarms", f"{totals['false_alarms']:,.0f}")
+outcome_cols[3].metric("Amount flagged", f"{totals['amount_flagged']:,.2f}", help="Held for review")
+outcome_cols[4].metric("Fraud amount caught", f"{totals['amount_caught']:,.2f}")
+outcome_cols[5].metric(
+    "Fraud amount missed", f"{totals['amount_missed']:,.2f}", help="Lost to fraud"
+)
 if totals["labelled"] == 0:
     st.info(
         "None of these transactions is labelled yet, so caught / missed / false alarms are "
         "empty; labels arrive with the source data."
     )
 
-history = summaries.history(selected, period)
+history = summaries.history(selected, "day" if by_day else "hour")
 st.plotly_chart(charts.rates_over_time(history), key="history_rates")
 st.plotly_chart(charts.outcomes_over_time(history), key="history_outcomes")
 st.plotly_chart(charts.amounts_over_time(history), key="history_amounts")

@@ -18,6 +18,7 @@ uri, name = settings.mlflow_tracking_uri, settings.model_name
 url = loaders.db_url()
 window = filters.current_window()
 
+versions: pd.DataFrame | None
 try:
     versions = model_loaders.model_versions(uri, name)
 except FraudpipeError as exc:
@@ -56,8 +57,8 @@ elif versions is not None:
     plots = model_loaders.curve_plots(uri, name, str(row["run_id"]))
     if plots:
         st.caption("Holdout curves logged by the training run")
-        cols = st.columns(2)
-        for col, kind in zip(cols, ("pr", "roc"), strict=True):
+        plot_cols = st.columns(2)
+        for col, kind in zip(plot_cols, ("pr", "roc"), strict=True):
             if kind in plots:
                 col.image(plots[kind], caption=f"{kind.upper()} curve, v{version} holdout")
     else:
@@ -98,7 +99,7 @@ if curves is None:
         "so no curve can be drawn."
     )
 else:
-    cols = st.columns(2)
+    curve_cols = st.columns(2)
     title = f"v{curve_version} on {curves.positives + curves.negatives:,} labelled transactions"
-    cols[0].plotly_chart(charts.pr_curve(curves, f"PR · {title}"), key="models_pr")
-    cols[1].plotly_chart(charts.roc_curve(curves, f"ROC · {title}"), key="models_roc")
+    curve_cols[0].plotly_chart(charts.pr_curve(curves, f"PR · {title}"), key="models_pr")
+    curve_cols[1].plotly_chart(charts.roc_curve(curves, f"ROC · {title}"), key="models_roc")

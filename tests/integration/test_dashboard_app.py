@@ -123,6 +123,32 @@ def test_every_page_says_what_is_missing_on_an_empty_database(
     assert "is registered yet" in infos(render(at, "views/models.py"))
 
 
+@pytest.fixture(scope="module")
+def single_batch(stack: Settings) -> Iterator[Settings]:
+    """One day, one model version, nothing labelled yet: the state after the first ingest."""
+    with scratch_database(stack, prefix="fraudpipe_test_dash_one") as scratch:
+        seed_synthetic(
+            scratch, SyntheticData(transactions=120, days=1, unlabelled_days=1, versions=1)
+        )
+        yield scratch
+
+
+def test_every_page_renders_with_one_unlabelled_batch(
+    point_app_at: Any, single_batch: Settings
+) -> None:
+    at = point_app_at(single_batch)
+    history = render(at, "views/fraud_history.py")
+    assert metrics(history)["Labelled fraud rate"] == "no labels"
+    assert "None of these transactions is labelled yet" in infos(history)
+    batches = render(at, "views/batches.py")
+    assert metrics(batches)["Batches scored"] == "1"
+    models = render(at, "views/models.py")
+    assert "lack labels of both classes" in infos(models)
+    eda = render(at, "views/eda.py")
+    assert "Feature separation needs at least two labelled frauds" in infos(eda)
+    assert metrics(eda)["Transactions"] == "120"
+
+
 def test_every_page_renders_on_the_seeded_database(point_app_at: Any, seeded: Settings) -> None:
     at = point_app_at(seeded)
     for page in PAGES:

@@ -31,7 +31,9 @@ def test_history_figures_plot_each_series() -> None:
 
 def test_eda_figures() -> None:
     moments = moments_frame()
-    assert len(charts.class_balance(summaries.class_balance(moments)).data) == 3
+    balance = charts.class_balance(summaries.class_balance(moments))
+    assert list(balance.data[0].x) == ["normal", "fraud", "unlabelled"]
+    assert list(balance.data[0].y) == [1000, 40, 300]
     separation = charts.feature_separation(summaries.feature_separation(moments))
     assert list(separation.data[0].x[:2]) == ["v14", "v4"]
     distribution = charts.amount_distribution(summaries.amount_distribution(counts_frame()))

@@ -8,7 +8,7 @@ from confluent_kafka import KafkaError, Message
 from fraudpipe.errors import KafkaFatalError, NotAvroError, ServiceUnavailableError
 from fraudpipe.scoring.decoding import dead_letter, wire_schema_id
 from fraudpipe.scoring.dlq import dead_letter_headers
-from fraudpipe.scoring.service import _judge_commit_error, next_offsets
+from fraudpipe.scoring.offsets import judge_commit_error, next_offsets
 
 pytestmark = pytest.mark.unit
 
@@ -33,16 +33,16 @@ def test_commits_one_past_the_last_offset_of_each_partition() -> None:
     [KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID],
 )
 def test_a_commit_refused_because_partitions_moved_is_not_an_error(code: int) -> None:
-    _judge_commit_error(KafkaError(code), [])
+    judge_commit_error(KafkaError(code), [])
 
 
 def test_an_unreachable_coordinator_is_an_outage_and_a_fatal_error_is_fatal() -> None:
     with pytest.raises(ServiceUnavailableError):
-        _judge_commit_error(KafkaError(KafkaError._TRANSPORT), [])
+        judge_commit_error(KafkaError(KafkaError._TRANSPORT), [])
     with pytest.raises(ServiceUnavailableError):
-        _judge_commit_error(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE), [])
+        judge_commit_error(KafkaError(KafkaError.COORDINATOR_NOT_AVAILABLE), [])
     with pytest.raises(KafkaFatalError):
-        _judge_commit_error(KafkaError(KafkaError._FATAL, fatal=True), [])
+        judge_commit_error(KafkaError(KafkaError._FATAL, fatal=True), [])
 
 
 @pytest.mark.parametrize(

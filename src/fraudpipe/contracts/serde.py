@@ -6,21 +6,26 @@ client caches schemas by id, so after the first message no call reaches the regi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
+import structlog
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 
 # The transport-error classes of whichever httpx flavour the registry client was built on; the
 # client lets them through unwrapped when the registry cannot be reached at all.
 from confluent_kafka.schema_registry.common._httpx_compat import httpx as _registry_http
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.serde import clear_original_key
 from confluent_kafka.serialization import MessageField, SerializationContext
+from fastavro import schemaless_writer
 
 from fraudpipe.config import Settings
+from fraudpipe.contracts.flat_encoding import FlatRecordEncoder, plan_flat_encoder
 from fraudpipe.contracts.records import to_dict
 from fraudpipe.contracts.schemas import CONTRACTS_DIR, Contract, load_schema_str
 from fraudpipe.errors import (
@@ -91,22 +96,112 @@ def make_serializer(
     return serializer
 
 
+class PinnedAvroSerializer(AvroSerializer):
+    """`AvroSerializer` for one registered schema version, doing per message only what must vary.
+
+    For a serializer built from a registered schema without `use.latest.version`,
+    `AvroSerializer.__call__` re-derives per message what cannot change after the first one on a
+    topic: the subject, that the subject holds the schema (one registry lookup, then a set
+    check), that there is no reader schema and so no rule to run, that inline validation is off,
+    and the same five framing bytes (built through `BytesIO` and `struct`). Here the first value
+    written to each topic takes the library's own path unchanged, and what it resolved (the
+    framing) is kept; later values of that topic get `to_dict`, the Avro body and that framing.
+    Nothing the library does for them is dropped: its per-message work there has a fixed result.
+
+    The body comes from `flat_encoding` when the schema is a flat record of scalars (fastavro's
+    bytes, planned once: see that module), else from fastavro; the first value's body is checked
+    against fastavro's before the planned encoder is trusted, and any value the planned encoder
+    cannot write exactly as fastavro does is written by fastavro. Keys, a missing context and
+    inline validation rules always take the library's path.
+    """
+
+    def __init__(
+        self,
+        client: SchemaRegistryClient,
+        schema: Schema,
+        to_dict: Callable[[Any, SerializationContext], dict[str, Any]],
+        conf: dict[str, Any],
+        *,
+        planned_encoding: bool,
+    ) -> None:
+        super().__init__(client, schema, to_dict, conf)
+        self._record_to_dict = to_dict
+        self._body_schema: Any = self._parsed_schema
+        self._planned: FlatRecordEncoder | None = (
+            plan_flat_encoder(self._body_schema) if planned_encoding else None
+        )
+        self._framing: dict[str, bytes] = {}
+        # Validation rules are checked per message by the library: leave those to it.
+        self._fast = not self._validation_enabled()
+
+    def __call__(self, obj: object, ctx: SerializationContext | None = None) -> bytes | None:
+        if obj is None or ctx is None or ctx.field != MessageField.VALUE or not self._fast:
+            payload: bytes | None = super().__call__(obj, ctx)
+            return payload
+        framing = self._framing.get(ctx.topic)
+        if framing is None:
+            return self._first_value(obj, ctx)
+        # What the library does after every value, for rule actions that report the key.
+        clear_original_key()  # type: ignore[no-untyped-call]
+        datum = self._record_to_dict(obj, ctx)
+        body = self._planned.encode(datum) if self._planned is not None else None
+        return framing + (body if body is not None else self._fastavro_body(datum))
+
+    def _first_value(self, obj: object, ctx: SerializationContext) -> bytes | None:
+        """The library's full path (registry lookup included); keep the framing it wrote."""
+        payload: bytes | None = super().__call__(obj, ctx)
+        datum = self._record_to_dict(obj, ctx)
+        body = self._fastavro_body(datum)
+        if payload is None or not payload.endswith(body):
+            self._fast = False  # framing that is not a plain prefix: always use the library
+            return payload
+        if self._planned is not None and self._planned.encode(datum) != body:
+            _log().warning("contracts.planned_encoding_disabled", topic=ctx.topic)
+            self._planned = None
+        self._framing[ctx.topic] = payload[: len(payload) - len(body)]
+        return payload
+
+    def _fastavro_body(self, datum: dict[str, Any]) -> bytes:
+        buffer = io.BytesIO()
+        schemaless_writer(
+            buffer,
+            self._body_schema,
+            datum,
+            strict=self._strict,
+            strict_allow_default=self._strict_allow_default,
+        )
+        return buffer.getvalue()
+
+
 def make_latest_serializer(
-    contract: Contract, client: SchemaRegistryClient, subject: str
+    contract: Contract,
+    client: SchemaRegistryClient,
+    subject: str,
+    *,
+    planned_encoding: bool = True,
 ) -> AvroSerializer:
     """An `AvroSerializer` pinned to the subject's latest registered version, fetched now.
 
-    What `make_serializer` does with `use.latest.version`, minus its per-message cost: the
-    client caches the latest version without expiry, so that serializer also writes one version
-    for its whole life, yet it re-walks the schema for data-contract rules on every message
-    (measured 2-2.5x slower on the 33-field transaction, see bench/publish.py). Built from the
-    registered text and told to look it up, this one resolves the schema id once and encodes
-    straight through fastavro. Use it on hot paths that write one subject.
+    What `make_serializer` does with `use.latest.version`, minus its per-message cost. That
+    serializer also writes one version for its whole life (the client caches the latest version
+    without expiry), yet re-expands the schema and walks it for data-contract rules on every
+    message. Built from the registered text and told to look it up, this one resolves the schema
+    id once and per message does only `to_dict`, the Avro body and the framing
+    (`PinnedAvroSerializer`; bench/publish.py shows what each step costs). The subject comes
+    from TopicNameStrategy, the one `Contract.subject` names, rather than the library's default
+    strategy, which first asks the registry for topic associations (Apicurio has none).
+
+    A registered version that carries data-contract rules gets `make_serializer`'s serializer
+    instead: only that path executes rules, and they must not be skipped.
+
+    Use it on hot paths that write one subject.
 
     Args:
         contract: Which message the serializer writes (its record type feeds `to_dict`).
         client: The registry client.
         subject: The subject to write under (`contract.subject(settings)`).
+        planned_encoding: Write Avro bodies with `flat_encoding` (fastavro's bytes, 3-5x less
+            CPU) when the schema allows; False keeps fastavro for every body.
 
     Returns:
         A serializer to call as `serializer(record, value_context(topic))`, `topic` being the
@@ -116,9 +211,28 @@ def make_latest_serializer(
         SchemaRegistryError: The subject does not exist (wrap the call in `registry_errors`).
     """
     latest = client.get_latest_version(subject)
-    conf = {"auto.register.schemas": False, "use.latest.version": False}
-    serializer: AvroSerializer = AvroSerializer(client, latest.schema, to_dict, conf)
-    return serializer
+    if _has_rules(latest.schema):
+        return make_serializer(contract, client)
+    conf = {
+        "auto.register.schemas": False,
+        "use.latest.version": False,
+        "subject.name.strategy.type": "TOPIC",
+    }
+    return PinnedAvroSerializer(
+        client, latest.schema, to_dict, conf, planned_encoding=planned_encoding
+    )
+
+
+def _has_rules(schema: Schema) -> bool:
+    """Whether a registered schema carries any data-contract rule (domain, migration, encoding)."""
+    rules = schema.rule_set
+    return rules is not None and any(
+        (rules.domain_rules, rules.migration_rules, rules.encoding_rules)
+    )
+
+
+def _log() -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger("fraudpipe.contracts")  # type: ignore[no-any-return]
 
 
 def make_deserializer(

@@ -66,9 +66,19 @@ def confusion_matrix_figure(metrics: ScorerMetrics, title: str) -> Figure:
     fig = Figure(figsize=(4.5, 4))
     ax = fig.subplots()
     # Log colour scale: the normal/normal cell is ~1000× the others and would wash them out.
-    ax.imshow(np.log1p(cm), cmap="Blues")
+    shade = np.log1p(cm)
+    ax.imshow(shade, cmap="Blues")
     for (row, col), count in np.ndenumerate(cm):
-        ax.text(col, row, f"{count:,}", ha="center", va="center", fontsize=12)
+        dark = shade[row, col] > shade.max() / 2
+        ax.text(
+            col,
+            row,
+            f"{count:,}",
+            ha="center",
+            va="center",
+            fontsize=12,
+            color="white" if dark else "black",
+        )
     ax.set_xticks([0, 1], labels=["passed", "flagged"])
     ax.set_yticks([0, 1], labels=["normal", "fraud"])
     ax.set(xlabel="decision", ylabel="truth", title=f"{title}\nthreshold {metrics.threshold:.3g}")

@@ -7,6 +7,7 @@ Prefect and the stack. `apply_airflow_env` must have run before anything imports
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,8 @@ def run_dag(
         The run's state and task states; a failed run is returned, not raised.
     """
     _keep_in_process_api_alive()
+    # While a task waits out its retry delay, dag.test() warns "No tasks to run" every second.
+    logging.getLogger("airflow.sdk.definitions.dag").setLevel(logging.ERROR)
     if retries is not None:
         for task in dag.tasks:
             task.retries = retries
@@ -98,6 +101,14 @@ def run_dag(
         },
         seconds=time.monotonic() - began,
     )
+
+
+def succeeded_before(dag_id: str, logical_date: datetime) -> bool:
+    """True when the metadata database holds a successful run of `dag_id` for `logical_date`."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.state import DagRunState
+
+    return bool(DagRun.find(dag_id=dag_id, logical_date=logical_date, state=DagRunState.SUCCESS))
 
 
 def _keep_in_process_api_alive() -> None:

@@ -54,6 +54,8 @@ from fraudpipe.scoring.uuid_columns import TEXT_WIDTH, parse_uuid_text
 HEADER_BYTES: Final = 5  # magic byte 0 + big-endian 4-byte schema id
 #: Zero bytes after the packed values: columnar gathers may read this far past a message.
 PADDING: Final = 1024
+#: Distinct batch ids found by comparison before falling back to sorting.
+_MAX_PASSES: Final = 8
 # Largest epoch-ms a Python datetime can hold (year 9999): beyond it the reference decoder fails.
 _MAX_EVENT_MS: Final = 253_402_300_799_999
 _STRING_FIELDS: Final = ("transaction_id", "batch_id", "source")
@@ -343,10 +345,8 @@ def _distinct_text(
     matrix = np.lib.stride_tricks.sliding_window_view(buffer, width)[col.starts[selected]]
     # Bytes past a row's own length belong to the next field: blank them before comparing.
     matrix = np.where(np.arange(width) < lengths[:, None], matrix, 0)
-    length_bytes = lengths.astype(">u4").view(np.uint8).reshape(-1, 4)
-    keyed = np.column_stack([length_bytes, matrix])
-    _, first, inverse = np.unique(keyed, axis=0, return_index=True, return_inverse=True)
-    codes[selected] = inverse.reshape(-1)
+    first, inverse = _group_rows(matrix, lengths)
+    codes[selected] = inverse
     labels: list[str] = []
     decodable = np.zeros(len(first), dtype=np.bool_)
     for k, position in enumerate(first.tolist()):
@@ -357,6 +357,32 @@ def _distinct_text(
             labels.append("")
     usable = rows & decodable[codes] & (col.lengths > 0)
     return labels, codes, usable
+
+
+def _group_rows(
+    matrix: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Group equal rows: the first row of each group, and each row's group number.
+
+    A micro-batch holds one or two batch ids, so comparing every row with the first row of each
+    new group (a few vectorised passes) beats sorting them; beyond `_MAX_PASSES` groups the
+    sort (`np.unique`) takes over.
+    """
+    n = len(lengths)
+    inverse = np.full(n, -1, dtype=np.intp)
+    firsts: list[int] = []
+    for group in range(_MAX_PASSES):
+        left = np.flatnonzero(inverse < 0)
+        if not len(left):
+            return np.array(firsts, dtype=np.intp), inverse
+        head = int(left[0])
+        same = (lengths[left] == lengths[head]) & (matrix[left] == matrix[head]).all(axis=1)
+        inverse[left[same]] = group
+        firsts.append(head)
+    length_bytes = lengths.astype(">u4").view(np.uint8).reshape(-1, 4)
+    keyed = np.column_stack([length_bytes, matrix])
+    _, first, codes = np.unique(keyed, axis=0, return_index=True, return_inverse=True)
+    return first.astype(np.intp), codes.reshape(-1).astype(np.intp)
 
 
 def _first_source_per_label(

@@ -1,0 +1,274 @@
+"""One scorer's micro-batch pipeline: consume → decode → score, then write → publish → commit.
+
+The first half runs in the consume loop; the second in the commit stage (`commit_stage`), so
+the database write of one micro-batch overlaps the decoding and scoring of the next. Per
+micro-batch the second half keeps the order that makes predictions exactly-once:
+
+1. dead letters to the DLQ topic, acknowledged (durable before anything depends on them);
+2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
+   and `dead_letters` rows (idempotent on ``(topic, partition, offset)``);
+3. `Prediction`s and `Alert`s produced and acknowledged;
+4. the consumed offsets (+1 per partition) committed, synchronously, in consumption order.
+
+A crash before 4 leaves the offsets where they were: the micro-batch is read again and step 2
+inserts nothing new. Outages are waited out at the step they hit (`retry`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from fraudpipe.errors import KafkaFatalError, ServiceUnavailableError, UnknownTransactionError
+from fraudpipe.model.serving import ServingModel
+from fraudpipe.scoring.batch import DeadLetter, ScoredBatch
+from fraudpipe.scoring.batch_progress import BatchProgress
+from fraudpipe.scoring.commit_stage import CommitStage
+from fraudpipe.scoring.decoding import Decoded, TransactionDecoder, dead_letter
+from fraudpipe.scoring.delivery import ConfirmedProducer
+from fraudpipe.scoring.dlq import DeadLetterPublisher
+from fraudpipe.scoring.lag import consumer_lag
+from fraudpipe.scoring.model_watch import ServingModelWatcher
+from fraudpipe.scoring.offsets import commit_offsets, next_offsets, take_micro_batch
+from fraudpipe.scoring.outputs import PredictionPublisher
+from fraudpipe.scoring.periodic import Periodic
+from fraudpipe.scoring.score import score_batch
+from fraudpipe.scoring.sink import PredictionSink
+
+if TYPE_CHECKING:
+    from fraudpipe.scoring.service import ScoringService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A micro-batch decoded and scored, waiting for the commit stage."""
+
+    messages: list[Message]
+    offsets: list[TopicPartition]
+    scored: ScoredBatch
+    dead_letters: list[DeadLetter]
+    model: ServingModel
+    started: float
+
+
+@dataclass
+class ScoringPipeline:
+    """The components of one `ScoringService.run()` and the loop that drives them."""
+
+    service: ScoringService
+    consumer: Consumer
+    decoder: TransactionDecoder
+    models: ServingModelWatcher
+    sink: PredictionSink
+    producer: ConfirmedProducer
+    dlq: DeadLetterPublisher
+    publisher: PredictionPublisher
+    progress: BatchProgress
+
+    def run(self) -> None:
+        """Consume until stopped, `max_messages` or `idle_exit_s`; finish what was consumed."""
+        svc, opts = self.service, self.service.options
+        # Load the model before consuming, so a missing champion fails at start-up.
+        model = svc.retry(self.models.model, "load the serving model")
+        svc.metrics.model_version.set(model.version)
+        self.stage: CommitStage[Prepared] = CommitStage(self.finish)
+        housekeeping = [
+            Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
+            Periodic("scorer-batch-progress", 1.0, self.close_finished_batches),
+        ]
+        for task in housekeeping:
+            task.start()
+        try:
+            self._consume_until_done(housekeeping)
+            self.stage.drain()
+        finally:
+            self.stage.close()
+            for task in housekeeping:
+                task.stop()
+        self.close_finished_batches(force=True)
+
+    def wait_for_commits(self) -> None:
+        """Block until every micro-batch handed to the commit stage is committed (rebalance)."""
+        stage = getattr(self, "stage", None)
+        if stage is not None:
+            stage.drain()
+
+    def _consume_until_done(self, housekeeping: list[Periodic]) -> None:
+        svc, opts, summary = self.service, self.service.options, self.service.summary
+        last_message = time.monotonic()
+        next_lag = 0.0
+        idle_checked = True
+        consumed = 0
+        while not svc.stopping:
+            self.stage.raise_if_failed()
+            for task in housekeeping:
+                task.raise_if_failed()
+            want = opts.batch_size
+            if opts.max_messages is not None:
+                want = min(want, opts.max_messages - consumed)
+                if want <= 0:
+                    summary.stopped_by = "max messages"
+                    return
+            messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
+            svc.raise_if_fatal()
+            now = time.monotonic()
+            if now >= next_lag:
+                next_lag = now + opts.lag_every_s
+                self._sample_lag()
+            if messages:
+                last_message = now
+                idle_checked = False
+                consumed += len(messages)
+                prepared = self.prepare(messages)
+                if prepared is not None:
+                    self.stage.submit(prepared)
+                continue
+            if not idle_checked:
+                # The topic went quiet: a good moment to settle every pending batch.
+                self.stage.drain()
+                idle_checked = self.close_finished_batches(force=True)
+            if opts.idle_exit_s is not None and now - last_message >= opts.idle_exit_s:
+                summary.stopped_by = "idle"
+                return
+        summary.stopped_by = "stop requested"
+
+    def prepare(self, messages: Sequence[Message]) -> Prepared | None:
+        """Decode and score a micro-batch (the consume loop's half)."""
+        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        started = time.perf_counter()
+        data = self._data_messages(messages)
+        if summary.first_consumed_at is None:
+            summary.first_consumed_at = time.monotonic()
+        summary.consumed += len(data)
+        metrics.consumed.inc(len(data))
+        metrics.batch_size.observe(len(data))
+        if not data:
+            return None
+        decoded: Decoded = svc.retry(partial(self.decoder.decode, data), "decode (registry)")
+        model = self.models.model()
+        metrics.model_version.set(model.version)
+        scoring_started = time.perf_counter()
+        scored = score_batch(model, decoded.transactions, datetime.now(UTC))
+        metrics.scoring_seconds.observe(time.perf_counter() - scoring_started)
+        return Prepared(
+            data, next_offsets(data), scored, list(decoded.dead_letters), model, started
+        )
+
+    def finish(self, batch: Prepared) -> None:
+        """Write, publish and commit a micro-batch (the commit stage's half)."""
+        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        scored, dead = self._write(batch.scored, batch.dead_letters, batch.messages)
+        alerts = svc.retry(
+            partial(self.publisher.publish, scored, batch.model), "encode predictions"
+        )
+        self.producer.confirm()
+        svc.retry(partial(commit_offsets, self.consumer, batch.offsets), "commit offsets")
+
+        committed_at = time.time()
+        summary.last_committed_at = time.monotonic()
+        if svc.on_commit is not None:
+            svc.on_commit(scored, committed_at)
+        stamps = scored.transactions.record_timestamps_ms.astype(np.float64)
+        metrics.end_to_end_seconds.observe_many(committed_at - stamps / 1000.0)
+        metrics.scored.inc(len(scored))
+        metrics.batch_seconds.observe(time.perf_counter() - batch.started)
+        summary.scored += len(scored)
+        summary.micro_batches += 1
+        summary.model_versions.add(scored.model_version)
+        self.progress.touched(scored.transactions.batch_ids, scored.model_version)
+        log.debug(
+            "micro-batch committed",
+            messages=len(batch.messages),
+            scored=len(scored),
+            dead_letters=len(dead),
+            alerts=alerts,
+            model_version=scored.model_version,
+        )
+
+    def close(self) -> None:
+        self.producer.close()
+        self.sink.close()
+
+    def _data_messages(self, messages: Sequence[Message]) -> list[Message]:
+        data: list[Message] = []
+        for message in messages:
+            err = message.error()
+            if err is None:
+                data.append(message)
+            elif err.fatal():
+                raise KafkaFatalError("consumer", str(err))
+            elif err.code() != KafkaError._PARTITION_EOF:
+                self.service.metrics.errors.labels(f"kafka:{err.name()}").inc()
+                log.warning("consume error", error=str(err))
+        return data
+
+    def _write(
+        self, scored: ScoredBatch, dead: list[DeadLetter], data: Sequence[Message]
+    ) -> tuple[ScoredBatch, list[DeadLetter]]:
+        """DLQ first, then the one database transaction; returns what was finally written."""
+        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        sent = 0
+        while True:
+            if sent < len(dead):
+                self.dlq.publish(dead[sent:])
+                for letter in dead[sent:]:
+                    metrics.dead_letters.labels(letter.error_type).inc()
+                    log.warning(
+                        "dead letter",
+                        error_type=letter.error_type,
+                        error=letter.error,
+                        partition=letter.partition,
+                        offset=letter.offset,
+                    )
+                summary.dead_letters += len(dead) - sent
+                sent = len(dead)
+            outcome = svc.retry(partial(self.sink.write, scored, dead), "write predictions")
+            if outcome.committed:
+                summary.inserted += outcome.inserted
+                metrics.predictions_written.inc(outcome.inserted)
+                return scored, dead
+            # Transactions PostgreSQL does not know: dead-letter those, write the rest.
+            unknown = _rows_matching(scored, outcome.unknown_ids)
+            txs = scored.transactions
+            for row in np.flatnonzero(unknown).tolist():
+                message = data[int(txs.message_rows[row])]
+                tx_id = str(uuid.UUID(bytes=bytes(txs.ids[row])))
+                dead.append(dead_letter(message, UnknownTransactionError(tx_id)))
+            scored = scored.select(~unknown)
+
+    def _sample_lag(self) -> None:
+        try:
+            lags = consumer_lag(self.consumer)
+        except KafkaException as exc:
+            log.debug("consumer lag not available", error=str(exc))
+            return
+        for (topic, partition), lag in lags.items():
+            self.service.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    def close_finished_batches(self, *, force: bool = False) -> bool:
+        """Move finished batches to `scored`; False when PostgreSQL could not be asked."""
+        try:
+            moved = self.progress.close_finished(force=force)
+        except ServiceUnavailableError as exc:
+            self.service.metrics.errors.labels("ServiceUnavailableError").inc()
+            log.warning("batch status check postponed", error=str(exc))
+            return False
+        self.service.summary.batches_scored.extend(moved)
+        return True
+
+
+def _rows_matching(scored: ScoredBatch, ids: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    wanted = {bytes(row) for row in ids}
+    return np.array([bytes(row) in wanted for row in scored.transactions.ids], dtype=np.bool_)
