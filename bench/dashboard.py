@@ -10,8 +10,9 @@ For each page, with the default filters (the latest two days of data):
 
 - queries: the core functions the page calls (`fraudpipe.dashboard.queries`), first call and the
   best of ``--repeat`` further calls (PostgreSQL's buffers are warm after the first);
-- render: `streamlit.testing.v1.AppTest` running the page, with Streamlit's data cache cleared
-  (what a user waits for after the TTL expires) and then with it warm (the next rerun).
+- render: `streamlit.testing.v1.AppTest` running the page (a) on a first visit, every cache
+  empty, MLflow artifacts included; (b) after the TTL caches expired (what a user waits for on
+  a later visit: logged artifacts, which never change, stay cached); (c) warm (the next rerun).
 
 Ceilings: a ``SELECT 1`` round trip (the least any query costs), one count over every prediction
 (touching all rows once), and AppTest rendering a one-line script (Streamlit's own overhead).
@@ -69,6 +70,13 @@ console = Console()
 class Timing:
     first: float
     best: float
+
+
+@dataclass(frozen=True)
+class RenderTiming:
+    first_visit: float
+    after_ttl: float
+    warm: float
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> Timing:
@@ -161,8 +169,19 @@ def full_range_queries(engine: sa.Engine) -> dict[str, Callable[[], Any]]:
     }
 
 
-def render_times(settings: Settings, repeat: int) -> dict[str, Timing]:
-    """AppTest run of each page: Streamlit's data cache cleared, then warm."""
+def expire_ttl_caches() -> None:
+    """Clear the dashboard's TTL caches, as if their TTL ran out; immutable ones stay."""
+    from streamlit.runtime.caching.cache_utils import CachedFunc
+
+    immutable = {"engine", "curve_plots", "coefficients"}  # a resource and logged artifacts
+    for module_name in ("loaders", "model_loaders"):
+        for name, cached in vars(sys.modules[module_name]).items():
+            if isinstance(cached, CachedFunc) and name not in immutable:
+                cached.clear()
+
+
+def render_times(settings: Settings, repeat: int) -> dict[str, RenderTiming]:
+    """AppTest run of each page: first visit, after the TTLs expired, and warm."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -175,19 +194,22 @@ def render_times(settings: Settings, repeat: int) -> dict[str, Timing]:
     for page in PAGES.values():
         at.switch_page(page).run()
 
-    def run(page: str) -> None:
+    def run(page: str) -> float:
+        started = time.perf_counter()
         at.switch_page(page).run()
+        seconds = time.perf_counter() - started
         if at.exception or at.error:
             raise RuntimeError(f"{page}: {[e.value for e in [*at.exception, *at.error]]}")
+        return seconds
 
     results = {}
     for name, page in PAGES.items():
         st.cache_data.clear()
-        started = time.perf_counter()
-        run(page)
-        cold = time.perf_counter() - started
-        warm = timed(lambda page=page: run(page), max(1, repeat)).best
-        results[name] = Timing(cold, warm)
+        first_visit = run(page)
+        expire_ttl_caches()
+        after_ttl = run(page)
+        warm = min(run(page) for _ in range(max(1, repeat)))
+        results[name] = RenderTiming(first_visit, after_ttl, warm)
     return results
 
 
@@ -251,18 +273,30 @@ def main() -> None:
         "(shared machine: other work runs alongside)"
     )
     table = Table(title="Dashboard pages (default window: latest 2 days), milliseconds")
-    for column in ("page", "queries first", "queries best", "render cold", "render warm", "≤ 2 s"):
-        table.add_column(column, justify="right" if column != "page" else "left")
+    columns = (
+        "page",
+        "queries first",
+        "queries best",
+        "render first visit",
+        "render after TTL",
+        "render warm",
+        "first visit ≤ 2 s",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "page" else "right")
     for name, timing in page_sql.items():
         render = renders.get(name)
-        table.add_row(
-            name,
-            ms(timing.first),
-            ms(timing.best),
-            ms(render.first) if render else "",
-            ms(render.best) if render else "",
-            ("yes" if render.first <= BUDGET_SECONDS else "NO") if render else "",
+        cells = (
+            [
+                ms(render.first_visit),
+                ms(render.after_ttl),
+                ms(render.warm),
+                "yes" if render.first_visit <= BUDGET_SECONDS else "NO",
+            ]
+            if render
+            else ["", "", "", ""]
         )
+        table.add_row(name, ms(timing.first), ms(timing.best), *cells)
     console.print(table)
 
     ceilings = Table(title="Ceilings measured in the same run, milliseconds")

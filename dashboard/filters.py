@@ -10,7 +10,6 @@ from fraudpipe.dashboard.queries import DataExtent
 from fraudpipe.dashboard.window import DEFAULT_WINDOW_DAYS, DateWindow
 
 WINDOW_KEY = "fraudpipe_window"
-EXTENT_KEY = "fraudpipe_extent"
 
 NO_TRANSACTIONS = (
     "No transactions loaded yet: load a day with `fraudpipe ingest` (or run `make demo`)."
@@ -19,7 +18,6 @@ NO_TRANSACTIONS = (
 
 def render_date_range(extent: DataExtent) -> None:
     """Draw the date-range picker and remember the chosen window for the pages."""
-    st.session_state[EXTENT_KEY] = extent
     if extent.first_event is None or extent.last_event is None:
         st.sidebar.info(NO_TRANSACTIONS)
         st.session_state[WINDOW_KEY] = None
@@ -45,8 +43,3 @@ def current_window() -> DateWindow | None:
     """The window chosen in the sidebar, or None when there are no transactions."""
     window: DateWindow | None = st.session_state.get(WINDOW_KEY)
     return window
-
-
-def current_extent() -> DataExtent:
-    extent: DataExtent = st.session_state[EXTENT_KEY]
-    return extent

@@ -19,6 +19,9 @@ url = loaders.db_url()
 window = filters.current_window()
 
 versions: pd.DataFrame | None
+# Curves recomputed on scored traffic cost a join over the window: drawn by default only when
+# the registry has no logged holdout curves to show instead.
+logged_curves = False
 try:
     versions = model_loaders.model_versions(uri, name)
 except FraudpipeError as exc:
@@ -55,6 +58,7 @@ elif versions is not None:
     version = st.selectbox("Version", options, index=default, format_func=lambda v: f"v{v}")
     row = versions[versions["version"] == version].iloc[0]
     plots = model_loaders.curve_plots(uri, name, str(row["run_id"]))
+    logged_curves = bool(plots)
     if plots:
         st.caption("Holdout curves logged by the training run")
         plot_cols = st.columns(2)
@@ -84,12 +88,15 @@ if serving.empty:
 st.caption(f"Which versions scored the transactions of {window.first_day} to {window.last_day}")
 st.dataframe(serving, hide_index=True)
 
+if not st.toggle("PR and ROC curves on scored, labelled traffic", value=not logged_curves):
+    st.stop()
 scored_versions = serving["model_version"].astype(int).tolist()
 curve_version = st.selectbox(
-    "Curves on scored, labelled traffic of version",
+    "Version",
     scored_versions,
     index=len(scored_versions) - 1,
     format_func=lambda v: f"v{v}",
+    key="curve_version",
 )
 bins = loaders.score_bins(url, window.first_day, window.last_day, curve_version)
 curves = summaries.curves_from_bins(bins)

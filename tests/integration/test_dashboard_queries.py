@@ -271,18 +271,23 @@ def test_class_moments_match_numpy_on_the_raw_rows(reader: sa.Engine, check: Any
 
 def test_amount_and_hour_counts_cover_every_row_once(reader: sa.Engine, check: Any) -> None:
     counts = queries.amount_and_hour_counts(reader, DateWindow(DAY1, DAY3))
-    amount_rows = counts[counts["amount_bin"].notna()]
-    hour_rows = counts[counts["hour"].notna()]
     (total,) = one(check, "SELECT count(*) FROM transactions")
-    assert amount_rows["rows"].sum() == hour_rows["rows"].sum() == total
-    expected = dict(
+    assert counts["rows"].sum() == total
+    hours = dict(
         check.execute(
             "SELECT extract(hour FROM event_time AT TIME ZONE 'UTC')::int, count(*) "
             "FROM transactions GROUP BY 1"
         ).fetchall()
     )
-    got = hour_rows.groupby(hour_rows["hour"].astype(int))["rows"].sum().to_dict()
-    assert got == expected
+    assert counts.groupby("hour")["rows"].sum().to_dict() == hours
+    # Amount bins: log1p(amount) split evenly between 0 and AMOUNT_LOG_MAX.
+    amounts = np.array([r[0] for r in check.execute("SELECT amount FROM transactions")])
+    edges = np.linspace(0, queries.AMOUNT_LOG_MAX, queries.AMOUNT_BINS + 1)
+    expected = np.histogram(np.log1p(amounts), bins=edges)[0]
+    got = counts.groupby("amount_bin")["rows"].sum().reindex(range(1, 41), fill_value=0)
+    assert got.tolist() == expected.tolist()
+    distribution = summaries.amount_distribution(counts)
+    assert distribution.groupby("class")["rows"].sum().sum() == total
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_two_threads_ingesting_one_day(fresh_db: Settings, tmp_path: Path, uniqu
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=600)
     assert not errors, errors
     outcomes = sorted(r.batches[0].outcome for r in reports)
     assert outcomes == ["loaded", "unchanged"]
@@ -76,7 +76,7 @@ def test_two_processes_ingesting_one_day(fresh_db: Settings, tmp_path: Path, uni
         p.start()
     go.set()
     for p in procs:
-        p.join(timeout=180)
+        p.join(timeout=600)  # generous: spawned interpreters import the whole stack
     assert [p.exitcode for p in procs] == [0, 0]
     assert sorted([out.get(timeout=5), out.get(timeout=5)]) == ["loaded", "unchanged"]
     assert _count(fresh_db, FileSource(path).name) == ROWS

@@ -66,8 +66,10 @@ def test_train_registers_the_first_champion_and_models_lists_it(
     assert f"{cli_settings.model_name} registered version 1" in trained.output
     assert "champion" in trained.output and "average precision" in trained.output
     assert listed.exit_code == 0, listed.output
-    row = next(line for line in listed.output.splitlines() if line.startswith("│ 1 "))
-    assert "logreg" in row and row.count("champion") == 2  # the alias, and the gate's word
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in listed.output.splitlines()]
+    version_1 = next(row for row in rows if row and row[0] == "1")
+    assert "logreg" in version_1
+    assert version_1.count("champion") == 2  # the alias, and the gate's decision
 
 
 def test_a_missing_file_is_one_clear_line_and_exit_1(

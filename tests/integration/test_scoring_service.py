@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import socket
 import struct
 import threading
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import fastavro
+import httpx
 import pytest
 from confluent_kafka import Producer
 from scoring_support import (
@@ -295,7 +297,9 @@ def test_a_moved_champion_alias_is_served_without_restart(env: Settings, tmp_pat
     set_champion(env, 1)
     first_day = _day(env, tmp_path, 600, seed=15, day_offset=0)
     second_day = _day(env, tmp_path, 600, seed=16, day_offset=1)
-    scorer = Background(env, ScoringOptions(batch_size=200, model_poll_s=0.5))
+    port = _free_port()
+    options = ScoringOptions(batch_size=200, model_poll_s=0.5, metrics_port=port, lag_every_s=0.5)
+    scorer = Background(env, options)
     try:
         publish_batch(env, first_day)
         _wait_for(lambda: len(predictions(env, first_day)) == 600, "the first day's predictions")
@@ -304,11 +308,26 @@ def test_a_moved_champion_alias_is_served_without_restart(env: Settings, tmp_pat
         publish_batch(env, second_day)
         _wait_for(lambda: len(predictions(env, second_day)) == 600, "the second day's predictions")
         _wait_for(lambda: batch_status(env, second_day) == "scored", "the second day scored")
+        time.sleep(1.0)  # one more lag sample after the last commit
+        exposed = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
         summary = scorer.stop()
     assert {r.model_version for r in predictions(env, first_day)} == {1}
     assert {r.model_version for r in predictions(env, second_day)} == {2}
     assert summary.model_versions == {1, 2}
+    samples = {
+        line.split(" ")[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposed.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples["fraudpipe_scorer_messages_consumed_total"] == 1200
+    assert samples["fraudpipe_scorer_transactions_scored_total"] == 1200
+    assert samples["fraudpipe_scorer_model_version"] == 2
+    assert samples['fraudpipe_scorer_end_to_end_seconds_bucket{le="+Inf"}'] == 1200
+    assert samples["fraudpipe_scorer_batch_size_count"] >= 6
+    assert samples["fraudpipe_scorer_scoring_seconds_count"] >= 6
+    lags = [v for k, v in samples.items() if k.startswith("fraudpipe_scorer_consumer_lag{")]
+    assert len(lags) == 4 and all(v == 0 for v in lags)
     threshold = load_model_version(env, 2).threshold
     assert all(r.threshold == pytest.approx(threshold) for r in predictions(env, second_day))
 
@@ -318,6 +337,12 @@ def test_a_moved_champion_alias_is_served_without_restart(env: Settings, tmp_pat
 
 def _verdict(row: PredictionRow) -> tuple[object, ...]:
     return (row.transaction_id, row.model_version, row.batch_id, row.threshold, row.is_fraud)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _end_offsets(settings: Settings) -> dict[int, int]:

@@ -154,14 +154,14 @@ def test_amount_bins_tile_zero_to_the_log_max_then_overflow() -> None:
 
 
 def counts_frame() -> pd.DataFrame:
-    """`amount_and_hour_counts` rows: two amount-bin rows and three hour rows."""
+    """`amount_and_hour_counts` cells: (label, amount bin, hour) with rows and amount."""
     return pd.DataFrame(
         {
-            "label": [0, 1, 0, 1, 0],
-            "amount_bin": [3, 10, None, None, None],
-            "hour": [None, None, 2, 2, 14],
-            "rows": [90, 10, 30, 6, 60],
-            "amount": [900.0, 3000.0, 300.0, 600.0, 700.0],
+            "label": [0, 0, 1, 1, 0],
+            "amount_bin": [3, 3, 10, 10, 5],
+            "hour": [2, 14, 2, 3, 14],
+            "rows": [30, 50, 6, 4, 10],
+            "amount": [300.0, 500.0, 600.0, 400.0, 700.0],
         }
     )
 
@@ -170,18 +170,21 @@ def test_amount_distribution_shares_sum_to_one_per_class() -> None:
     distribution = summaries.amount_distribution(counts_frame())
     assert set(distribution["class"]) == {"normal", "fraud"}
     assert distribution.groupby("class")["share"].sum().tolist() == [1.0, 1.0]
-    assert distribution.set_index("class").loc["fraud", "low"] == pytest.approx(
-        math.expm1(9 * AMOUNT_LOG_MAX / AMOUNT_BINS)
-    )
+    normal = distribution[distribution["class"] == "normal"].set_index("amount_bin")
+    assert normal.loc[3, "rows"] == 80 and normal.loc[3, "share"] == pytest.approx(80 / 90)
+    fraud = distribution.set_index("class").loc["fraud"]
+    assert fraud["low"] == pytest.approx(math.expm1(9 * AMOUNT_LOG_MAX / AMOUNT_BINS))
 
 
 def test_hour_of_day_fraud_rate_per_hour() -> None:
     hours = summaries.hour_of_day(counts_frame())
     rate = hours.drop_duplicates("hour").set_index("hour")["fraud_rate"]
     assert rate[2] == pytest.approx(6 / 36)
+    assert rate[3] == 1.0
     assert rate[14] == 0.0
     normal = hours[hours["class"] == "normal"].set_index("hour")["share"]
     assert normal[2] == pytest.approx(30 / 90)
+    assert normal[14] == pytest.approx(60 / 90)
 
 
 def test_activity_split_and_rate() -> None:

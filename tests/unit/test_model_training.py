@@ -145,9 +145,26 @@ def test_hgb_challenger_trains_through_the_same_path(history: pd.DataFrame) -> N
     assert result.holdout_metrics.roc_auc > 0.8
 
 
+def test_boosting_gives_the_same_model_on_one_thread_or_two() -> None:
+    small = synthetic_history(days=2, rows_per_day=2000, fraud_rate=0.04, seed=6)
+    grid = (Candidate("none", False, 0.1),)
+    one, two = (
+        train_model(small, config(model="hgb", candidates=grid, hgb_max_iter=8, threads=n))
+        for n in (1, 2)
+    )
+    # Thread count is left out of the fingerprint because it cannot change the model.
+    assert one.fingerprint == two.fingerprint
+    np.testing.assert_array_equal(one.holdout_scores, two.holdout_scores)
+
+
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
-    [("amount", -1.0, "amount"), ("v3", np.nan, "v3"), (LABEL_COLUMN, 2, "label")],
+    [
+        ("amount", -1.0, "amount"),
+        ("v3", np.nan, "v3"),
+        ("v5", np.inf, "v5"),
+        (LABEL_COLUMN, 2, "label"),
+    ],
 )
 def test_bad_rows_are_refused_before_any_fit(
     history: pd.DataFrame, column: str, value: float, reason: str
@@ -171,7 +188,13 @@ def test_a_training_window_without_fraud_is_refused(history: pd.DataFrame) -> No
 
 @pytest.mark.parametrize(
     "bad",
-    [{"train_sample": 0.0}, {"validation_folds": 1}, {"holdout_days": 0}, {"candidates": ()}],
+    [
+        {"train_sample": 0.0},
+        {"validation_folds": 1},
+        {"holdout_days": 0},
+        {"candidates": ()},
+        {"threads": 0},
+    ],
 )
 def test_a_bad_config_is_refused_up_front(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError, match=next(iter(bad))):

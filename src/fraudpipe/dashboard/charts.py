@@ -7,6 +7,7 @@ milliseconds per figure on argument processing: several times a page's SQL on a 
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import pandas as pd
@@ -128,10 +129,17 @@ def class_balance(balance: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Class balance")
 
 
+def _amount_range(low: float, high: float) -> str:
+    if math.isinf(high):
+        return f"≥ {low:,.0f}"
+    digits = 2 if high < 10 else 0
+    return f"{low:,.{digits}f}–{high:,.{digits}f}"
+
+
 def amount_distribution(distribution: pd.DataFrame) -> go.Figure:
     """Share of each class per amount bin (log-spaced bins)."""
     frame = distribution.sort_values("low")
-    labels = [f"{lo:,.0f}–{hi:,.0f}" for lo, hi in zip(frame["low"], frame["high"], strict=True)]
+    labels = [_amount_range(lo, hi) for lo, hi in zip(frame["low"], frame["high"], strict=True)]
     frame = frame.assign(amount=labels)
     fig = go.Figure()
     for name, rows in frame.groupby("class"):

@@ -11,7 +11,8 @@ Two habits keep a render cheap on millions of rows:
   first (a batch is one calendar day of event time, and a prediction carries its transaction's
   batch), but the planner cannot know that; without it, it scans every prediction.
 * Each query runs with a generous ``work_mem`` so hash joins and sorts of a window stay in
-  memory, and with a statement timeout so a very wide range cannot pin the database.
+  memory, planner settings suited to scans that return few rows (`read_frame`), and a statement
+  timeout so a very wide range cannot pin the database.
 """
 
 from __future__ import annotations
@@ -48,15 +49,22 @@ SCORE_BINS: Final = 200
 def read_frame(engine: sa.Engine, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
     """Run one read-only query and return its rows as a DataFrame (columns as selected).
 
-    The session's time zone is UTC for the statement, so ``date_trunc`` and ``extract(hour)``
-    bucket by UTC calendar hours and days, like the batches.
+    Settings local to the query's transaction: the time zone is UTC, so ``date_trunc`` and
+    ``extract(hour)`` bucket by UTC calendar hours and days, like the batches. JIT is off: its
+    compile time (measured at up to a second here) exceeds what it saves on these scans. Parallel
+    workers are made cheap to start because every query here scans a window of rows and returns
+    a few aggregated ones, while the planner's defaults (and its guesses of how many groups a
+    multi-column GROUP BY yields) assume large results and keep such scans single-threaded.
     """
     with engine.connect() as conn:
         conn.execute(
             sa.text(
                 "SELECT set_config('TimeZone', 'UTC', true), "
                 "set_config('statement_timeout', :timeout, true), "
-                "set_config('work_mem', :work_mem, true)"
+                "set_config('work_mem', :work_mem, true), "
+                "set_config('jit', 'off', true), "
+                "set_config('parallel_setup_cost', '10', true), "
+                "set_config('parallel_tuple_cost', '0.001', true)"
             ),
             {"timeout": str(STATEMENT_TIMEOUT_MS), "work_mem": WORK_MEM},
         )
@@ -477,24 +485,24 @@ def class_moments(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
 
 
 def amount_and_hour_counts(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
-    """Rows per label and log-amount bin, and per label and hour of day (UTC), in one scan.
+    """Rows and amount per label, log-amount bin and hour of day (UTC), in one scan.
 
     Columns: ``label``, ``amount_bin`` (1..AMOUNT_BINS over log1p(amount) from 0 to
-    AMOUNT_LOG_MAX, AMOUNT_BINS + 1 above), ``hour`` (0..23), ``rows``, ``amount``. A row is
-    either an amount-bin row (``hour`` null) or an hour row (``amount_bin`` null).
+    AMOUNT_LOG_MAX, AMOUNT_BINS + 1 above), ``hour`` (0..23), ``rows``, ``amount``: at most
+    3 x 41 x 24 cells, from which `summaries` sums the amount histogram and the hourly pattern.
+    One plain GROUP BY rather than GROUPING SETS, because PostgreSQL cannot split grouping sets
+    across parallel workers, and reading the window's rows is most of the cost.
     """
     return read_frame(
         engine,
         """
-        SELECT label, amount_bin, hour, count(*) AS rows, sum(amount) AS amount
-        FROM (
-            SELECT label, amount,
-                   width_bucket(ln(greatest(amount, 0) + 1), 0, :log_max, :bins) AS amount_bin,
-                   extract(hour FROM event_time)::int AS hour
-            FROM transactions
-            WHERE event_time >= :start AND event_time < :end
-        ) AS s
-        GROUP BY GROUPING SETS ((label, amount_bin), (label, hour))
+        SELECT label,
+               width_bucket(ln(greatest(amount, 0) + 1), 0, :log_max, :bins) AS amount_bin,
+               extract(hour FROM event_time)::int AS hour,
+               count(*) AS rows, sum(amount) AS amount
+        FROM transactions
+        WHERE event_time >= :start AND event_time < :end
+        GROUP BY 1, 2, 3
         """,
         {
             "start": window.start,

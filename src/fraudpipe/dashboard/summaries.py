@@ -215,7 +215,7 @@ def feature_separation(moments: pd.DataFrame) -> pd.DataFrame:
 
 
 def amount_bin_edges(amount_bin: int) -> tuple[float, float]:
-    """The amount range ``[low, high)`` of one bin of `amount_and_hour_counts`."""
+    """The amount range ``[low, high)`` of one amount bin of `amount_and_hour_counts`."""
     step = AMOUNT_LOG_MAX / AMOUNT_BINS
     if amount_bin > AMOUNT_BINS:
         return math.expm1(AMOUNT_LOG_MAX), math.inf
@@ -223,31 +223,38 @@ def amount_bin_edges(amount_bin: int) -> tuple[float, float]:
 
 
 def amount_distribution(counts: pd.DataFrame) -> pd.DataFrame:
-    """Amount histogram per class: bin edges, rows and each bin's share of its class."""
-    frame = counts[counts["amount_bin"].notna()]
-    if frame.empty:
-        return pd.DataFrame(columns=["class", "amount_bin", "low", "high", "rows", "share"])
-    frame = frame.assign(amount_bin=frame["amount_bin"].astype("int64"))
-    frame["class"] = [class_name(v) for v in frame["label"]]
+    """Amount histogram per class from `amount_and_hour_counts`: bin edges, rows, class share."""
+    columns = ["class", "amount_bin", "low", "high", "rows", "share"]
+    if counts.empty:
+        return pd.DataFrame(columns=columns)
+    frame = counts.assign(
+        **{"class": [class_name(v) for v in counts["label"]]},
+        amount_bin=counts["amount_bin"].astype("int64"),
+    )
+    frame = frame.groupby(["class", "amount_bin"], as_index=False).agg(rows=("rows", "sum"))
     edges = [amount_bin_edges(b) for b in frame["amount_bin"]]
-    frame = frame.assign(low=[lo for lo, _ in edges], high=[hi for _, hi in edges])
     share = frame["rows"] / frame.groupby("class")["rows"].transform("sum")
-    out = frame.assign(share=share)[["class", "amount_bin", "low", "high", "rows", "share"]]
+    out = frame.assign(low=[lo for lo, _ in edges], high=[hi for _, hi in edges], share=share)[
+        columns
+    ]
     return out.sort_values(["class", "amount_bin"]).reset_index(drop=True)
 
 
 def hour_of_day(counts: pd.DataFrame) -> pd.DataFrame:
     """Per hour of day (UTC): rows per class, each class's share by hour, and the fraud rate."""
-    frame = counts[counts["hour"].notna()]
     columns = ["hour", "class", "rows", "share", "fraud_rate"]
-    if frame.empty:
+    if counts.empty:
         return pd.DataFrame(columns=columns)
-    frame = frame.assign(hour=frame["hour"].astype("int64"))
-    frame["class"] = [class_name(v) for v in frame["label"]]
+    frame = counts.assign(
+        **{"class": [class_name(v) for v in counts["label"]]},
+        hour=counts["hour"].astype("int64"),
+    )
+    frame = frame.groupby(["hour", "class"], as_index=False).agg(rows=("rows", "sum"))
     share = frame["rows"] / frame.groupby("class")["rows"].transform("sum")
     wide = frame.pivot_table(index="hour", columns="class", values="rows", aggfunc="sum")
-    frauds = wide["fraud"] if "fraud" in wide else pd.Series(0, index=wide.index)
-    normals = wide["normal"] if "normal" in wide else pd.Series(0, index=wide.index)
-    rate = _ratio(frauds.fillna(0), frauds.fillna(0) + normals.fillna(0))
+    zeros = pd.Series(0, index=wide.index)
+    frauds = wide["fraud"].fillna(0) if "fraud" in wide else zeros
+    normals = wide["normal"].fillna(0) if "normal" in wide else zeros
+    rate = _ratio(frauds, frauds + normals)
     out = frame.assign(share=share, fraud_rate=frame["hour"].map(rate))
     return out[columns].sort_values(["class", "hour"]).reset_index(drop=True)

@@ -34,6 +34,8 @@ from fraudpipe.scoring.batch import DeadLetter, ScoredBatch
 log = structlog.get_logger(__name__)
 
 _STAGE: Final = "scoring_stage"
+#: A micro-batch's transaction never idles between statements; one that does is orphaned.
+_IDLE_TIMEOUT: Final = "30s"
 _CREATE_STAGE: Final = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
     transaction_id uuid NOT NULL,
@@ -178,6 +180,10 @@ class PredictionSink:
             return self._conn
         conn = connect(self._settings, "app")
         try:
+            # A connection lost mid-transaction without the server noticing (a network cut)
+            # leaves its backend idle in the transaction, holding the rows the retry inserts
+            # again; the retry would wait on them forever. The server ends such a session.
+            conn.execute(f"SET idle_in_transaction_session_timeout = '{_IDLE_TIMEOUT}'")
             conn.execute(_CREATE_STAGE)
             conn.commit()
         except psycopg.OperationalError as exc:

@@ -41,7 +41,7 @@ from fraudpipe.streaming.topics import COMPRESSION
 log = structlog.get_logger("fraudpipe.publish")
 
 #: Rows fetched per round trip from the server-side cursor: memory stays flat whatever the size
-#: of the batch (a few MB per chunk), and the round trips are few enough not to matter.
+#: of the batch (some 10 MB of Python objects per chunk), and round trips are few.
 FETCH_ROWS: Final = 10_000
 #: How often (in records) the produce loop serves delivery reports and reports progress.
 POLL_EVERY: Final = 1_000
@@ -49,9 +49,9 @@ POLL_EVERY: Final = 1_000
 PREFLIGHT_TIMEOUT_SECONDS: Final = 10.0
 
 # The record's fields in declaration order, batch and source as parameters: each row arrives
-# as the exact argument tuple of `TransactionRecord`, so building one is a single C-level call
-# (`starmap`) with no slicing or re-packing in Python. Event-time order, so the stream looks
-# like the day it replays.
+# as the exact argument tuple of `TransactionRecord`, so `starmap` builds the records straight
+# from the fetched rows, with no per-row slicing or re-packing. Event-time order, so the stream
+# looks like the day it replays.
 _CONSTANT_FIELDS: Final = {"batch_id": "%(batch_id)s::text", "source": "%(source)s::text"}
 _SELECT_BATCH: Final = (
     "SELECT "

@@ -1,0 +1,150 @@
+"""A PostgreSQL outage mid-stream: the scorer waits with back-off, then finishes, losing nothing.
+
+The shared PostgreSQL is never stopped: the scorer reaches it through a TCP relay owned by the
+test, and the outage is the relay dropping every connection and refusing new ones for a while.
+From the scorer's side that is exactly a database that went away and came back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scoring_support import (
+    batch_status,
+    champion_model,
+    ingest_ulb_day,
+    own_settings,
+    predictions,
+    scoring_topics,
+    write_ulb_day,
+)
+
+from fraudpipe.config import Settings
+from fraudpipe.db.scratch import scratch_database
+from fraudpipe.scoring.retry import Backoff
+from fraudpipe.scoring.service import ScoringOptions, ScoringService
+from fraudpipe.streaming.publisher import publish_batch
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
+
+ROWS = 3000
+
+
+class Relay:
+    """A TCP relay to PostgreSQL that can be cut (connections dropped, new ones refused)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._open = threading.Event()
+        self._open.set()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self._open.clear()
+        with self._lock:
+            for s in self._sockets:
+                # shutdown, not close: it wakes the pumps and both ends see the connection end
+                # (the server then rolls back the interrupted micro-batch's transaction).
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            self._sockets.clear()
+
+    def restore(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self._open.is_set():
+                client.close()  # the database is "down"
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):  # already closed by the other pump
+                    s.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def env(stack: Settings, unique: str) -> Iterator[Settings]:
+    with scratch_database(stack, prefix="fraudpipe_test") as db:
+        settings = own_settings(db, unique)
+        with scoring_topics(settings), champion_model(settings, seed=4):
+            yield settings
+
+
+def test_a_database_outage_is_waited_out_and_nothing_is_lost(env: Settings, tmp_path: Path) -> None:
+    csv = tmp_path / "cards_outage.csv"
+    write_ulb_day(csv, ROWS, seed=41)
+    batch_id = ingest_ulb_day(env, csv)
+    relay = Relay((env.pg_host, env.pg_port))
+    through_relay = env.model_copy(update={"pg_port": relay.port})
+    options = ScoringOptions(batch_size=100, idle_exit_s=8.0, backoff=Backoff(first=0.2, cap=1.0))
+    service = ScoringService(through_relay, options)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            service.run()
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        publish_batch(env, batch_id)
+        scorer = threading.Thread(target=run, daemon=True)
+        scorer.start()
+        deadline = time.monotonic() + 120
+        while len(predictions(env, batch_id)) < 500:
+            assert time.monotonic() < deadline and not errors, errors
+            time.sleep(0.05)
+        relay.cut()
+        written_at_cut = len(predictions(env, batch_id))
+        time.sleep(4.0)  # several retries against a database that is not there
+        written_during = len(predictions(env, batch_id)) - written_at_cut
+        relay.restore()
+        scorer.join(timeout=120)
+        assert not scorer.is_alive(), "the scorer did not recover"
+    finally:
+        relay.close()
+
+    assert not errors, errors
+    assert written_at_cut < ROWS, "the outage should hit mid-stream"
+    assert written_during == 0
+    rows = predictions(env, batch_id)
+    assert len(rows) == ROWS and len({r.transaction_id for r in rows}) == ROWS
+    assert batch_status(env, batch_id) == "scored"
+    retried = service.metrics.registry.get_sample_value(
+        "fraudpipe_scorer_errors_total", {"kind": "ServiceUnavailableError"}
+    )
+    assert retried is not None and retried >= 2
