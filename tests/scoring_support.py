@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from mlflow import MlflowClient
@@ -88,12 +88,24 @@ def scoring_topics(settings: Settings) -> Iterator[Settings]:
 
 
 def _delete_groups(admin: AdminClient, prefix: str) -> None:
-    """Delete the test's consumer groups (its own group and those named after it)."""
-    listed = admin.list_consumer_groups(request_timeout=_TIMEOUT).result(timeout=_TIMEOUT)
-    names = [g.group_id for g in listed.valid if g.group_id.startswith(prefix)]
-    if names:
-        for future in admin.delete_consumer_groups(names, request_timeout=_TIMEOUT).values():
-            future.result(timeout=_TIMEOUT)
+    """Delete the test's consumer groups (its own group and those named after it).
+
+    A killed scorer stays a member until its session times out; deletion waits for that.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        listed = admin.list_consumer_groups(request_timeout=_TIMEOUT).result(timeout=_TIMEOUT)
+        names = [g.group_id for g in listed.valid if g.group_id.startswith(prefix)]
+        if not names:
+            return
+        try:
+            for future in admin.delete_consumer_groups(names, request_timeout=_TIMEOUT).values():
+                future.result(timeout=_TIMEOUT)
+            return
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.NON_EMPTY_GROUP or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
 
 
 def synthetic_labelled_days(seed: int, days: int = 2, rows_per_day: int = 1500) -> pd.DataFrame:

@@ -548,6 +548,7 @@ def dashboard_cmd(
     port = port or get_settings().dashboard_port
     command = streamlit_command(address, port)
     console.print(f"dashboard: http://{address}:{port}")
+    console.file.flush()  # exec discards unflushed output
     # Become the Streamlit server (exec, not a child), so a signal to this process stops it.
     os.execv(command[0], command)  # noqa: S606  # fixed argv, no shell
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,10 +41,10 @@ KILLS = 3
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def env(stack: Settings, unique: str) -> Iterator[Settings]:
+@pytest.fixture(scope="module")
+def env(stack: Settings) -> Iterator[Settings]:
     with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = own_settings(db, unique)
+        settings = own_settings(db, uuid.uuid4().hex[:10])
         with scoring_topics(settings), champion_model(settings, seed=3):
             yield settings
 
@@ -85,7 +86,7 @@ def _counts(settings: Settings, batch_id: str) -> tuple[int, int, int]:
 
 def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: Path) -> None:
     csv = tmp_path / "cards_crash.csv"
-    write_ulb_day(csv, ROWS, seed=21)
+    write_ulb_day(csv, ROWS, seed=21, day_offset=0)
     batch_id = ingest_ulb_day(env, csv)
     publish_batch(env, batch_id)
     log = tmp_path / "scorer.log"
@@ -94,7 +95,8 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: P
     for _ in range(KILLS):
         before = _counts(env, batch_id)[0]
         process = _scorer(env, log)
-        deadline = time.monotonic() + 120
+        # Start-up (imports, model download) plus the group noticing the killed member.
+        deadline = time.monotonic() + 300
         # Let it commit some work, then kill it at once, with no chance to clean up.
         while _counts(env, batch_id)[0] < before + 1000 and process.poll() is None:
             assert time.monotonic() < deadline, log.read_text()[-3000:]
@@ -120,3 +122,28 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: P
     assert missing == (0,) and dead == (0,)
     assert batch_status(env, batch_id) == "scored"
     assert sum(committed_offsets(env).values()) == ROWS
+
+
+def test_sigterm_finishes_the_micro_batch_commits_and_exits(env: Settings, tmp_path: Path) -> None:
+    before = sum(max(o, 0) for o in committed_offsets(env).values())
+    csv = tmp_path / "cards_term.csv"
+    write_ulb_day(csv, ROWS, seed=22, day_offset=1)
+    batch_id = ingest_ulb_day(env, csv)
+    publish_batch(env, batch_id)
+    log = tmp_path / "scorer.log"
+    process = _scorer(env, log)
+    deadline = time.monotonic() + 300
+    while _counts(env, batch_id)[0] < 1000:
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.05)
+
+    process.send_signal(signal.SIGTERM)
+
+    assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
+    scored, distinct, doubled = _counts(env, batch_id)
+    assert scored < ROWS, "the stop should come mid-stream"
+    assert scored == distinct and doubled == 0
+    # Whatever was written was committed, and nothing was committed that was not written.
+    committed = sum(committed_offsets(env).values()) - before
+    assert committed == scored
+    assert '"stop requested"' in log.read_text()

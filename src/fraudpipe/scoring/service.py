@@ -110,6 +110,9 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
+        # A scorer that crashed hands its partitions over after this long (heartbeats come from
+        # librdkafka's own thread, so a busy micro-batch does not count as silence).
+        "session.timeout.ms": 10_000,
         # Prefetch generously: decoding and writing a micro-batch overlaps the next fetch.
         "queued.max.messages.kbytes": 262_144,
         "fetch.wait.max.ms": 100,
