@@ -8,6 +8,7 @@ Prefect and the stack. `apply_airflow_env` must have run before anything imports
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,7 +90,13 @@ def run_dag(
         for task in dag.tasks:
             task.retries = retries
     began = time.monotonic()
-    dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+    # Each task installs Airflow's own SIGTERM handler (which only calls `on_kill`) and never
+    # puts the previous one back: restore the caller's, or SIGTERM could no longer stop it.
+    caller_sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+    finally:
+        signal.signal(signal.SIGTERM, caller_sigterm)
     return DagRunOutcome(
         dag_id=dag.dag_id,
         run_id=str(dag_run.run_id),

@@ -11,10 +11,14 @@ loaded, published and scored, and says so by comparing the row counts before and
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from fraudpipe.config import Settings
@@ -174,17 +178,40 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
     scorer = ScorerProcess(settings, name="scorer-demo")
     scorer.start()
     say("scoring service", f"running (pid {scorer.pid}, log {scorer.log_file})")
-    try:
-        _drive_days(settings, say, scorer, result)
-    finally:
-        if keep_scorer:
-            say("scoring service", f"left running (pid {scorer.pid}); stop it with kill")
-        else:
-            scorer.stop()
-            say("scoring service", "stopped")
+    with _abort_on_signal(scorer, say):
+        try:
+            _drive_days(settings, say, scorer, result)
+        finally:
+            if keep_scorer:
+                say("scoring service", f"left running (pid {scorer.pid}); stop it with kill")
+            else:
+                scorer.stop()
+                say("scoring service", "stopped")
     _collect(settings, result)
     result.seconds = time.monotonic() - began
     return result
+
+
+@contextmanager
+def _abort_on_signal(scorer: ScorerProcess, say: Say) -> Iterator[None]:
+    """Ctrl-C or SIGTERM stops the demo at once (the scorer gracefully), whatever it is doing.
+
+    Inside `dag.test()` an interrupt would only fail the running task, which Airflow then
+    retries: the demo would carry on. Everything the demo does is idempotent, so stopping
+    mid-step loses nothing; the next `make demo` resumes.
+    """
+
+    def abort(signum: int, _frame: FrameType | None) -> None:
+        say("interrupted", "stopping the scoring service; run `make demo` again to resume")
+        scorer.stop()
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, abort) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _drive_days(settings: Settings, say: Say, scorer: ScorerProcess, result: DemoResult) -> None:

@@ -57,3 +57,7 @@ class DeadLetterPublisher:
                 self.topic, letter.value, letter.key, dead_letter_headers(letter, now_ms)
             )
         self._producer.confirm()
+
+    def close(self) -> None:
+        """Release the producer (everything published was already acknowledged)."""
+        self._producer.close()

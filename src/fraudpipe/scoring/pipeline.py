@@ -1,8 +1,11 @@
-"""One scorer's micro-batch pipeline: consume → decode → score, then write → publish → commit.
+"""One scorer's micro-batch pipeline: consume → decode → score | write | publish → commit.
 
-The first half runs in the consume loop; the second in the commit stage (`commit_stage`), so
-the database write of one micro-batch overlaps the decoding and scoring of the next. Per
-micro-batch the second half keeps the order that makes predictions exactly-once:
+Three threads, each a stage working on one micro-batch at a time, first in first out: the
+consume loop decodes and scores; the write stage (`commit_stage`) writes to PostgreSQL; the
+publish stage produces the outputs and commits the offsets. So the database write of one
+micro-batch overlaps the scoring of the next and the publishing of the previous (psycopg and
+librdkafka wait without holding the GIL). Per micro-batch the stages keep the order that makes
+predictions exactly-once:
 
 1. dead letters to the DLQ topic, acknowledged (durable before anything depends on them);
 2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -63,6 +66,40 @@ class Prepared:
     started: float
 
 
+@dataclass(frozen=True)
+class Written:
+    """A micro-batch durable in PostgreSQL, waiting for the publish stage."""
+
+    prepared: Prepared
+    scored: ScoredBatch
+    dead_letters: list[DeadLetter]
+
+
+class _Stages:
+    """The write and publish stages, driven as one."""
+
+    def __init__(
+        self, write: Callable[[Prepared], None], publish: Callable[[Written], None]
+    ) -> None:
+        self.publish: CommitStage[Written] = CommitStage(publish, "scorer-publish")
+        self.write: CommitStage[Prepared] = CommitStage(write, "scorer-write")
+
+    def submit(self, batch: Prepared) -> None:
+        self.write.submit(batch)
+
+    def raise_if_failed(self) -> None:
+        self.write.raise_if_failed()
+        self.publish.raise_if_failed()
+
+    def drain(self) -> None:
+        self.write.drain()
+        self.publish.drain()
+
+    def close(self) -> None:
+        self.write.close()
+        self.publish.close()
+
+
 @dataclass
 class ScoringPipeline:
     """The components of one `ScoringService.run()` and the loop that drives them."""
@@ -73,6 +110,7 @@ class ScoringPipeline:
     models: ServingModelWatcher
     sink: PredictionSink
     producer: ConfirmedProducer
+    """Carries the predictions and alerts (the DLQ publisher has a producer of its own)."""
     dlq: DeadLetterPublisher
     publisher: PredictionPublisher
     progress: BatchProgress
@@ -83,7 +121,7 @@ class ScoringPipeline:
         # Load the model before consuming, so a missing champion fails at start-up.
         model = svc.retry(self.models.model, "load the serving model")
         svc.metrics.model_version.set(model.version)
-        self.stage: CommitStage[Prepared] = CommitStage(self.finish)
+        self.stage = _Stages(self.write, self.publish)
         housekeeping = [
             Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
             Periodic("scorer-batch-progress", 1.0, self.close_finished_batches),
@@ -166,10 +204,15 @@ class ScoringPipeline:
             data, next_offsets(data), scored, list(decoded.dead_letters), model, started
         )
 
-    def finish(self, batch: Prepared) -> None:
-        """Write, publish and commit a micro-batch (the commit stage's half)."""
-        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+    def write(self, batch: Prepared) -> None:
+        """Dead letters, then the micro-batch's database transaction (the write stage)."""
         scored, dead = self._write(batch.scored, batch.dead_letters, batch.messages)
+        self.stage.publish.submit(Written(batch, scored, dead))
+
+    def publish(self, written: Written) -> None:
+        """Predictions and alerts, acknowledged; then the offsets (the publish stage)."""
+        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        batch, scored, dead = written.prepared, written.scored, written.dead_letters
         alerts = svc.retry(
             partial(self.publisher.publish, scored, batch.model), "encode predictions"
         )
@@ -199,6 +242,7 @@ class ScoringPipeline:
 
     def close(self) -> None:
         self.producer.close()
+        self.dlq.close()
         self.sink.close()
 
     def _data_messages(self, messages: Sequence[Message]) -> list[Message]:

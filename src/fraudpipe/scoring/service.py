@@ -171,7 +171,9 @@ class ScoringService:
         decoder: TransactionDecoder = (
             ColumnarDecoder(reference) if opts.decoder == "columnar" else reference
         )
+        # Two producers: the write and publish stages confirm their messages independently.
         producer = ConfirmedProducer(producer_config(s, self._client_id), self._stop)
+        dlq_producer = ConfirmedProducer(producer_config(s, f"{self._client_id}-dlq"), self._stop)
         consumer = Consumer({**consumer_config(s, self._client_id), "error_cb": self._on_error})
         pipeline = ScoringPipeline(
             service=self,
@@ -180,7 +182,7 @@ class ScoringService:
             models=ServingModelWatcher(s),
             sink=PredictionSink(s),
             producer=producer,
-            dlq=DeadLetterPublisher(producer, s.topic_dlq),
+            dlq=DeadLetterPublisher(dlq_producer, s.topic_dlq),
             publisher=PredictionPublisher(s, client, producer),
             progress=BatchProgress(s, opts.progress_every_s),
         )
