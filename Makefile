@@ -39,4 +39,7 @@ dashboard: stack-up
 
 bench: stack-up
 	$(RUN) python bench/ingest.py
+	$(RUN) python bench/publish.py
+	$(RUN) python bench/stream.py
+	$(RUN) python bench/retrain.py
 	$(RUN) python bench/dashboard.py
