@@ -14,8 +14,9 @@ Split: train on 2025-09-20 (144,786 rows, 281 frauds), hold out 2025-09-21 (140,
   the holdout. Reported for the record only; the search chooses hour on/off by validation.
 
 Run: `uv run python bench/retrain.py [--models logreg,hgb]` (downloads the ULB file once if it is
-not cached; needs no service; writes nothing). On a busy shared machine set `OMP_NUM_THREADS=1`:
-gradient boosting's OpenMP threads otherwise wait on each other whenever one is descheduled.
+not cached; needs no service; writes nothing). Every timing runs under the training config's
+OpenMP thread budget (`TrainingConfig.threads`, 1 by default): on a busy shared machine,
+boosting's OpenMP threads otherwise wait on each other whenever one is descheduled.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from fraudpipe.config import get_settings
 from fraudpipe.data.ulb import ensure_ulb_csv
@@ -56,9 +58,11 @@ def bare_fit_seconds(result: TrainingResult, train_x: np.ndarray, train_y: np.nd
     rows = np.arange(len(train_y))
     if result.chosen.imbalance == "downsample":
         rows = downsample_normals(train_y, result.config.normals_per_fraud, result.config.seed)
-    started = time.perf_counter()
-    classifier.fit(train_x[rows], train_y[rows])
-    return time.perf_counter() - started
+    # Same thread budget as train_model, or the ceiling measures OpenMP contention instead.
+    with threadpool_limits(limits=result.config.threads, user_api="openmp"):
+        started = time.perf_counter()
+        classifier.fit(train_x[rows], train_y[rows])
+        return time.perf_counter() - started
 
 
 def rate(rows: int, seconds: float) -> str:
@@ -126,13 +130,14 @@ def main() -> None:
             f"{bare_fit_seconds(result, train_x, train_y):.2f}",
         )
 
-        started = time.perf_counter()
-        fraud_scores(result.pipeline, holdout)
-        pipeline_s = time.perf_counter() - started
-        holdout_x = features.transform(holdout[MODEL_INPUT_COLUMNS])
-        started = time.perf_counter()
-        result.pipeline.named_steps["classifier"].predict_proba(holdout_x)
-        bare_s = time.perf_counter() - started
+        with threadpool_limits(limits=config.threads, user_api="openmp"):
+            started = time.perf_counter()
+            fraud_scores(result.pipeline, holdout)
+            pipeline_s = time.perf_counter() - started
+            holdout_x = features.transform(holdout[MODEL_INPUT_COLUMNS])
+            started = time.perf_counter()
+            result.pipeline.named_steps["classifier"].predict_proba(holdout_x)
+            bare_s = time.perf_counter() - started
         scoring.add_row(kind, rate(len(holdout), pipeline_s), rate(len(holdout), bare_s))
 
         flipped = replace(c, use_hour=not c.use_hour)
