@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +111,9 @@ class Row:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
+STAGES = ("decode", "score", "write", "publish", "commit")
+
+
 @dataclass
 class Latency:
     rate: int
@@ -118,6 +121,8 @@ class Latency:
     achieved_rate: float
     latencies_ms: npt.NDArray[np.float64]
     batches: int
+    stage_ms: dict[str, float]
+    """Mean milliseconds per micro-batch in each stage."""
 
     def pct(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if len(self.latencies_ms) else 0.0
@@ -186,22 +191,30 @@ def kafka_and_registry(settings: Settings, unique: str) -> Iterator[SchemaRegist
         register_contracts(client, settings)
         yield client
     finally:
-        names = [
-            t for t in admin.list_topics(timeout=30).topics if t.startswith(f"bench.{unique}.")
-        ]
-        if names:
-            for future in admin.delete_topics(names, operation_timeout=30).values():
-                future.result(timeout=30)
-        delete_groups(admin, f"bench-{unique}")
-        for subject in client.get_subjects():
-            if subject.startswith(f"bench.{unique}."):
-                for permanent in (False, True):
-                    try:
-                        client.delete_subject(subject, permanent=permanent)
-                    except SchemaRegistryError as exc:
-                        if exc.http_status_code != 404:
-                            raise
-        client.close()
+        # Every step runs even if an earlier one fails; the first failure is re-raised.
+        with ExitStack() as cleanup:
+            cleanup.callback(client.close)
+            cleanup.callback(delete_subjects, client, f"bench.{unique}.")
+            cleanup.callback(delete_groups, admin, f"bench-{unique}")
+            cleanup.callback(delete_topics, admin, f"bench.{unique}.")
+
+
+def delete_topics(admin: AdminClient, prefix: str) -> None:
+    names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(timeout=30)
+
+
+def delete_subjects(client: SchemaRegistryClient, prefix: str) -> None:
+    for subject in client.get_subjects():
+        if subject.startswith(prefix):
+            for permanent in (False, True):
+                try:
+                    client.delete_subject(subject, permanent=permanent)
+                except SchemaRegistryError as exc:
+                    if exc.http_status_code != 404:
+                        raise
 
 
 def delete_groups(admin: AdminClient, prefix: str) -> None:
@@ -583,7 +596,19 @@ def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: 
     all_ms = np.concatenate(latencies) if latencies else np.empty(0)
     if len(all_ms) != n:
         raise SystemExit(f"at {rate}/s: {len(all_ms)} of {n} committed")
-    return Latency(rate, int(sent), sent / seconds, all_ms, batches)
+    return Latency(rate, int(sent), sent / seconds, all_ms, batches, stage_means(service))
+
+
+def stage_means(service: ScoringService) -> dict[str, float]:
+    """Mean ms per micro-batch in each stage, from the service's own histogram."""
+    registry = service.metrics.registry
+    means = {}
+    for stage in STAGES:
+        labels = {"stage": stage}
+        total = registry.get_sample_value("fraudpipe_scorer_stage_seconds_sum", labels) or 0.0
+        count = registry.get_sample_value("fraudpipe_scorer_stage_seconds_count", labels) or 1.0
+        means[stage] = 1000.0 * total / count
+    return means
 
 
 def naive(settings: Settings, topic: str, n: int, model: ServingModel) -> Row:
@@ -692,6 +717,13 @@ def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float])
             f"{float(x.latencies_ms.max()):.1f}",
         )  # fmt: skip
     console.print(lat)
+    stages = Table(title="where a micro-batch's time goes at each offered rate (mean ms)")
+    stages.add_column("offered tx/s", justify="right")
+    for stage in STAGES:
+        stages.add_column(stage, justify="right")
+    for x in latencies:
+        stages.add_row(f"{x.rate:,}", *(f"{x.stage_ms[st]:.1f}" for st in STAGES))
+    console.print(stages)
     by = {r.what: r for r in rows}
     e2e = by["end to end: scoring service, 1 process"].rate
     decode = next(r.rate for r in rows if r.what.startswith("ceiling: consume + decode"))

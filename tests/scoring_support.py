@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from mlflow import MlflowClient
 
@@ -75,16 +76,26 @@ def scoring_topics(settings: Settings) -> Iterator[Settings]:
             yield settings
         finally:
             admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-            for future in admin.delete_topics(topics, operation_timeout=_TIMEOUT).values():
-                future.result(timeout=_TIMEOUT)
-            _delete_groups(admin, settings.consumer_group)
-            for contract in Contract:
-                for permanent in (False, True):
-                    try:
-                        client.delete_subject(contract.subject(settings), permanent=permanent)
-                    except SchemaRegistryError as exc:
-                        if exc.http_status_code != 404:
-                            raise
+            # Every step runs even if an earlier one fails; the first failure is re-raised.
+            with ExitStack() as cleanup:
+                cleanup.callback(_delete_subjects, client, settings)
+                cleanup.callback(_delete_groups, admin, settings.consumer_group)
+                cleanup.callback(_delete_topics, admin, topics)
+
+
+def _delete_topics(admin: AdminClient, topics: list[str]) -> None:
+    for future in admin.delete_topics(topics, operation_timeout=_TIMEOUT).values():
+        future.result(timeout=_TIMEOUT)
+
+
+def _delete_subjects(client: SchemaRegistryClient, settings: Settings) -> None:
+    for contract in Contract:
+        for permanent in (False, True):
+            try:
+                client.delete_subject(contract.subject(settings), permanent=permanent)
+            except SchemaRegistryError as exc:
+                if exc.http_status_code != 404:
+                    raise
 
 
 def _delete_groups(admin: AdminClient, prefix: str) -> None:

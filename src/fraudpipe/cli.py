@@ -575,4 +575,5 @@ def demo_cmd(
 
     settings = get_settings()
     result = run_demo(settings, say, keep_scorer=keep_scorer)
-    console.print(summary(result, settings))
+    # Piped to a file or CI log, rich assumes 80 columns and would fold the table.
+    console.print(summary(result, settings), width=console.width if console.is_terminal else 110)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from raw_files import raw_frame, write_csv
@@ -17,6 +20,7 @@ from fraudpipe.ingest import IngestReport, ingest
 pytestmark = pytest.mark.integration
 
 ROWS = 3_000
+RACER = Path(__file__).parents[1] / "ingest_racer.py"
 
 
 def _count(settings: Settings, source: str) -> int:
@@ -53,30 +57,36 @@ def test_two_threads_ingesting_one_day(fresh_db: Settings, tmp_path: Path, uniqu
     assert _count(fresh_db, source.name) == ROWS
 
 
-def _ingest_in_process(database: str, path: str, go: object, out: object) -> None:
-    # A spawned process reads its settings like any process (env / .env), then the test database.
-    from fraudpipe.config import get_settings
-
-    settings = get_settings().model_copy(update={"pg_database": database})
-    go.wait()  # type: ignore[attr-defined]
-    report = ingest(settings, FileSource(Path(path)))
-    out.put(report.batches[0].outcome)  # type: ignore[attr-defined]
-
-
 def test_two_processes_ingesting_one_day(fresh_db: Settings, tmp_path: Path, unique: str) -> None:
     path = write_csv(raw_frame(ROWS, seconds_apart=20.0), tmp_path / f"race2_{unique}.csv")
-    ctx = multiprocessing.get_context("spawn")
-    go = ctx.Event()
-    out = ctx.Queue()
+    go = tmp_path / "go"
+    readies = [tmp_path / f"ready{i}" for i in range(2)]
+    # Output to files, not pipes: a racer blocked on a full pipe while holding the batch's
+    # lock would stall the other one.
+    outs = [(tmp_path / f"out{i}").open("w+") for i in range(2)]
     procs = [
-        ctx.Process(target=_ingest_in_process, args=(fresh_db.pg_database, str(path), go, out))
-        for _ in range(2)
+        subprocess.Popen(
+            [sys.executable, str(RACER), fresh_db.pg_database, str(path), str(ready), str(go)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        for ready, out in zip(readies, outs, strict=True)
     ]
-    for p in procs:
-        p.start()
-    go.set()
-    for p in procs:
-        p.join(timeout=600)  # generous: spawned interpreters import the whole stack
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert sorted([out.get(timeout=5), out.get(timeout=5)]) == ["loaded", "unchanged"]
+    deadline = time.monotonic() + 600  # each interpreter imports the whole stack
+    while not all(r.exists() for r in readies):
+        assert time.monotonic() < deadline, "racers never got ready"
+        assert all(p.poll() is None for p in procs), _tails(outs)
+        time.sleep(0.05)
+    go.touch()
+    assert [p.wait(timeout=600) for p in procs] == [0, 0], _tails(outs)
+    assert sorted(t.splitlines()[-1] for t in _tails(outs)) == ["loaded", "unchanged"]
     assert _count(fresh_db, FileSource(path).name) == ROWS
+
+
+def _tails(outs: list[IO[str]]) -> list[str]:
+    texts = []
+    for out in outs:
+        out.flush()
+        out.seek(0)
+        texts.append(out.read().strip()[-3000:])
+    return texts

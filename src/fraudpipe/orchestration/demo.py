@@ -5,8 +5,10 @@ one `fraud_daily` run each (`dag.test()` in this process: ingest → publish →
 report, each step a Prefect flow run on the stack's worker), with one `fraud_weekly_retrain`
 after the first full week. A scoring service runs in the background the whole time.
 
-Every step is idempotent, so a second demo adds nothing: it re-runs each DAG, finds every batch
-loaded, published and scored, and says so by comparing the row counts before and after.
+Every step is idempotent, so a second demo adds nothing: it re-runs each daily DAG, finds every
+batch loaded, published and scored, and says so by comparing the row counts before and after.
+The weekly retrain is the exception the scheduler makes too: a week whose run succeeded is not
+run again, because a retrain reads all labelled history and would, today, train on later days.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ RETRAIN_AFTER = date(2025, 9, 27)
 #: Logical date of that weekly run: the week starting Sunday 2025-09-21.
 RETRAIN_WEEK = date(2025, 9, 21)
 #: Fraction of the training window the demo's retrain fits on: a stratified 20% of the first
-#: week (~200k rows, every fraud class kept in proportion) trains in minutes instead of most of
-#: an hour on 2 cores; the holdout day stays whole, so the promotion gate compares fairly.
+#: week (~200k rows, the fraud rate kept) trains in minutes instead of most of an hour on
+#: 2 cores; the holdout day stays whole, so the promotion gate compares fairly.
 RETRAIN_SAMPLE: float | None = 0.2
 
 if TYPE_CHECKING:

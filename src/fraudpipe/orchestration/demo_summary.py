@@ -13,7 +13,11 @@ from fraudpipe.orchestration.prefect_runs import prefect_ui_url
 
 def summary_table(result: DemoResult) -> Table:
     """Per day: source, rows, labelled frauds, flagged, caught, false alarms, model version."""
-    table = Table(title="fraudpipe demo: one row per day", show_footer=True)
+    table = Table(
+        title="fraudpipe demo: one row per day",
+        caption="synthetic-s7 = generated days (seed 7); model = version(s) that scored the day",
+        show_footer=True,
+    )
     columns = ("day", "source", "rows", "frauds", "flagged", "caught", "false alarms", "model")
     totals = {
         "rows": sum(o.rows for o in result.outcomes),
@@ -27,10 +31,9 @@ def summary_table(result: DemoResult) -> Table:
         table.add_column(name, footer=footer, justify="right" if name in totals else "left")
     for o in result.outcomes:
         versions = ", ".join(f"v{v}" for v in o.model_versions) or "-"
-        source = f"{o.source} (synthetic)" if o.is_synthetic else o.source
         table.add_row(
             o.batch_date.isoformat(),
-            source,
+            o.source,
             f"{o.rows:,}",
             f"{o.frauds:,}",
             f"{o.flagged:,}",

@@ -25,7 +25,9 @@ LATENCY_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0
 )  # fmt: skip
 BATCH_SIZE_BUCKETS: Final = (1, 10, 100, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000)
-SCORING_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+SCORING_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
+)  # fmt: skip
 
 
 class BatchHistogram(Collector):
@@ -97,6 +99,13 @@ class ScoringMetrics:
         self.scoring_seconds = Histogram(
             f"{PREFIX}_scoring_seconds",
             "Time the model took to score one micro-batch.",
+            buckets=SCORING_BUCKETS,
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            f"{PREFIX}_stage_seconds",
+            "Time one micro-batch spent in each step (decode, score, write, publish, commit).",
+            ["stage"],
             buckets=SCORING_BUCKETS,
             registry=r,
         )

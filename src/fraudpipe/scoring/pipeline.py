@@ -131,6 +131,11 @@ class ScoringPipeline:
         try:
             self._consume_until_done(housekeeping)
             self.stage.drain()
+        except BaseException:
+            # Ends any outage wait in the stages, so closing them cannot hang; whatever they
+            # had not committed is consumed again after the restart.
+            svc.stop()
+            raise
         finally:
             self.stage.close()
             for task in housekeeping:
@@ -194,30 +199,40 @@ class ScoringPipeline:
         metrics.batch_size.observe(len(data))
         if not data:
             return None
+        decode_started = time.perf_counter()
         decoded: Decoded = svc.retry(partial(self.decoder.decode, data), "decode (registry)")
+        metrics.stage_seconds.labels("decode").observe(time.perf_counter() - decode_started)
         model = self.models.model()
         metrics.model_version.set(model.version)
         scoring_started = time.perf_counter()
         scored = score_batch(model, decoded.transactions, datetime.now(UTC))
-        metrics.scoring_seconds.observe(time.perf_counter() - scoring_started)
+        scoring_took = time.perf_counter() - scoring_started
+        metrics.scoring_seconds.observe(scoring_took)
+        metrics.stage_seconds.labels("score").observe(scoring_took)
         return Prepared(
             data, next_offsets(data), scored, list(decoded.dead_letters), model, started
         )
 
     def write(self, batch: Prepared) -> None:
         """Dead letters, then the micro-batch's database transaction (the write stage)."""
+        started = time.perf_counter()
         scored, dead = self._write(batch.scored, batch.dead_letters, batch.messages)
+        self.service.metrics.stage_seconds.labels("write").observe(time.perf_counter() - started)
         self.stage.publish.submit(Written(batch, scored, dead))
 
     def publish(self, written: Written) -> None:
         """Predictions and alerts, acknowledged; then the offsets (the publish stage)."""
         svc, metrics, summary = self.service, self.service.metrics, self.service.summary
         batch, scored, dead = written.prepared, written.scored, written.dead_letters
+        started = time.perf_counter()
         alerts = svc.retry(
             partial(self.publisher.publish, scored, batch.model), "encode predictions"
         )
         self.producer.confirm()
+        published = time.perf_counter()
         svc.retry(partial(commit_offsets, self.consumer, batch.offsets), "commit offsets")
+        metrics.stage_seconds.labels("publish").observe(published - started)
+        metrics.stage_seconds.labels("commit").observe(time.perf_counter() - published)
 
         committed_at = time.time()
         summary.last_committed_at = time.monotonic()
