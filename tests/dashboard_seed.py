@@ -95,6 +95,11 @@ def seed_synthetic(settings: Settings, data: SyntheticData) -> None:
             params,
         )
         conn.execute(
+            "SELECT fraudpipe_batch_table(batch_id), fraudpipe_attach_batch_table(batch_id) "
+            "FROM batches WHERE source = %(source)s",
+            params,
+        )
+        conn.execute(
             f"""
             INSERT INTO transactions (transaction_id, batch_id, source_row, event_time, amount,
                                       {", ".join(V_COLUMNS)}, label)

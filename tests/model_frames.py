@@ -17,6 +17,7 @@ import pandas as pd
 import psycopg
 
 from fraudpipe.config import Settings
+from fraudpipe.db.bulk_load import ensure_batch_partition
 from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, V_COLUMNS
 
 DAY_ZERO_MS = int(datetime(2025, 9, 20, tzinfo=UTC).timestamp() * 1000)
@@ -108,6 +109,7 @@ def store_transactions(
                 " 'loaded', now())",
                 (f"{source}:{day.isoformat()}", source, day, int(count)),
             )
+            ensure_batch_partition(conn, f"{source}:{day.isoformat()}")
         cur.executemany(
             f"INSERT INTO transactions ({', '.join(columns)}, label)"
             f" VALUES ({', '.join(['%s'] * (len(columns) + 1))})",

@@ -272,6 +272,7 @@ def load_day(
     on_rows = (lambda sent: progress.rows_sent(batch.batch_id, sent)) if progress else None
     if progress:
         progress.batch_started(batch.batch_id, batch.rows)
+    span = (int(batch.source_rows.min()), int(batch.source_rows.max())) if batch.rows else None
     with conn.transaction():
         repo = BatchRepository(conn)
         repo.lock(batch.batch_id)
@@ -288,22 +289,26 @@ def load_day(
                 is_synthetic=is_synthetic,
                 row_count=batch.rows,
                 content_sha256=digest,
+                source_rows=span,
             )
-            loaded = load_transactions(conn, payload, on_rows).inserted
+            loaded = load_transactions(conn, batch, source, payload, on_rows).inserted
             if loaded != batch.rows:
                 repo.record_rows(batch.batch_id, row_count=loaded, content_sha256=digest)
             outcome = "loaded"
         elif existing.content_sha256 == digest:
             outcome = "unchanged"
         elif existing.status is not BatchStatus.LOADED:
-            new_rows = count_new_transactions(conn, payload)
+            new_rows = count_new_transactions(conn, batch, source, payload)
             if new_rows:
                 raise BatchClosedError(batch.batch_id, existing.status.value, new_rows)
             outcome = "unchanged"
         else:
-            loaded = merge_transactions(conn, payload, on_rows)
+            loaded = merge_transactions(conn, batch, source, payload, on_rows)
             repo.record_rows(
-                batch.batch_id, row_count=existing.row_count + loaded, content_sha256=digest
+                batch.batch_id,
+                row_count=existing.row_count + loaded,
+                content_sha256=digest,
+                source_rows=span,
             )
             outcome = "extended" if loaded else "unchanged"
         quarantine_rows(conn, batch.quarantined)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from fraudpipe.config import Settings
 from fraudpipe.db.connect import connect, create_engine
-from fraudpipe.db.migrate import current_revision, head_revision, upgrade
+from fraudpipe.db.migrate import alembic_config, current_revision, head_revision, upgrade
 from fraudpipe.db.models import Base
 
 pytestmark = pytest.mark.integration
 
 
 def test_upgrade_reaches_head_and_repeats_as_a_no_op(fresh_db: Settings) -> None:
-    assert current_revision(fresh_db) == head_revision() == "0001"
-    assert upgrade(fresh_db) == "0001"
+    assert current_revision(fresh_db) == head_revision() == "0002"
+    assert upgrade(fresh_db) == "0002"
 
 
 def test_models_match_the_migrated_schema(fresh_db: Settings) -> None:
@@ -57,3 +60,44 @@ def test_tables_belong_to_the_owner_and_roles_keep_to_their_rights(fresh_db: Set
         assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (1,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM quarantine")
+
+
+def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings) -> None:
+    command.downgrade(alembic_config(fresh_db), "0001")
+    v = ", ".join(["0.5"] * 28)
+    with connect(fresh_db, "owner") as conn:
+        for day in ("2025-09-20", "2025-09-21"):
+            conn.execute(
+                "INSERT INTO batches (batch_id, source, batch_date, is_synthetic, row_count, "
+                "content_sha256, status, loaded_at) "
+                "VALUES (%s, 'm', %s, false, 2, 'x', 'scored', now())",
+                (f"m:{day}", day),
+            )
+        for i, day in enumerate(("2025-09-20", "2025-09-20", "2025-09-21", "2025-09-21")):
+            conn.execute(
+                f"INSERT INTO transactions VALUES (%s, %s, %s, %s, 1.0, {v}, 0)",
+                (uuid.uuid5(uuid.NAMESPACE_URL, str(i)), f"m:{day}", 10 + i, f"{day}T12:00Z"),
+            )
+        conn.execute(
+            "INSERT INTO predictions SELECT transaction_id, 'fd', 1, batch_id, 0.1, false, 0.5, "
+            "now(), 1.0 FROM transactions"
+        )
+    assert upgrade(fresh_db) == "0002"
+    with connect(fresh_db, "owner") as conn:
+        parts = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'transactions'::regclass"
+        ).fetchone()
+        ranges = conn.execute(
+            "SELECT batch_id, min_source_row, max_source_row FROM batches ORDER BY batch_id"
+        ).fetchall()
+        joined = conn.execute(
+            "SELECT count(*) FROM predictions JOIN transactions USING (batch_id, transaction_id)"
+        ).fetchone()
+    assert parts == (2,)
+    assert ranges == [("m:2025-09-20", 10, 11), ("m:2025-09-21", 12, 13)]
+    assert joined == (4,)
+    # and back: the downgrade restores the single table with every row
+    command.downgrade(alembic_config(fresh_db), "0001")
+    with connect(fresh_db, "owner") as conn:
+        assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (4,)
+    assert upgrade(fresh_db) == "0002"

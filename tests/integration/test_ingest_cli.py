@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from fraudpipe.cli import app
 from fraudpipe.config import Settings, get_settings
+from fraudpipe.db.migrate import head_revision
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def cli_settings(fresh_db: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
 def test_db_upgrade_says_where_the_database_is(cli_settings: Settings) -> None:
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert f"database {cli_settings.pg_database} is at revision 0001" in result.output
+    assert f"database {cli_settings.pg_database} is at revision {head_revision()}" in result.output
 
 
 def test_ingest_a_file_prints_a_summary(

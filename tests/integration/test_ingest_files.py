@@ -167,8 +167,8 @@ def test_longer_export_of_the_same_file_adds_only_new_rows(
 def test_new_batch_whose_rows_exist_elsewhere_takes_the_dedup_path(
     fresh_db: Settings, tmp_path: Path, unique: str
 ) -> None:
-    # A row (same id) re-exported with a later time lands in another day's batch: the fast COPY
-    # hits the existing id, and the batch loads only the rows that are new.
+    # A row (same id) re-exported with a later time lands in another day's batch: its id range
+    # overlaps the 20th's, so its rows are checked there, and the batch loads only new rows.
     frame = raw_frame(4, with_ids=True, first_id=900, seconds_apart=60.0)
     path = write_csv(frame, tmp_path / f"moved_{unique}.csv")
     ingest(fresh_db, FileSource(path))
@@ -183,8 +183,14 @@ def test_new_batch_whose_rows_exist_elsewhere_takes_the_dedup_path(
             "SELECT count(*) FROM transactions WHERE batch_id = %s",
             (f"{FileSource(path).name}:2025-09-20",),
         ).fetchone()
+        ids = conn.execute(
+            "SELECT count(*), count(DISTINCT transaction_id) FROM transactions "
+            "WHERE batch_id LIKE %s",
+            (f"{FileSource(path).name}:%",),
+        ).fetchone()
     assert got is not None and got.row_count == 4
     assert on_20th == (4,)
+    assert ids == (8, 8)  # no id under two batches
 
 
 def test_new_rows_for_a_published_batch_are_refused(

@@ -97,11 +97,19 @@ class BatchRepository:
         is_synthetic: bool,
         row_count: int,
         content_sha256: str,
+        source_rows: tuple[int, int] | None = None,
     ) -> None:
-        """Insert a new batch in status `loaded` (its rows go in the same transaction)."""
+        """Insert a new batch in status `loaded` (its rows go in the same transaction).
+
+        Args:
+            source_rows: The lowest and highest `source_row` of its rows (None: unknown, so
+                every later batch of the source is checked against it).
+        """
+        lo, hi = source_rows if source_rows else (None, None)
         self._conn.execute(
             "INSERT INTO batches (batch_id, source, batch_date, is_synthetic, row_count, "
-            "content_sha256, status, loaded_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())",
+            "content_sha256, status, loaded_at, min_source_row, max_source_row) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s, %s)",
             (
                 batch_id,
                 source,
@@ -110,14 +118,31 @@ class BatchRepository:
                 row_count,
                 content_sha256,
                 BatchStatus.LOADED.value,
+                lo,
+                hi,
             ),
         )
 
-    def record_rows(self, batch_id: str, *, row_count: int, content_sha256: str) -> None:
-        """Set a batch's row count and content hash after rows were added to it."""
+    def record_rows(
+        self,
+        batch_id: str,
+        *,
+        row_count: int,
+        content_sha256: str,
+        source_rows: tuple[int, int] | None = None,
+    ) -> None:
+        """Set a batch's row count and content hash after rows were added to it.
+
+        Args:
+            source_rows: The `source_row` range of the rows added; the batch's range widens
+                to cover it.
+        """
+        lo, hi = source_rows if source_rows else (None, None)
         self._conn.execute(
-            "UPDATE batches SET row_count = %s, content_sha256 = %s WHERE batch_id = %s",
-            (row_count, content_sha256, batch_id),
+            "UPDATE batches SET row_count = %s, content_sha256 = %s, "
+            "min_source_row = least(min_source_row, %s), "
+            "max_source_row = greatest(max_source_row, %s) WHERE batch_id = %s",
+            (row_count, content_sha256, lo, hi, batch_id),
         )
 
     def refresh_quarantined_count(self, batch_id: str) -> int:

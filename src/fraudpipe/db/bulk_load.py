@@ -1,10 +1,12 @@
-"""Bulk load of transactions: binary COPY, with a dedup path only when it is needed.
+"""Bulk load of transactions: binary COPY into a batch's own partition, dedup only where needed.
 
-The common case is a brand-new batch whose rows are all new: they are COPYed straight into
-`transactions` (under a savepoint). Only when that COPY hits an id that already exists (a file
-overlapping one loaded before) is the savepoint rolled back and the rows taken through a
-staging table and ``INSERT ... ON CONFLICT DO NOTHING``, which is several times slower. Either
-way everything happens in the caller's transaction, next to the batch row.
+`transactions` has one partition per batch (migration 0002). The common case, a brand-new
+batch, COPYs its rows into a new bare table, builds its key and index afterwards in one sort
+each, and attaches it: no index is maintained row by row. Rows already loaded under another
+batch of the same source can only be there if that batch's `source_row` range overlaps this
+one's; only then are they looked for and removed. Rows added to an existing batch (an
+overlapping file) go through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``.
+Everything happens in the caller's transaction, next to the batch row.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
-import psycopg
 from psycopg import sql
 
 from fraudpipe.data.days import DayBatch
@@ -46,7 +47,7 @@ class LoadResult:
     Attributes:
         inserted: Rows added to `transactions`.
         skipped: Rows whose id was already there (left untouched).
-        path: ``copy`` (straight COPY) or ``merge`` (staging + ON CONFLICT DO NOTHING).
+        path: ``copy`` (into a new partition) or ``merge`` (staging + ON CONFLICT DO NOTHING).
     """
 
     inserted: int
@@ -70,60 +71,124 @@ def transaction_payload(batch: DayBatch) -> pgcopy.BinaryCopyPayload:
     return pgcopy.encode(columns)
 
 
+def ensure_batch_partition(conn: Connection, batch_id: str) -> None:
+    """Make sure the batch's partition of `transactions` exists and is attached (empty if new).
+
+    For writers that insert rows through `transactions` itself (tests, tools); ingest uses
+    `load_transactions`, which fills a new partition before attaching it.
+    """
+    conn.execute("SELECT fraudpipe_batch_table(%s)", (batch_id,))
+    conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch_id,))
+
+
 def load_transactions(
-    conn: Connection, payload: pgcopy.BinaryCopyPayload, on_rows: RowsDone | None = None
+    conn: Connection,
+    batch: DayBatch,
+    source: str,
+    payload: pgcopy.BinaryCopyPayload,
+    on_rows: RowsDone | None = None,
 ) -> LoadResult:
-    """Insert rows into `transactions`, skipping ids already there, in the caller's transaction.
+    """Load a new batch's rows, skipping ids already loaded, in the caller's transaction.
+
+    The batch's row in `batches` (with its `source_row` range) must already be written in
+    this transaction. Its rows go by binary COPY into the batch's own new partition, bare;
+    rows whose id another batch of the source already holds are removed; then the partition
+    gets its key and index (one sort each) and is attached.
 
     Args:
         conn: A connection inside a transaction (the batch's).
+        batch: The day batch (its id and `source_row` range).
+        source: The source's name.
         payload: The rows (`transaction_payload`).
         on_rows: Progress callback.
 
     Returns:
         Rows inserted and skipped, and which path was taken.
     """
-    try:
-        with conn.transaction():
-            _copy(conn, sql.SQL("transactions"), payload, on_rows)
-    except psycopg.errors.UniqueViolation:
-        inserted = merge_transactions(conn, payload, on_rows)
+    row = conn.execute(
+        "SELECT table_name, is_new FROM fraudpipe_batch_table(%s)", (batch.batch_id,)
+    ).fetchone()
+    assert row is not None
+    table, is_new = sql.Identifier(row[0]), bool(row[1])
+    if not is_new:
+        # The partition outlived its batch row (rows removed by hand): add through the parent.
+        inserted = merge_transactions(conn, batch, source, payload, on_rows)
         return LoadResult(inserted, payload.rows - inserted, "merge")
-    return LoadResult(payload.rows, 0, "copy")
+    _copy(conn, table, payload, on_rows)
+    skipped = _drop_known(conn, table, batch, source)
+    conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch.batch_id,))
+    return LoadResult(payload.rows - skipped, skipped, "copy")
 
 
 def merge_transactions(
-    conn: Connection, payload: pgcopy.BinaryCopyPayload, on_rows: RowsDone | None = None
+    conn: Connection,
+    batch: DayBatch,
+    source: str,
+    payload: pgcopy.BinaryCopyPayload,
+    on_rows: RowsDone | None = None,
 ) -> int:
-    """The dedup path: COPY into a staging table, then insert only ids not yet present.
+    """Add the rows of an existing batch that are not loaded yet (staging, then INSERT).
 
     Returns:
         Rows inserted.
     """
+    ensure_batch_partition(conn, batch.batch_id)
     staging = _staging_table(conn)
     _copy(conn, staging, payload, on_rows)
+    _drop_known(conn, staging, batch, source)
     cur = conn.execute(
         sql.SQL(
             "INSERT INTO transactions ({cols}) SELECT {cols} FROM {staging} "
-            "ON CONFLICT (transaction_id) DO NOTHING"
+            "ON CONFLICT (batch_id, transaction_id) DO NOTHING"
         ).format(cols=_COLUMN_LIST, staging=staging)
     )
     conn.execute(sql.SQL("DROP TABLE {}").format(staging))
     return cur.rowcount
 
 
-def count_new_transactions(conn: Connection, payload: pgcopy.BinaryCopyPayload) -> int:
-    """How many of the payload's ids are not in `transactions` yet (nothing is inserted)."""
+def count_new_transactions(
+    conn: Connection, batch: DayBatch, source: str, payload: pgcopy.BinaryCopyPayload
+) -> int:
+    """How many of the payload's ids are not loaded yet (nothing is inserted)."""
     staging = _staging_table(conn)
     _copy(conn, staging, payload, None)
-    row = conn.execute(
-        sql.SQL(
-            "SELECT count(*) FROM {staging} s WHERE NOT EXISTS "
-            "(SELECT 1 FROM transactions t WHERE t.transaction_id = s.transaction_id)"
-        ).format(staging=staging)
-    ).fetchone()
+    known = _drop_known(conn, staging, batch, source)
     conn.execute(sql.SQL("DROP TABLE {}").format(staging))
-    return int(row[0]) if row else 0
+    return payload.rows - known
+
+
+def _drop_known(conn: Connection, table: sql.Identifier, batch: DayBatch, source: str) -> int:
+    """Delete from `table` the rows whose id is already loaded; returns how many.
+
+    An id is a function of ``(source, source_row)``, so only batches of the same source whose
+    `source_row` range overlaps this batch's can hold it. The per-source lock, held until the
+    transaction ends, makes a concurrent load of an overlapping batch wait and then see this
+    one's rows.
+    """
+    if not batch.rows:
+        return 0
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"source-rows:{source}",)
+    )
+    lo, hi = int(batch.source_rows.min()), int(batch.source_rows.max())
+    overlapping = [
+        r[0]
+        for r in conn.execute(
+            "SELECT batch_id FROM batches WHERE source = %s AND (min_source_row IS NULL "
+            "OR (min_source_row <= %s AND max_source_row >= %s))",
+            (source, hi, lo),
+        ).fetchall()
+    ]
+    if not overlapping:
+        return 0
+    cur = conn.execute(
+        sql.SQL(
+            "DELETE FROM {table} n USING transactions t WHERE t.batch_id = ANY(%s) "
+            "AND t.transaction_id = n.transaction_id"
+        ).format(table=table),
+        (overlapping,),
+    )
+    return max(cur.rowcount, 0)
 
 
 def _staging_table(conn: Connection) -> sql.Identifier:

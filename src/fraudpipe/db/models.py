@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models of the fraudpipe tables; Alembic migrations create them.
 
 The models describe the schema for readers (the dashboard, training) and for Alembic's
-autogenerate check; bulk writes go through `fraudpipe.db.transactions_load` (binary COPY).
+autogenerate check; bulk writes go through `fraudpipe.db.bulk_load` (binary COPY).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     Double,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -53,6 +53,10 @@ class Batch(Base):
     quarantined_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     content_sha256: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
+    # The batch's range of `source_row`: only batches of a source whose ranges overlap can
+    # share a transaction id, so only those are checked when a batch loads.
+    min_source_row: Mapped[int | None] = mapped_column(BigInteger)
+    max_source_row: Mapped[int | None] = mapped_column(BigInteger)
     loaded_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
     published_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
     scored_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
@@ -65,11 +69,12 @@ class Transaction(Base):
     __table_args__ = (
         CheckConstraint("label IN (0, 1)", name="transactions_label_check"),
         Index("ix_transactions_event_time", "event_time"),
-        Index("ix_transactions_batch_id", "batch_id"),
+        # One partition per batch (migration 0002); ingest creates and attaches them.
+        {"postgresql_partition_by": "LIST (batch_id)"},
     )
 
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
     transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    batch_id: Mapped[str] = mapped_column(Text, ForeignKey("batches.batch_id"))
     source_row: Mapped[int] = mapped_column(BigInteger)
     event_time: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
     amount: Mapped[float] = mapped_column(Double)
@@ -109,13 +114,16 @@ class Prediction(Base):
 
     __tablename__ = "predictions"
     __table_args__ = (
+        ForeignKeyConstraint(
+            ["batch_id", "transaction_id"],
+            ["transactions.batch_id", "transactions.transaction_id"],
+            name="predictions_transaction_fkey",
+        ),
         Index("ix_predictions_batch_id", "batch_id"),
         Index("ix_predictions_scored_at", "scored_at"),
     )
 
-    transaction_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("transactions.transaction_id"), primary_key=True
-    )
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     model_name: Mapped[str] = mapped_column(Text)
     model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[str] = mapped_column(Text)

@@ -8,9 +8,9 @@ UUID is fixed-width and the constants of a micro-batch (model name, version, thr
 scored_at) travel as query parameters, not per row. Rows are inserted in key order, which keeps
 the primary-key and foreign-key index probes on neighbouring pages.
 
-A transaction id without a row in `transactions` would make the whole INSERT fail on the
-foreign key; the sink then rolls back and reports those ids, so the caller can dead-letter just
-them and write the rest.
+A transaction id without a row in `transactions` under the message's batch would make the
+whole INSERT fail on the foreign key; the sink then rolls back and reports those ids, so the
+caller can dead-letter just them and write the rest.
 """
 
 from __future__ import annotations
@@ -57,7 +57,11 @@ ON CONFLICT (transaction_id, model_version) DO NOTHING
 """
 _UNKNOWN: Final = f"""
 SELECT s.transaction_id FROM {_STAGE} s
-WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = s.transaction_id)
+JOIN unnest(%(batch_ids)s::text[]) WITH ORDINALITY AS b(batch_id, code) ON b.code = s.batch_code
+WHERE NOT EXISTS (
+    SELECT 1 FROM transactions t
+    WHERE t.batch_id = b.batch_id AND t.transaction_id = s.transaction_id
+)
 """
 _INSERT_DEAD_LETTER: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, value, error_type, error)
@@ -158,7 +162,12 @@ class PredictionSink:
                                 cur.execute(_INSERT, _insert_params(scored))
                                 inserted = max(cur.rowcount, 0)
                         except pg_errors.ForeignKeyViolation:
-                            unknown = [r[0] for r in cur.execute(_UNKNOWN).fetchall()]
+                            unknown = [
+                                r[0]
+                                for r in cur.execute(
+                                    _UNKNOWN, {"batch_ids": list(scored.transactions.batch_ids)}
+                                ).fetchall()
+                            ]
                             raise _Unknown(unknown) from None
                     if dead_letters:
                         cur.executemany(_INSERT_DEAD_LETTER, [_dead_row(d) for d in dead_letters])
