@@ -45,13 +45,14 @@ from fraudpipe.dashboard import models_view, queries
 from fraudpipe.dashboard.window import DateWindow
 from fraudpipe.db.connect import create_engine
 from fraudpipe.db.scratch import create_scratch_database, drop_scratch_database
+from fraudpipe.model.registry import delete_registered_model
 from fraudpipe.stack.postgres import superuser_conninfo_for
 
 ROOT = Path(__file__).resolve().parents[1]
 # The seeding and model helpers are shared with the tests.
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dashboard_models import delete_registered_model, register_two_versions  # noqa: E402
+from dashboard_models import register_two_versions  # noqa: E402
 from dashboard_seed import SyntheticData, seed_synthetic  # noqa: E402
 
 APP = ROOT / "dashboard" / "app.py"

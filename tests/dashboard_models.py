@@ -8,7 +8,6 @@ and a skops model with coefficients. `delete_registered_model` removes them agai
 
 from __future__ import annotations
 
-from mlflow import MlflowClient
 from model_frames import synthetic_history
 
 from fraudpipe.config import Settings
@@ -25,16 +24,3 @@ def register_two_versions(settings: Settings) -> list[RegisteredVersion]:
     """Train and register two versions of ``settings.model_name``; returns both registrations."""
     history = synthetic_history(days=3, rows_per_day=1500, fraud_rate=0.03, seed=11)
     return [register_and_gate(train_model(history, config), settings) for config in (FIRST, SECOND)]
-
-
-def delete_registered_model(settings: Settings) -> None:
-    """Delete the registered model, its versions and its experiment (same name), if present."""
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    name = settings.model_name
-    if client.search_registered_models(f"name='{name}'"):
-        for mv in client.search_model_versions(f"name='{name}'"):
-            client.delete_model_version(name, mv.version)
-        client.delete_registered_model(name)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None and experiment.lifecycle_stage == "active":
-        client.delete_experiment(experiment.experiment_id)

@@ -10,13 +10,13 @@ import mlflow
 import numpy as np
 import pytest
 import streamlit as st
-from dashboard_models import delete_registered_model, register_two_versions
+from dashboard_models import register_two_versions
 from streamlit.testing.v1 import AppTest
 
 from fraudpipe.config import Settings, get_settings
 from fraudpipe.dashboard import models_view
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.model.registry import RegisteredVersion
+from fraudpipe.model.registry import RegisteredVersion, delete_registered_model
 
 pytestmark = pytest.mark.integration
 

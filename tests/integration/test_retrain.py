@@ -24,6 +24,7 @@ from fraudpipe.errors import NoServingModelError
 from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.model.registry import (
     current_serving_version,
+    delete_registered_model,
     list_versions,
     load_serving_model,
     register_and_gate,
@@ -60,15 +61,7 @@ def settings_for_test(stack: Settings, unique: str) -> Iterator[Settings]:
     """Settings naming a registered model and experiment of this test's own."""
     settings = stack.model_copy(update={"model_name": f"fraud-detector-test-{unique}"})
     yield settings
-    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    name = settings.model_name
-    if client.search_registered_models(f"name='{name}'"):
-        for mv in client.search_model_versions(f"name='{name}'"):
-            client.delete_model_version(name, mv.version)
-        client.delete_registered_model(name)
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None and experiment.lifecycle_stage == "active":
-        client.delete_experiment(experiment.experiment_id)
+    delete_registered_model(settings)
 
 
 def test_a_training_run_registers_a_version_with_metrics_and_artifacts(

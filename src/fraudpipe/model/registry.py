@@ -311,3 +311,20 @@ def list_versions(settings: Settings) -> list[VersionSummary]:
         for mv in client.search_model_versions(f"name='{name}'")
     ]
     return sorted(summaries, key=lambda s: s.version, reverse=True)
+
+
+def delete_registered_model(settings: Settings) -> None:
+    """Delete ``settings.model_name`` with every version, and its experiment; a no-op if absent.
+
+    For throwaway models (tests and benchmarks register under names of their own); the
+    experiment shares the model's name, as `register_and_gate` logs runs there.
+    """
+    client = _client(settings)
+    name = settings.model_name
+    if client.search_registered_models(f"name='{name}'"):
+        for mv in client.search_model_versions(f"name='{name}'"):
+            client.delete_model_version(name, mv.version)
+        client.delete_registered_model(name)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "active":
+        client.delete_experiment(experiment.experiment_id)
