@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_upgrade_reaches_head_and_repeats_as_a_no_op(fresh_db: Settings) -> None:
-    assert current_revision(fresh_db) == head_revision() == "0002"
-    assert upgrade(fresh_db) == "0002"
+    assert current_revision(fresh_db) == head_revision() == "0003"
+    assert upgrade(fresh_db) == "0003"
 
 
 def test_models_match_the_migrated_schema(fresh_db: Settings) -> None:
@@ -82,7 +82,7 @@ def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings)
             "INSERT INTO predictions SELECT transaction_id, 'fd', 1, batch_id, 0.1, false, 0.5, "
             "now(), 1.0 FROM transactions"
         )
-    assert upgrade(fresh_db) == "0002"
+    assert upgrade(fresh_db) == "0003"
     with connect(fresh_db, "owner") as conn:
         parts = conn.execute(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'transactions'::regclass"
@@ -100,4 +100,4 @@ def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings)
     command.downgrade(alembic_config(fresh_db), "0001")
     with connect(fresh_db, "owner") as conn:
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (4,)
-    assert upgrade(fresh_db) == "0002"
+    assert upgrade(fresh_db) == "0003"

@@ -16,7 +16,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     Double,
-    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -113,12 +112,9 @@ class Prediction(Base):
     """One model version's score for one transaction (idempotent per transaction and version)."""
 
     __tablename__ = "predictions"
+    # No foreign key to `transactions`: the scorer checks every micro-batch's ids set-based
+    # before inserting (see migration 0003 and `scoring.sink`).
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["batch_id", "transaction_id"],
-            ["transactions.batch_id", "transactions.transaction_id"],
-            name="predictions_transaction_fkey",
-        ),
         Index("ix_predictions_batch_id", "batch_id"),
         Index("ix_predictions_scored_at", "scored_at"),
     )

@@ -6,11 +6,14 @@ COPY into a session-temporary staging table and one ``INSERT … SELECT … ON C
 NOTHING``; the COPY payload is built with numpy in one piece, because every column but the
 UUID is fixed-width and the constants of a micro-batch (model name, version, threshold,
 scored_at) travel as query parameters, not per row. Rows are inserted in key order, which keeps
-the primary-key and foreign-key index probes on neighbouring pages.
+the primary-key index probes on neighbouring pages.
 
-A transaction id without a row in `transactions` under the message's batch would make the
-whole INSERT fail on the foreign key; the sink then rolls back and reports those ids, so the
-caller can dead-letter just them and write the rest.
+Every prediction must name a transaction PostgreSQL holds under the message's batch. That is
+checked set-based, in the same transaction and before the INSERT: one anti-join of the staged
+ids against `transactions` (a nested loop whose inner side is the batch partitions' primary
+keys, pruned at run time to the row's partition). A per-row foreign key did the same at a
+trigger, a query and a row lock per prediction (see migration 0003). When ids are unknown the
+sink rolls back and reports them, so the caller can dead-letter just them and write the rest.
 """
 
 from __future__ import annotations
@@ -157,18 +160,12 @@ class PredictionSink:
                     if scored is not None and len(scored):
                         with cur.copy(_COPY) as copy:
                             copy.write(copy_payload(scored))
-                        try:
-                            with conn.transaction():  # a savepoint: the FK check may fail
-                                cur.execute(_INSERT, _insert_params(scored))
-                                inserted = max(cur.rowcount, 0)
-                        except pg_errors.ForeignKeyViolation:
-                            unknown = [
-                                r[0]
-                                for r in cur.execute(
-                                    _UNKNOWN, {"batch_ids": list(scored.transactions.batch_ids)}
-                                ).fetchall()
-                            ]
-                            raise _Unknown(unknown) from None
+                        params = _insert_params(scored)
+                        unknown = [r[0] for r in cur.execute(_UNKNOWN, params).fetchall()]
+                        if unknown:
+                            raise _Unknown(unknown)
+                        cur.execute(_INSERT, params)
+                        inserted = max(cur.rowcount, 0)
                     if dead_letters:
                         cur.executemany(_INSERT_DEAD_LETTER, [_dead_row(d) for d in dead_letters])
         except _Unknown as unknown:
