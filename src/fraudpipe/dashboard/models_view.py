@@ -7,16 +7,17 @@ Everything goes through the registry adapter (`fraudpipe.model.registry`), which
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Final
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
 from fraudpipe.config import Settings
+from fraudpipe.model.coefficients import COEFFICIENTS_ARTIFACT, from_artifact, linear_coefficients
 from fraudpipe.model.registry import CHAMPION, list_versions, load_model_version, require_mlflow
 
 HOLDOUT_METRICS: Final = [
@@ -129,17 +130,24 @@ def curve_plots(settings: Settings, run_id: str) -> dict[str, bytes]:
 def coefficients(settings: Settings, version: int) -> pd.DataFrame | None:
     """Feature names and coefficients of a logistic-regression version (None for other models).
 
-    Features are standardised inside the pipeline, so a coefficient is the change in log-odds
-    of fraud per standard deviation of its feature.
+    Read from the small JSON the training run logged; a version logged before that artifact
+    existed is loaded whole instead.
 
     Raises:
         ServiceUnavailableError: MLflow is not reachable.
         ModelRegistryError: The version was not logged by fraudpipe.
     """
-    pipeline = load_model_version(settings, version).pipeline
-    classifier = pipeline[-1]
-    if not hasattr(classifier, "coef_"):
-        return None
-    names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
-    values = np.asarray(classifier.coef_, dtype=np.float64).reshape(-1)
-    return pd.DataFrame({"feature": names, "coefficient": values})
+    require_mlflow(settings)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    run_id = client.get_model_version(settings.model_name, str(version)).run_id
+    folder, name = COEFFICIENTS_ARTIFACT.rsplit("/", 1)
+    if run_id and name in {Path(a.path).name for a in client.list_artifacts(run_id, folder)}:
+        with tempfile.TemporaryDirectory(prefix="fraudpipe-dashboard-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=COEFFICIENTS_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=settings.mlflow_tracking_uri,
+            )
+            return from_artifact(json.loads(Path(local).read_text()))
+    return linear_coefficients(load_model_version(settings, version).pipeline)

@@ -13,6 +13,7 @@ from mlflow.models import infer_signature
 
 from fraudpipe.config import Settings
 from fraudpipe.model.card import render_model_card
+from fraudpipe.model.coefficients import COEFFICIENTS_ARTIFACT, as_artifact, linear_coefficients
 from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, TRUSTED_CALLABLES
 from fraudpipe.model.plots import confusion_matrix_figure, pr_curve_figure, roc_curve_figure
 from fraudpipe.model.training import THRESHOLD_RULE, VALIDATION_SCHEME, TrainingResult
@@ -130,6 +131,9 @@ def log_training_run(
             "evaluation/confusion_matrix.json",
         )
         mlflow.log_dict(metrics.as_dict(), "evaluation/holdout_metrics.json")
+        coefficients = linear_coefficients(result.pipeline)
+        if coefficients is not None:
+            mlflow.log_dict(as_artifact(coefficients), COEFFICIENTS_ARTIFACT)
         mlflow.log_text(_search_table(result), "evaluation/search.csv")
         mlflow.log_text(render_model_card(result, settings.model_name), "model_card.md")
         info = mlflow.sklearn.log_model(
