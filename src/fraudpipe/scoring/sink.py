@@ -1,19 +1,22 @@
 """PostgreSQL side of a micro-batch: predictions and dead letters in ONE transaction.
 
 Predictions are idempotent on ``(transaction_id, model_version)``: a micro-batch redelivered
-after a crash (or a transaction published twice) inserts nothing new. The rows go in by binary
-COPY into a session-temporary staging table and one ``INSERT … SELECT … ON CONFLICT DO
-NOTHING``; the COPY payload is built with numpy in one piece, because every column but the
-UUID is fixed-width and the constants of a micro-batch (model name, version, threshold,
-scored_at) travel as query parameters, not per row. Rows are inserted in key order, which keeps
-the primary-key index probes on neighbouring pages.
+after a crash (or a transaction published twice) inserts nothing new. The whole micro-batch goes
+in ONE statement, so one round trip: its columns travel as binary array parameters built with
+numpy (`pg_arrays`), the constants of a micro-batch (model name, version, threshold, scored_at)
+as scalar parameters; rows are inserted in key order, which keeps the primary-key probes on
+neighbouring pages. Without dead letters the statement runs on its own (autocommit: the
+statement is the transaction); with them, it and their rows share an explicit transaction.
+Staging through COPY into a temporary table took BEGIN, COPY, INSERT and COMMIT round trips,
+each of which the write thread then had to win the GIL back for.
 
-Every prediction must name a transaction PostgreSQL holds under the message's batch. That is
-checked set-based, in the same transaction and before the INSERT: one anti-join of the staged
-ids against `transactions` (a nested loop whose inner side is the batch partitions' primary
-keys, pruned at run time to the row's partition). A per-row foreign key did the same at a
-trigger, a query and a row lock per prediction (see migration 0003). When ids are unknown the
-sink rolls back and reports them, so the caller can dead-letter just them and write the rest.
+Every prediction must name a transaction PostgreSQL holds under the message's batch. The same
+statement checks that set-based before it inserts: an anti-join of the micro-batch's ids against
+`transactions` (a nested loop whose inner side is the batch partitions' primary keys, pruned at
+run time to the row's partition). A per-row foreign key did the same at a trigger, a query and a
+row lock per prediction (see migration 0003). When ids are unknown the statement inserts nothing
+and returns them; the sink rolls back whatever else the transaction did and reports them, so the
+caller can dead-letter just them and write the rest.
 """
 
 from __future__ import annotations
@@ -33,83 +36,51 @@ from fraudpipe.config import Settings
 from fraudpipe.db.connect import Connection, connect
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.scoring.batch import DeadLetter, ScoredBatch
+from fraudpipe.scoring.pg_arrays import (
+    bool_array,
+    float8_array,
+    int4_array,
+    register_array_dumpers,
+    uuid_array,
+)
 
 log = structlog.get_logger(__name__)
 
-_STAGE: Final = "scoring_stage"
 #: A micro-batch's transaction never idles between statements; one that does is orphaned.
 _IDLE_TIMEOUT: Final = "30s"
-_CREATE_STAGE: Final = f"""
-CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
-    transaction_id uuid NOT NULL,
-    batch_code integer NOT NULL,
-    score double precision NOT NULL,
-    is_fraud boolean NOT NULL,
-    latency_ms double precision NOT NULL
-) ON COMMIT DELETE ROWS
-"""
-_INSERT: Final = f"""
-INSERT INTO predictions (transaction_id, model_name, model_version, batch_id, score, is_fraud,
-                         threshold, scored_at, latency_ms)
-SELECT s.transaction_id, %(model_name)s, %(model_version)s, b.batch_id, s.score, s.is_fraud,
-       %(threshold)s, %(scored_at)s, s.latency_ms
-FROM {_STAGE} s
-JOIN unnest(%(batch_ids)s::text[]) WITH ORDINALITY AS b(batch_id, code) ON b.code = s.batch_code
-ORDER BY s.transaction_id
-ON CONFLICT (transaction_id, model_version) DO NOTHING
-"""
-_UNKNOWN: Final = f"""
-SELECT s.transaction_id FROM {_STAGE} s
-JOIN unnest(%(batch_ids)s::text[]) WITH ORDINALITY AS b(batch_id, code) ON b.code = s.batch_code
-WHERE NOT EXISTS (
-    SELECT 1 FROM transactions t
-    WHERE t.batch_id = b.batch_id AND t.transaction_id = s.transaction_id
+# MATERIALIZED: `unknown` is read twice (the insert's guard and the result) and must be
+# computed once; `staged` feeds both the check and the insert.
+_WRITE: Final = """
+WITH staged AS MATERIALIZED (
+    SELECT s.transaction_id, b.batch_id, s.score, s.is_fraud, s.latency_ms
+    FROM unnest(%(ids)s, %(codes)s, %(scores)s, %(is_fraud)s, %(latency_ms)s)
+         AS s(transaction_id, batch_code, score, is_fraud, latency_ms)
+    JOIN unnest(%(batch_ids)s::text[]) WITH ORDINALITY AS b(batch_id, code)
+      ON b.code = s.batch_code
+), unknown AS MATERIALIZED (
+    SELECT st.transaction_id FROM staged st
+    WHERE NOT EXISTS (
+        SELECT 1 FROM transactions t
+        WHERE t.batch_id = st.batch_id AND t.transaction_id = st.transaction_id
+    )
+), inserted AS (
+    INSERT INTO predictions (transaction_id, model_name, model_version, batch_id, score,
+                             is_fraud, threshold, scored_at, latency_ms)
+    SELECT st.transaction_id, %(model_name)s, %(model_version)s, st.batch_id, st.score,
+           st.is_fraud, %(threshold)s, %(scored_at)s, st.latency_ms
+    FROM staged st
+    WHERE NOT EXISTS (SELECT 1 FROM unknown)
+    ORDER BY st.transaction_id
+    ON CONFLICT (transaction_id, model_version) DO NOTHING
+    RETURNING 1
 )
+SELECT (SELECT count(*) FROM inserted), ARRAY(SELECT transaction_id FROM unknown)
 """
 _INSERT_DEAD_LETTER: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, value, error_type, error)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (topic, partition, "offset") DO NOTHING
 """
-_COPY: Final = f"COPY {_STAGE} FROM STDIN (FORMAT BINARY)"
-
-# PostgreSQL binary COPY: signature, flags, header extension length; then rows; then -1.
-_COPY_HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + bytes(4) + bytes(4)
-_COPY_TRAILER: Final = b"\xff\xff"
-_ROW: Final = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("id_len", ">i4"),
-        ("id", "V16"),
-        ("code_len", ">i4"),
-        ("code", ">i4"),
-        ("score_len", ">i4"),
-        ("score", ">f8"),
-        ("fraud_len", ">i4"),
-        ("fraud", "u1"),
-        ("latency_len", ">i4"),
-        ("latency", ">f8"),
-    ]
-)
-
-
-def copy_payload(scored: ScoredBatch) -> bytes:
-    """The binary COPY stream of a scored micro-batch for the staging table."""
-    n = len(scored)
-    rows = np.empty(n, dtype=_ROW)
-    rows["fields"] = 5
-    rows["id_len"] = 16
-    rows["id"] = np.ascontiguousarray(scored.transactions.ids).view("V16").reshape(n)
-    rows["code_len"] = 4
-    # 1-based: it joins the WITH ORDINALITY of the batch-id array.
-    rows["code"] = scored.transactions.batch_codes + 1
-    rows["score_len"] = 8
-    rows["score"] = scored.scores
-    rows["fraud_len"] = 1
-    rows["fraud"] = scored.is_fraud
-    rows["latency_len"] = 8
-    rows["latency"] = scored.latency_ms
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
 
 
 @dataclass(frozen=True)
@@ -154,20 +125,13 @@ class PredictionSink:
         """
         conn = self._connection()
         try:
-            with conn.transaction():
-                inserted = 0
-                with conn.cursor() as cur:
-                    if scored is not None and len(scored):
-                        with cur.copy(_COPY) as copy:
-                            copy.write(copy_payload(scored))
-                        params = _insert_params(scored)
-                        unknown = [r[0] for r in cur.execute(_UNKNOWN, params).fetchall()]
-                        if unknown:
-                            raise _Unknown(unknown)
-                        cur.execute(_INSERT, params)
-                        inserted = max(cur.rowcount, 0)
-                    if dead_letters:
+            if dead_letters:
+                with conn.transaction():
+                    inserted = self._insert(conn, scored)
+                    with conn.cursor() as cur:
                         cur.executemany(_INSERT_DEAD_LETTER, [_dead_row(d) for d in dead_letters])
+            else:
+                inserted = self._insert(conn, scored)
         except _Unknown as unknown:
             return WriteOutcome(False, 0, unknown.ids)
         except pg_errors.TransactionRollback:
@@ -177,6 +141,18 @@ class PredictionSink:
             raise self._unavailable(exc) from exc
         return WriteOutcome(True, inserted, np.empty((0, 16), np.uint8))
 
+    @staticmethod
+    def _insert(conn: Connection, scored: ScoredBatch | None) -> int:
+        """The one statement: check, then insert; raises `_Unknown` when it inserted nothing."""
+        if scored is None or not len(scored):
+            return 0
+        row = conn.execute(_WRITE, _write_params(scored)).fetchone()
+        assert row is not None  # an aggregate query always returns its one row
+        inserted, unknown = row
+        if unknown:
+            raise _Unknown(unknown)
+        return int(inserted)
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         self._drop_connection()
@@ -184,14 +160,14 @@ class PredictionSink:
     def _connection(self) -> Connection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        conn = connect(self._settings, "app")
+        # Autocommit: a micro-batch without dead letters is one statement, its own transaction.
+        conn = connect(self._settings, "app", autocommit=True)
+        register_array_dumpers(conn)
         try:
             # A connection lost mid-transaction without the server noticing (a network cut)
             # leaves its backend idle in the transaction, holding the rows the retry inserts
             # again; the retry would wait on them forever. The server ends such a session.
             conn.execute(f"SET idle_in_transaction_session_timeout = '{_IDLE_TIMEOUT}'")
-            conn.execute(_CREATE_STAGE)
-            conn.commit()
         except psycopg.OperationalError as exc:
             conn.close()
             raise self._unavailable(exc) from exc
@@ -219,13 +195,20 @@ class _Unknown(Exception):  # noqa: N818  # unwinds the transaction; never leave
         self.ids = np.frombuffer(raw, np.uint8).reshape(len(ids), 16)
 
 
-def _insert_params(scored: ScoredBatch) -> dict[str, object]:
+def _write_params(scored: ScoredBatch) -> dict[str, object]:
+    txs = scored.transactions
     return {
+        "ids": uuid_array(txs.ids),
+        # 1-based: it joins the WITH ORDINALITY of the batch-id array.
+        "codes": int4_array(txs.batch_codes + 1),
+        "scores": float8_array(scored.scores),
+        "is_fraud": bool_array(scored.is_fraud),
+        "latency_ms": float8_array(scored.latency_ms),
+        "batch_ids": list(txs.batch_ids),
         "model_name": scored.model_name,
         "model_version": scored.model_version,
         "threshold": scored.threshold,
         "scored_at": scored.scored_at,
-        "batch_ids": list(scored.transactions.batch_ids),
     }
 
 
