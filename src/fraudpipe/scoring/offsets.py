@@ -41,15 +41,19 @@ def take_micro_batch(consumer: Consumer, most: int, timeout_s: float) -> list[Me
 
 def next_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
     """Per (topic, partition), the offset after the last consumed message: what to commit."""
-    last: dict[tuple[str, int], int] = {}
-    partitions = [m.partition() for m in messages]
-    offsets = [m.offset() for m in messages]
-    topics = [m.topic() for m in messages]
-    for topic, partition, offset in zip(topics, partitions, offsets, strict=True):
-        key = (topic or "", partition or 0)
-        # Offsets rise within a partition, so the last seen is the largest; max() is a guard.
-        last[key] = max(offset or 0, last.get(key, -1))
-    return [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+    last: dict[tuple[str | None, int | None], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        offset = m.offset() or 0
+        # Offsets rise within a partition, so the last seen is the largest; the check is a guard.
+        if offset > last.get(key, -1):
+            last[key] = offset
+    return [TopicPartition(t or "", p or 0, o + 1) for (t, p), o in sorted(last.items(), key=_tp)]
+
+
+def _tp(item: tuple[tuple[str | None, int | None], int]) -> tuple[str, int]:
+    (topic, partition), _ = item
+    return topic or "", partition or 0
 
 
 def commit_offsets(consumer: Consumer, offsets: list[TopicPartition]) -> None:

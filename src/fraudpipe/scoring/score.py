@@ -60,13 +60,13 @@ def alert_drivers(model: ServingModel, frame: pd.DataFrame) -> list[tuple[AlertD
     contributions, names = _linear_contributions(model.pipeline, frame)
     if contributions is None:
         return [() for _ in range(len(frame))]
-    drivers: list[tuple[AlertDriver, ...]] = []
-    for row in contributions:
-        order = np.argsort(-row)[:TOP_DRIVERS]
-        drivers.append(
-            tuple(AlertDriver(names[j], float(row[j])) for j in order.tolist() if row[j] > 0)
-        )
-    return drivers
+    # One sort for the whole matrix; stable, so tied inputs keep their column order.
+    top = np.argsort(-contributions, axis=1, kind="stable")[:, :TOP_DRIVERS]
+    values = np.take_along_axis(contributions, top, axis=1)
+    return [
+        tuple(AlertDriver(names[j], v) for j, v in zip(cols, vals, strict=True) if v > 0)
+        for cols, vals in zip(top.tolist(), values.tolist(), strict=True)
+    ]
 
 
 def _linear_contributions(
