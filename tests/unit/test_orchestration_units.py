@@ -65,8 +65,9 @@ def test_run_key_separates_dates_deployments_and_scopes(settings: Settings) -> N
 
 
 def test_flow_run_url_points_at_the_ui(settings: Settings) -> None:
-    url = flow_run_url(settings, "abc")
-    assert url == "http://127.0.0.1:4200/runs/flow-run/abc"
+    # the UI lives next to the API: /api is replaced, whatever host and port it has
+    api = settings.model_copy(update={"prefect_api_url": "http://prefect.example:4321/api"})
+    assert flow_run_url(api, "abc") == "http://prefect.example:4321/runs/flow-run/abc"
 
 
 def test_flow_run_failed_message_names_state_and_url() -> None:
