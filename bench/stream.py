@@ -8,8 +8,8 @@ machine, in one run:
 
 - ceilings on the same Avro bytes: raw consume (no decoding); consume + decode (the scorer's
   columnar decoder, and the reference `AvroDeserializer` → `TransactionRecord` per message);
-  the bulk write rate of the predictions table (the scorer's COPY → staging → INSERT … ON
-  CONFLICT path, and a bare binary COPY without conflict handling);
+  the bulk write rate of the predictions table (the scorer's one statement: id check and
+  INSERT … ON CONFLICT from array parameters; and a bare binary COPY without either);
 - end-to-end throughput of the scoring service (consume → decode → score → write → produce →
   commit) on a backlog, with one process and with two processes in one consumer group;
 - latency p50/p95/p99 (Kafka record timestamp → offsets committed) at fixed offered rates,
@@ -449,7 +449,7 @@ def sink_rates(settings: Settings, txs: Transactions, model: ServingModel) -> li
     with connect(settings) as conn:
         conn.execute("DELETE FROM predictions WHERE model_version IN (1001, 1002)")
     return [
-        Row("predictions write: COPY → staging → INSERT … ON CONFLICT", len(txs), via_sink,
+        Row("predictions write: id check + INSERT … ON CONFLICT", len(txs), via_sink,
             "the scorer's write path (10k rows per transaction)"),
         Row("predictions write: bare binary COPY", len(txs), bare,
             "no idempotency; ceiling of the table"),
