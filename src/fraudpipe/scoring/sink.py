@@ -118,8 +118,9 @@ class PredictionSink:
             The outcome; when `unknown_ids` is not empty nothing was written.
 
         Raises:
-            ServiceUnavailableError: PostgreSQL cannot be reached or dropped the connection; the
-                transaction did not commit, so the call can simply be repeated.
+            ServiceUnavailableError: PostgreSQL cannot be reached or dropped the connection;
+                repeat the call (whether or not the lost statement committed, the repeat
+                inserts only what is missing).
             psycopg.errors.TransactionRollback: A deadlock with another scorer rolled the
                 transaction back; repeat the call.
         """
