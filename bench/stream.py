@@ -47,7 +47,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from mlflow import MlflowClient
 from rich.console import Console
 from rich.table import Table
 
@@ -68,7 +67,7 @@ from fraudpipe.ingest import ingest
 from fraudpipe.logs import configure_logging
 from fraudpipe.model.features import MODEL_INPUT_COLUMNS, V_COLUMNS
 from fraudpipe.model.history import load_labelled_history
-from fraudpipe.model.registry import load_serving_model, register_and_gate
+from fraudpipe.model.registry import delete_registered_model, load_serving_model, register_and_gate
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
 from fraudpipe.scoring.avro_rows import Categorical, FixedText, RowEncoder
@@ -246,15 +245,7 @@ def registered_model(settings: Settings) -> Iterator[ServingModel]:
         register_and_gate(train_model(history, TRAINING), settings)
         yield load_serving_model(settings)
     finally:
-        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-        name = settings.model_name
-        if client.search_registered_models(f"name='{name}'"):
-            for mv in client.search_model_versions(f"name='{name}'"):
-                client.delete_model_version(name, mv.version)
-            client.delete_registered_model(name)
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None and experiment.lifecycle_stage == "active":
-            client.delete_experiment(experiment.experiment_id)
+        delete_registered_model(settings)
 
 
 def create_topic(settings: Settings, topic: str, partitions: int) -> None:

@@ -33,7 +33,7 @@ from fraudpipe.data.files import FileSource
 from fraudpipe.db.connect import connect
 from fraudpipe.ingest import ingest
 from fraudpipe.model.features import V_COLUMNS
-from fraudpipe.model.registry import register_and_gate
+from fraudpipe.model.registry import delete_registered_model, register_and_gate
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
 from fraudpipe.streaming.topics import ensure_topics
 
@@ -158,15 +158,7 @@ def champion_model(settings: Settings, seed: int = 1) -> Iterator[int]:
     try:
         yield register_tiny_model(settings, seed)
     finally:
-        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-        name = settings.model_name
-        if client.search_registered_models(f"name='{name}'"):
-            for mv in client.search_model_versions(f"name='{name}'"):
-                client.delete_model_version(name, mv.version)
-            client.delete_registered_model(name)
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None and experiment.lifecycle_stage == "active":
-            client.delete_experiment(experiment.experiment_id)
+        delete_registered_model(settings)
 
 
 def write_ulb_day(path: Path, rows: int, seed: int, day_offset: int = 0) -> None:
