@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -63,19 +64,30 @@ def _small_ulb_file(ulb_csv: Path, into: Path, seed: int) -> Path:
     return path
 
 
+TEST_AIRFLOW_DATABASE = "airflow_test"
+
+
 @pytest.fixture(scope="module")
 def airflow_ready(stack: Settings) -> Settings:
     """Airflow configured from the settings (before `airflow` is imported), DB migrated,
-    deployments applied, and the stack's Prefect worker serving the pool."""
+    deployments applied, and the stack's Prefect worker serving the pool.
+
+    The tests' DAG runs go to a metadata database of their own: in the demo's, a test's
+    succeeded weekly run would make `make demo` skip its retrain as already done.
+    """
     from fraudpipe.orchestration.airflow_env import apply_airflow_env, migrate_airflow_db
     from fraudpipe.orchestration.deployments import apply_deployments
+    from fraudpipe.stack.postgres import ensure_database, superuser_conninfo_for
     from fraudpipe.stack.prefect_worker import PrefectWorkerService
 
-    apply_airflow_env(stack)
-    migrate_airflow_db(stack)
-    apply_deployments(stack)
-    assert PrefectWorkerService(stack).is_up()
-    return stack
+    settings = stack.model_copy(update={"airflow_database": TEST_AIRFLOW_DATABASE})
+    with psycopg.connect(superuser_conninfo_for(stack, "postgres"), autocommit=True) as conn:
+        ensure_database(conn, TEST_AIRFLOW_DATABASE, stack.pg_services_user)
+    apply_airflow_env(settings)
+    migrate_airflow_db(settings)
+    apply_deployments(settings)
+    assert PrefectWorkerService(settings).is_up()
+    return settings
 
 
 @pytest.fixture(scope="module")
