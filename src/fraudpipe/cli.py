@@ -575,5 +575,7 @@ def demo_cmd(
 
     settings = get_settings()
     result = run_demo(settings, say, keep_scorer=keep_scorer)
-    # Piped to a file or CI log, rich assumes 80 columns and would fold the table.
-    console.print(summary(result, settings), width=console.width if console.is_terminal else 110)
+    # Piped to a file or CI log, rich assumes 80 columns and folds the table; print(width=)
+    # cannot widen past the console's own width, so such output gets a wider console.
+    out = console if console.is_terminal else Console(width=120)
+    out.print(summary(result, settings))
