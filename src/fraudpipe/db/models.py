@@ -72,8 +72,8 @@ class Transaction(Base):
         {"postgresql_partition_by": "LIST (batch_id)"},
     )
 
-    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
     transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
     source_row: Mapped[int] = mapped_column(BigInteger)
     event_time: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
     amount: Mapped[float] = mapped_column(Double)

@@ -4,7 +4,8 @@ Keeping a primary key, a foreign key and two indexes up to date row by row cost 
 load (binary COPY into the bare columns ran ~5x faster than into the indexed table). Now each
 batch is one LIST partition of `transactions`: ingest creates the batch's table empty and
 bare, COPYs into it, builds its indexes in one sort each, and attaches it. The key becomes
-``(batch_id, transaction_id)``, as PostgreSQL requires of a partitioned table; a transaction
+``(transaction_id, batch_id)``: PostgreSQL requires the partition key in it, and the id leads
+so that a lookup by id alone (lineage search) probes each partition's index; a transaction
 id can still never appear under two batches, because the id is a function of
 ``(source, source_row)`` and ingest checks each new batch's rows against every batch of the
 same source whose `source_row` range overlaps it (`min_source_row`, `max_source_row`, new on
@@ -63,7 +64,7 @@ BEGIN
     END IF;
     -- Built here, in one sort each, before the attach; ATTACH adopts them as the partitions
     -- of the parent's key and index instead of building them under its lock on the parent.
-    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (batch_id, transaction_id)',
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (transaction_id, batch_id)',
                    t, t || '_pkey');
     EXECUTE format('CREATE INDEX %I ON %I (event_time)', t || '_event_time', t);
     EXECUTE format('ALTER TABLE transactions ATTACH PARTITION %I FOR VALUES IN (%L)',
@@ -89,7 +90,7 @@ def upgrade() -> None:
             {V_COLUMNS},
             label smallint,
             CONSTRAINT transactions_label_check CHECK (label IN (0, 1)),
-            CONSTRAINT transactions_pkey PRIMARY KEY (batch_id, transaction_id)
+            CONSTRAINT transactions_pkey PRIMARY KEY (transaction_id, batch_id)
         ) PARTITION BY LIST (batch_id)
         """
     )
