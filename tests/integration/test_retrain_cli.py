@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 from model_frames import DAY_ZERO_MS, synthetic_history
 from typer.testing import CliRunner
 
@@ -15,6 +14,7 @@ from fraudpipe import cli
 from fraudpipe.cli import app
 from fraudpipe.config import Settings, get_settings
 from fraudpipe.model.features import V_COLUMNS
+from fraudpipe.model.registry import delete_registered_model
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +28,7 @@ def cli_settings(
     get_settings.cache_clear()
     yield scoped
     get_settings.cache_clear()
-    client = MlflowClient(tracking_uri=scoped.mlflow_tracking_uri)
-    if client.search_registered_models(f"name='{scoped.model_name}'"):
-        for mv in client.search_model_versions(f"name='{scoped.model_name}'"):
-            client.delete_model_version(scoped.model_name, mv.version)
-        client.delete_registered_model(scoped.model_name)
-    experiment = client.get_experiment_by_name(scoped.model_name)
-    if experiment is not None:
-        client.delete_experiment(experiment.experiment_id)
+    delete_registered_model(scoped)
 
 
 def ulb_format_csv(path: Path) -> Path:

@@ -18,6 +18,7 @@ from model_frames import store_transactions, synthetic_history
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from fraudpipe.config import Settings, get_settings
+from fraudpipe.model.registry import delete_registered_model
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +43,7 @@ def flow_settings(
     get_settings.cache_clear()
     yield scoped
     get_settings.cache_clear()
-    client = MlflowClient(tracking_uri=scoped.mlflow_tracking_uri)
-    if client.search_registered_models(f"name='{scoped.model_name}'"):
-        for mv in client.search_model_versions(f"name='{scoped.model_name}'"):
-            client.delete_model_version(scoped.model_name, mv.version)
-        client.delete_registered_model(scoped.model_name)
-    experiment = client.get_experiment_by_name(scoped.model_name)
-    if experiment is not None:
-        client.delete_experiment(experiment.experiment_id)
+    delete_registered_model(scoped)
 
 
 def test_the_weekly_flow_trains_from_the_database_and_sets_the_champion(
