@@ -266,8 +266,14 @@ def ingest_cmd(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic days.")] = 7,
     workers: Annotated[
-        int, typer.Option(min=1, max=8, help="Days loaded at once (backfills of many days).")
-    ] = 1,
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Days loaded at once, each on its own connection, so the client prepares one "
+            "day while the server writes another (bench/ingest.py: 77k → 104k rows/s on 2 cores).",
+        ),
+    ] = 2,
 ) -> None:
     """Ingest days of a source into PostgreSQL: validate, quarantine bad rows, load the rest."""
     from fraudpipe.data.resolve import open_source, requested_days
