@@ -46,7 +46,6 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from rich.console import Console
 from rich.table import Table
 
@@ -59,7 +58,7 @@ from fraudpipe.contracts import (
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
 from fraudpipe.data.ulb import UlbSource
 from fraudpipe.db.connect import connect, create_engine
 from fraudpipe.db.scratch import scratch_database
@@ -208,12 +207,7 @@ def delete_topics(admin: AdminClient, prefix: str) -> None:
 def delete_subjects(client: SchemaRegistryClient, prefix: str) -> None:
     for subject in client.get_subjects():
         if subject.startswith(prefix):
-            for permanent in (False, True):
-                try:
-                    client.delete_subject(subject, permanent=permanent)
-                except SchemaRegistryError as exc:
-                    if exc.http_status_code != 404:
-                        raise
+            delete_subject_completely(client, subject)
 
 
 def delete_groups(admin: AdminClient, prefix: str) -> None:

@@ -23,12 +23,11 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from mlflow import MlflowClient
 
 from fraudpipe.config import Settings
 from fraudpipe.contracts import Contract, registry_client
-from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
 from fraudpipe.data.files import FileSource
 from fraudpipe.db.connect import connect
 from fraudpipe.ingest import ingest
@@ -90,12 +89,7 @@ def _delete_topics(admin: AdminClient, topics: list[str]) -> None:
 
 def _delete_subjects(client: SchemaRegistryClient, settings: Settings) -> None:
     for contract in Contract:
-        for permanent in (False, True):
-            try:
-                client.delete_subject(contract.subject(settings), permanent=permanent)
-            except SchemaRegistryError as exc:
-                if exc.http_status_code != 404:
-                    raise
+        delete_subject_completely(client, contract.subject(settings))
 
 
 def _delete_groups(admin: AdminClient, prefix: str) -> None:

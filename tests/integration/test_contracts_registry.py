@@ -37,7 +37,12 @@ from fraudpipe.contracts import (
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import CheckStatus, check_contracts, register_contracts
+from fraudpipe.contracts.registration import (
+    CheckStatus,
+    check_contracts,
+    delete_subject_completely,
+    register_contracts,
+)
 from fraudpipe.errors import SchemaIncompatibleError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -65,12 +70,7 @@ def client(own: Settings) -> Iterator[SchemaRegistryClient]:
     with registry_client(own) as sr:
         yield sr
         for contract in Contract:
-            for permanent in (False, True):
-                try:
-                    sr.delete_subject(contract.subject(own), permanent=permanent)
-                except SchemaRegistryError as exc:
-                    if exc.http_status_code != 404:
-                        raise
+            delete_subject_completely(sr, contract.subject(own))
 
 
 def _edited_contracts(tmp_path: Path, name: str, edit: Any) -> Path:

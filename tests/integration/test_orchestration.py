@@ -28,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from fraudpipe.config import Settings, get_settings
+from fraudpipe.contracts.registration import delete_subject_completely
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,6 @@ def scope(
 ) -> Iterator[Scope]:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
-    from confluent_kafka.schema_registry.error import SchemaRegistryError
     from mlflow import MlflowClient
 
     from fraudpipe.contracts import Contract, registry_client
@@ -143,12 +143,7 @@ def scope(
                 with contextlib.suppress(KafkaException):  # never created if nothing consumed
                     future.result(timeout=30)
             for contract in Contract:
-                for permanent in (False, True):
-                    try:
-                        client.delete_subject(contract.subject(scoped), permanent=permanent)
-                    except SchemaRegistryError as exc:
-                        if exc.http_status_code != 404:
-                            raise
+                delete_subject_completely(client, contract.subject(scoped))
     mlflow = MlflowClient(tracking_uri=scoped.mlflow_tracking_uri)
     if mlflow.search_registered_models(f"name='{scoped.model_name}'"):
         for mv in mlflow.search_model_versions(f"name='{scoped.model_name}'"):

@@ -24,7 +24,6 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigResource,
     NewTopic,
 )
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from fraudpipe.config import Settings
 from fraudpipe.contracts import (
@@ -36,7 +35,7 @@ from fraudpipe.contracts import (
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
 from fraudpipe.data.files import FileSource
 from fraudpipe.db.batches import BatchRepository, BatchStatus
 from fraudpipe.db.connect import connect
@@ -93,12 +92,7 @@ def target(fresh_db: Settings, tmp_path: Path, unique: str) -> Iterator[Target]:
             yield Target(own, admin, batch.batch_id)
         finally:
             admin.delete_topics([topic])[topic].result(timeout=_TIMEOUT)
-            for permanent in (False, True):
-                try:
-                    client.delete_subject(subject, permanent=permanent)
-                except SchemaRegistryError as exc:
-                    if exc.http_status_code != 404:
-                        raise
+            delete_subject_completely(client, subject)
 
 
 def _status(settings: Settings, batch_id: str) -> BatchStatus:

@@ -18,6 +18,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from fraudpipe.config import Settings
+from fraudpipe.contracts.registration import delete_subject_completely
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -73,12 +74,7 @@ def new_topic(client: SchemaRegistryClient) -> Iterator[Callable[[], str]]:
     yield make
     for topic in topics:
         subject = f"{topic}-value"
-        for permanent in (False, True):
-            try:
-                client.delete_subject(subject, permanent=permanent)
-            except SchemaRegistryError as exc:
-                if exc.http_status_code != 404:  # never registered, or already gone
-                    raise
+        delete_subject_completely(client, subject)
 
 
 def test_register_and_read_back_by_id(

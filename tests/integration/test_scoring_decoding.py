@@ -20,7 +20,6 @@ import fastavro
 import pytest
 from confluent_kafka import Message
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from fraudpipe.config import Settings
 from fraudpipe.contracts import (
@@ -31,7 +30,7 @@ from fraudpipe.contracts import (
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.scoring.batch import from_epoch_ms
 from fraudpipe.scoring.decoding import ColumnarDecoder, Decoded, RecordDecoder
@@ -57,12 +56,7 @@ def env(stack: Settings) -> Iterator[tuple[Settings, SchemaRegistryClient]]:
             yield settings, client
         finally:
             for contract in Contract:
-                for permanent in (False, True):
-                    try:
-                        client.delete_subject(contract.subject(settings), permanent=permanent)
-                    except SchemaRegistryError as exc:
-                        if exc.http_status_code != 404:
-                            raise
+                delete_subject_completely(client, contract.subject(settings))
 
 
 class CountingReference(RecordDecoder):

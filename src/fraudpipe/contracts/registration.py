@@ -271,3 +271,14 @@ def _explain(
             by_field |= {k: v for k, v in forward.items() if k not in by_field}
         problems.extend(by_field.values())
     return problems
+
+
+def delete_subject_completely(client: SchemaRegistryClient, subject: str) -> None:
+    """Delete a subject soft, then permanently; a subject never registered or already gone is
+    fine. For throwaway subjects (tests and benchmarks register under names of their own)."""
+    for permanent in (False, True):
+        try:
+            client.delete_subject(subject, permanent=permanent)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise
