@@ -184,6 +184,16 @@ class IngestRequestError(FraudpipeError):
     """An ingest was asked for something the source cannot give (e.g. a day it does not hold)."""
 
 
+class SourceOrderError(FraudpipeError):
+    """A source promised its rows in day order and a day came back after a later one."""
+
+    def __init__(self, source: str, day: object) -> None:
+        super().__init__(
+            f"{source} gave rows of {day} again after a later day: its rows are not in "
+            "day order, so its days cannot be loaded as they arrive"
+        )
+
+
 class BatchNotFoundError(FraudpipeError):
     """No batch with this id exists."""
 

@@ -19,12 +19,13 @@ import structlog
 
 from fraudpipe.config import Settings
 from fraudpipe.data.days import DayBatch, PreparedSource, QuarantineRecord, prepare
-from fraudpipe.data.sources import Source
+from fraudpipe.data.sources import ChunkedSource, Source
 from fraudpipe.db.batches import BatchRepository, BatchStatus
 from fraudpipe.db.bulk_load import (
     count_new_transactions,
     load_transactions,
     merge_transactions,
+    source_row_span,
     transaction_payload,
 )
 from fraudpipe.db.connect import Connection, connect
@@ -191,32 +192,22 @@ def ingest(
         SourceReadError, SourceColumnsError, EmptySourceError, DatasetError: The source
             itself is unusable (nothing is written).
     """
+    if isinstance(source, ChunkedSource):
+        # Imported here: that module builds on this one's reports and `load_day`.
+        from fraudpipe.ingest_streaming import ingest_chunked
+
+        return ingest_chunked(settings, source, days, progress, workers=workers)
     raw = source.read(days)
     prepared = prepare(source.name, raw)
     batches = _requested(prepared, days)
-    _log().info(
-        "ingest.start",
-        source=source.name,
-        synthetic=source.is_synthetic,
-        days=[b.day.isoformat() for b in batches],
-        rows_read=prepared.rows_read,
-        workers=workers,
-    )
+    log_start(source, [b.day for b in batches], workers)
 
     def load(todo: list[DayBatch]) -> list[BatchReport]:
         done = []
         with connect(settings, autocommit=True) as conn:
             for batch in todo:
                 report = load_day(conn, source.name, source.is_synthetic, batch, progress)
-                _log().info(
-                    "ingest.batch",
-                    batch_id=report.batch_id,
-                    synthetic=source.is_synthetic,
-                    outcome=report.outcome,
-                    loaded=report.loaded,
-                    duplicates_skipped=report.duplicates_skipped,
-                    quarantined=report.quarantined,
-                )
+                log_batch(report, source.is_synthetic)
                 done.append(report)
         return done
 
@@ -229,10 +220,39 @@ def ingest(
             futures = [pool.submit(load, batches[i::lanes]) for i in range(lanes)]
             reports = sorted((r for f in futures for r in f.result()), key=lambda r: r.day)
     with connect(settings, autocommit=True) as conn:
-        unplaced = _quarantine_unplaced(conn, source.name, prepared.unplaced)
+        unplaced = quarantine_unplaced(conn, source.name, prepared.unplaced)
     result = IngestReport(source.name, source.is_synthetic, reports, unplaced)
-    _log().info("ingest.done", summary=result.summary_line())
+    log_done(result)
     return result
+
+
+def log_start(source: Source, days: Sequence[date] | None, workers: int) -> None:
+    """The ``ingest.start`` event (days None: all the source holds)."""
+    _log().info(
+        "ingest.start",
+        source=source.name,
+        synthetic=source.is_synthetic,
+        days=[d.isoformat() for d in days] if days is not None else "all",
+        workers=workers,
+    )
+
+
+def log_batch(report: BatchReport, is_synthetic: bool) -> None:
+    """The ``ingest.batch`` event: one per batch written (or found unchanged)."""
+    _log().info(
+        "ingest.batch",
+        batch_id=report.batch_id,
+        synthetic=is_synthetic,
+        outcome=report.outcome,
+        loaded=report.loaded,
+        duplicates_skipped=report.duplicates_skipped,
+        quarantined=report.quarantined,
+    )
+
+
+def log_done(result: IngestReport) -> None:
+    """The ``ingest.done`` event with the summary line."""
+    _log().info("ingest.done", summary=result.summary_line(), rows_read=result.rows_read)
 
 
 def _requested(prepared: PreparedSource, days: Sequence[date] | None) -> list[DayBatch]:
@@ -272,7 +292,7 @@ def load_day(
     on_rows = (lambda sent: progress.rows_sent(batch.batch_id, sent)) if progress else None
     if progress:
         progress.batch_started(batch.batch_id, batch.rows)
-    span = (int(batch.source_rows.min()), int(batch.source_rows.max())) if batch.rows else None
+    span = source_row_span(batch)
     with conn.transaction():
         repo = BatchRepository(conn)
         repo.lock(batch.batch_id)
@@ -330,7 +350,7 @@ def load_day(
     return report
 
 
-def _quarantine_unplaced(conn: Connection, source: str, records: list[QuarantineRecord]) -> int:
+def quarantine_unplaced(conn: Connection, source: str, records: list[QuarantineRecord]) -> int:
     """Rejected rows whose day cannot be told (unreadable ``Time``): their own transaction."""
     if not records:
         return 0

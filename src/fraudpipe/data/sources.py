@@ -7,10 +7,10 @@ convention for time: ``Time`` counts seconds from `TIME_ZERO`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -64,5 +64,34 @@ class Source(Protocol):
 
         Raises:
             IngestRequestError: `days` is None for an unbounded source (synthetic).
+        """
+        ...
+
+
+@runtime_checkable
+class ChunkedSource(Source, Protocol):
+    """A source that can hand over its rows in pieces, so loading starts before reading ends.
+
+    Its rows come in event-time day order (a day never reappears once a later one has
+    started) and are keyed by position, so ids need no look at the whole source.
+    """
+
+    def read_chunks(self) -> Iterator[RawRows]:
+        """All the source's rows, in pieces of consecutive positions, in file order.
+
+        Raises:
+            DatasetError: The source turns out to be damaged part way through.
+        """
+        ...
+
+    def rows_on(self, day: date) -> int:
+        """The valid rows the source holds for `day` (0: the source has no such day)."""
+        ...
+
+    def check_day(self, day: date, rows: int, frauds: int, rejected: int) -> None:
+        """Refuse a day that is not what the source is known to hold, before its batch commits.
+
+        Raises:
+            DatasetError: The counts differ from the known ones.
         """
         ...

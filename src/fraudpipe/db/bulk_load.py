@@ -105,21 +105,63 @@ def load_transactions(
     Returns:
         Rows inserted and skipped, and which path was taken.
     """
-    row = conn.execute(
-        "SELECT table_name, is_new FROM fraudpipe_batch_table(%s)", (batch.batch_id,)
-    ).fetchone()
-    assert row is not None
-    table, is_new = sql.Identifier(row[0]), bool(row[1])
-    if not is_new:
+    table = new_batch_table(conn, batch.batch_id)
+    if table is None:
         # The partition outlived its batch row (rows removed by hand): add through the parent.
         inserted = merge_transactions(conn, batch, source, payload, on_rows)
         return LoadResult(inserted, payload.rows - inserted, "merge")
     # FREEZE: the table was created in this transaction, so its rows can be written already
     # frozen, sparing the first reader (the publisher) a rewrite of every page's hint bits.
     _copy(conn, table, payload, on_rows, freeze=True)
-    skipped = _drop_known(conn, table, batch, source)
-    conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch.batch_id,))
+    skipped = finish_batch_table(conn, table, batch.batch_id, source, source_row_span(batch))
     return LoadResult(payload.rows - skipped, skipped, "copy")
+
+
+def new_batch_table(conn: Connection, batch_id: str) -> sql.Identifier | None:
+    """Create the batch's own bare table, to fill then `finish_batch_table`, in this transaction.
+
+    Returns:
+        The table, or None when the batch's partition already exists (then nothing is created).
+    """
+    row = conn.execute(
+        "SELECT table_name, is_new FROM fraudpipe_batch_table(%s)", (batch_id,)
+    ).fetchone()
+    assert row is not None
+    return sql.Identifier(row[0]) if row[1] else None
+
+
+def copy_statement(table: sql.Composable, *, freeze: bool = False) -> sql.Composed:
+    """``COPY <table> (<transactions columns>) FROM STDIN`` in binary (FREEZE: a table new in
+    this transaction)."""
+    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+    return sql.SQL("COPY {} ({}) FROM STDIN ({})").format(table, _COLUMN_LIST, options)
+
+
+def finish_batch_table(
+    conn: Connection,
+    table: sql.Identifier,
+    batch_id: str,
+    source: str,
+    span: tuple[int, int] | None,
+) -> int:
+    """Remove rows another batch already holds, then key, index and attach the table.
+
+    Args:
+        span: Lowest and highest `source_row` in the table (None: it is empty).
+
+    Returns:
+        Rows removed as already loaded.
+    """
+    skipped = _drop_known(conn, table, source, span)
+    conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch_id,))
+    return skipped
+
+
+def source_row_span(batch: DayBatch) -> tuple[int, int] | None:
+    """Lowest and highest `source_row` of a batch's rows (None when it has none)."""
+    if not batch.rows:
+        return None
+    return int(batch.source_rows.min()), int(batch.source_rows.max())
 
 
 def merge_transactions(
@@ -137,7 +179,7 @@ def merge_transactions(
     ensure_batch_partition(conn, batch.batch_id)
     staging = _staging_table(conn)
     _copy(conn, staging, payload, on_rows)
-    _drop_known(conn, staging, batch, source)
+    _drop_known(conn, staging, source, source_row_span(batch))
     cur = conn.execute(
         sql.SQL(
             "INSERT INTO transactions ({cols}) SELECT {cols} FROM {staging} "
@@ -154,12 +196,14 @@ def count_new_transactions(
     """How many of the payload's ids are not loaded yet (nothing is inserted)."""
     staging = _staging_table(conn)
     _copy(conn, staging, payload, None)
-    known = _drop_known(conn, staging, batch, source)
+    known = _drop_known(conn, staging, source, source_row_span(batch))
     conn.execute(sql.SQL("DROP TABLE {}").format(staging))
     return payload.rows - known
 
 
-def _drop_known(conn: Connection, table: sql.Identifier, batch: DayBatch, source: str) -> int:
+def _drop_known(
+    conn: Connection, table: sql.Identifier, source: str, span: tuple[int, int] | None
+) -> int:
     """Delete from `table` the rows whose id is already loaded; returns how many.
 
     An id is a function of ``(source, source_row)``, so only batches of the same source whose
@@ -167,12 +211,12 @@ def _drop_known(conn: Connection, table: sql.Identifier, batch: DayBatch, source
     transaction ends, makes a concurrent load of an overlapping batch wait and then see this
     one's rows.
     """
-    if not batch.rows:
+    if span is None:
         return 0
     conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"source-rows:{source}",)
     )
-    lo, hi = int(batch.source_rows.min()), int(batch.source_rows.max())
+    lo, hi = span
     overlapping = [
         r[0]
         for r in conn.execute(
@@ -212,10 +256,8 @@ def _copy(
     *,
     freeze: bool = False,
 ) -> None:
-    options = sql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
-    statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(table, _COLUMN_LIST, options)
     sent = 0
-    with conn.cursor() as cur, cur.copy(statement) as copy:
+    with conn.cursor() as cur, cur.copy(copy_statement(table, freeze=freeze)) as copy:
         for chunk, rows in payload.chunks():
             copy.write(chunk)
             sent += rows

@@ -89,11 +89,15 @@ class BinaryCopyPayload:
     def chunks(self, rows_per_chunk: int = 16_384) -> Iterator[tuple[memoryview, int]]:
         """The stream in pieces: (bytes, rows in them), header first and trailer last."""
         yield memoryview(HEADER), 0
+        yield from self.records(rows_per_chunk)
+        yield memoryview(TRAILER), 0
+
+    def records(self, rows_per_chunk: int = 16_384) -> Iterator[tuple[memoryview, int]]:
+        """The rows alone, without header or trailer: one COPY can carry many payloads."""
         for group in self.groups:
             for start in range(0, len(group), rows_per_chunk):
                 piece = group[start : start + rows_per_chunk]
                 yield piece.data.cast("B"), len(piece)
-        yield memoryview(TRAILER), 0
 
     def sha256(self) -> str:
         """Hex SHA-256 of the rows on the wire: equal rows (ids, values) give equal hashes."""
