@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,22 @@ def test_a_broken_line_stops_the_read_and_rolls_back_the_open_day(
     assert _batches(db) == []
     with connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (0,)
+
+
+def test_two_streaming_ingests_at_once_load_each_day_once(
+    db: Settings, stack: Settings, ulb_csv: Path
+) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda _: ingest(db, UlbSource(stack), workers=2), range(2)))
+    outcomes = sorted((b.batch_id, b.outcome) for run in runs for b in run.batches)
+    assert outcomes == [
+        ("ulb:2025-09-20", "loaded"),
+        ("ulb:2025-09-20", "unchanged"),
+        ("ulb:2025-09-21", "loaded"),
+        ("ulb:2025-09-21", "unchanged"),
+    ]
+    assert sum(run.loaded for run in runs) == ULB_ROWS
+    with connect(db) as conn:
+        assert conn.execute(
+            "SELECT count(*), count(DISTINCT transaction_id) FROM transactions"
+        ).fetchone() == (ULB_ROWS, ULB_ROWS)
