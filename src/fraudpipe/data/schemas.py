@@ -70,7 +70,9 @@ class RawTransactionSchema(pa.DataFrameModel):
     @pa.check(RAW_TIME_COLUMN, *RAW_V_COLUMNS, RAW_AMOUNT_COLUMN, name="finite")
     @classmethod
     def finite(cls, column: pd.Series[float]) -> pd.Series[bool]:
-        return ~column.isin([np.inf, -np.inf])
+        # np.isinf, not Series.isin([inf, -inf]): isin hashes every value, and on the ULB data
+        # it was half of all validation time.
+        return pd.Series(~np.isinf(column.to_numpy(dtype=np.float64)), index=column.index)
 
     class Config:
         coerce = True
