@@ -1,11 +1,11 @@
-"""Ingestion of a chunked source: each day loads while the rest of the source is still read.
+"""Ingestion of a chunked source: each day loads while the rest of the source is prepared.
 
-Reading the whole source before loading leaves the server's core idle while the client
-parses and validates, then the client's idle while the server stores. Here the reading
-thread cuts each piece of the source into day fragments and hands them to that day's loader:
-a thread with its own connection and the batch's COPY open, so PostgreSQL stores one piece
-while the next is parsed, and a finished day gets its key, index and commit while the next
-day streams on another connection.
+Validating and encoding the whole source before loading leaves the server's core idle while
+the client works, then the client's idle while the server stores. Here the reading thread
+validates each piece of the source, cuts it into day fragments and hands them to that day's
+loader: a thread with its own connection and the batch's COPY open, so PostgreSQL stores one
+piece while the next is prepared, and a finished day gets its key, index and commit while
+the next day streams on another connection.
 
 The rules are `fraudpipe.ingest.load_day`'s: one transaction per batch (the batch row, its
 partition, its quarantined rows), the same ids, the same counts. Only a brand-new batch is

@@ -1,7 +1,7 @@
 """The ULB file streams into PostgreSQL day by day, and a damaged copy never commits a bad day.
 
-The ULB source is read in pieces and each day loads while the next is parsed
-(`fraudpipe.ingest_streaming`). What it stores must be exactly what the whole-file path
+The ULB source hands over its rows in pieces and each day loads while the next piece is
+validated (`fraudpipe.ingest_streaming`). What it stores must be exactly what the whole-file path
 stores, and a copy of the file that went bad must not leave a wrong or partial batch.
 """
 
@@ -106,11 +106,11 @@ def test_a_bad_value_in_day_two_keeps_day_one_and_writes_nothing_of_day_two(
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (ULB_ROWS,)
 
 
-def test_a_broken_line_stops_the_read_and_rolls_back_the_open_day(
+def test_a_broken_line_is_found_before_anything_is_written(
     db: Settings, stack: Settings, ulb_csv: Path, tmp_path: Path
 ) -> None:
     damaged = _damaged_copy(tmp_path, stack, DAY_ONE_LINE, "12,50")  # one field too many
-    with pytest.raises(DatasetError, match="is not the ULB CSV it was"):
+    with pytest.raises(DatasetError, match="holds 284806 readable rows, 1 broken"):
         ingest(db, UlbSource(damaged), workers=1)
     assert _batches(db) == []
     with connect(db) as conn:

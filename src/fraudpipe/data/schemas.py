@@ -72,7 +72,10 @@ class RawTransactionSchema(pa.DataFrameModel):
     def finite(cls, column: pd.Series[float]) -> pd.Series[bool]:
         # np.isinf, not Series.isin([inf, -inf]): isin hashes every value, and on the ULB data
         # it was half of all validation time.
-        return pd.Series(~np.isinf(column.to_numpy(dtype=np.float64)), index=column.index)
+        finite: pd.Series[bool] = pd.Series(
+            ~np.isinf(column.to_numpy(dtype=np.float64)), index=column.index, dtype=bool
+        )
+        return finite
 
     class Config:
         coerce = True

@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Final
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 import structlog
 
 from fraudpipe.config import Settings
-from fraudpipe.data.files import check_columns, read_rows_file
+from fraudpipe.data.files import read_rows_file
 from fraudpipe.data.schemas import RAW_LABEL_COLUMN
 from fraudpipe.data.sources import RawRows
 from fraudpipe.errors import DatasetError
@@ -39,11 +37,9 @@ ULB_FRAUDS: Final = 492
 ULB_ROWS_PER_DAY: Final = {date(2025, 9, 20): 144_786, date(2025, 9, 21): 140_021}
 ULB_FRAUDS_PER_DAY: Final = {date(2025, 9, 20): 281, date(2025, 9, 21): 211}
 
-#: Rows per piece when streaming the CSV: big enough that validation's fixed cost per call is
+#: Rows per piece handed to ingestion: big enough that validation's fixed cost per call is
 #: small, small enough that the database starts on the first piece early (~1/4 of a day).
 ULB_CHUNK_ROWS: Final = 40_000
-#: pyarrow's read unit (~15,000 ULB rows); it parses the next block while we validate this one.
-_CSV_BLOCK_BYTES: Final = 8 << 20
 
 _PIP_TIMEOUT_SECONDS: Final = 600
 
@@ -143,60 +139,17 @@ def read_ulb(path: Path) -> RawRows:
         DatasetError: Row or fraud counts are not 284,807 / 492 (a damaged cache file).
     """
     rows = read_rows_file(path, ULB_SOURCE)
-    frauds = int(rows.frame[RAW_LABEL_COLUMN].sum())
+    # to_numeric: a damaged file comes back as text, whose sum would be one long string.
+    labels = pd.to_numeric(rows.frame[RAW_LABEL_COLUMN], errors="coerce")
+    frauds = int((labels == 1).sum())
     if len(rows.frame) != ULB_ROWS or rows.rejections or frauds != ULB_FRAUDS:
         raise DatasetError(
-            f"{path} holds {len(rows.frame)} readable rows and {frauds} frauds, "
+            f"{path} holds {len(rows.frame)} readable rows, {len(rows.rejections)} broken "
+            f"ones and {frauds} frauds, "
             f"expected {ULB_ROWS} and {ULB_FRAUDS}",
             f"delete {path} so it is fetched again",
         )
     return rows
-
-
-def read_ulb_chunks(path: Path, rows_per_chunk: int = ULB_CHUNK_ROWS) -> Iterator[RawRows]:
-    """Stream the ULB CSV in pieces of at least `rows_per_chunk` rows, indexed by position.
-
-    The file's integrity rests on its SHA-256, checked when it was cached, and on the
-    per-day counts the ingest checks before each day commits (`UlbSource.check_day`).
-
-    Raises:
-        SourceColumnsError: The header is not the ULB columns.
-        DatasetError: A cell is not a number (a damaged cache file).
-    """
-    try:
-        reader = pa_csv.open_csv(
-            path,
-            read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={c: pa.float64() for c in _header(path)}
-            ),
-        )
-        check_columns(reader.schema.names, ULB_SOURCE)
-        position = 0
-        pending: list[pa.RecordBatch] = []
-        for block in reader:
-            pending.append(block)
-            if sum(len(b) for b in pending) >= rows_per_chunk:
-                yield _piece(pending, position)
-                position += sum(len(b) for b in pending)
-                pending = []
-        if pending:
-            yield _piece(pending, position)
-    except pa.ArrowInvalid as exc:
-        raise DatasetError(
-            f"{path} is not the ULB CSV it was ({exc})", f"delete {path} so it is fetched again"
-        ) from exc
-
-
-def _header(path: Path) -> list[str]:
-    with path.open(encoding="utf-8") as fh:
-        return [name.strip().strip('"') for name in fh.readline().split(",")]
-
-
-def _piece(blocks: list[pa.RecordBatch], position: int) -> RawRows:
-    frame = pa.Table.from_batches(blocks).to_pandas()
-    frame.index = pd.RangeIndex(position, position + len(frame))
-    return RawRows(frame)
 
 
 @dataclass(frozen=True)
@@ -217,7 +170,11 @@ class UlbSource:
         return read_ulb(ensure_ulb_csv(self.settings))
 
     def read_chunks(self) -> Iterator[RawRows]:
-        return read_ulb_chunks(ensure_ulb_csv(self.settings))
+        # Parsed whole, not piece by piece: pandas' parser then uses every core, at a moment
+        # the database has nothing to do yet; validation and loading go piece by piece.
+        rows = read_ulb(ensure_ulb_csv(self.settings))
+        for start in range(0, len(rows.frame), ULB_CHUNK_ROWS):
+            yield RawRows(rows.frame.iloc[start : start + ULB_CHUNK_ROWS])
 
     def rows_on(self, day: date) -> int:
         return ULB_ROWS_PER_DAY.get(day, 0)
