@@ -14,8 +14,10 @@ measurement loads the same 284,807 rows:
 - typical designs: COPY → staging table → ``INSERT ... ON CONFLICT DO NOTHING`` into
   `transactions` (the usual idempotent load), and pandas ``to_sql(method="multi")`` (timed on
   a slice, as it is slow);
-- fraudpipe end to end: `fraudpipe.ingest.ingest` of both days (read CSV → validate → ids →
-  one transaction per day), then the same again (the no-op re-run).
+- fraudpipe end to end: `fraudpipe.ingest.ingest` of both days (read CSV, then per piece of
+  40,000 rows validate → ids → encode → into the day's open COPY; one transaction per day),
+  with one and with two connections, then the same again (the no-op re-run);
+- the client's stages on their own (no database), for where its share of the time goes.
 
 Run: ``uv run python bench/ingest.py [--repeat N]`` (the local stack must be up). With
 ``--repeat`` each measurement runs N times and the best time is kept.
@@ -305,7 +307,7 @@ def run(repeat: int) -> list[Measurement]:
 
         rows, secs = best_of(repeat, lambda: empty_pipeline_tables(db), ingest_all)
         results.append(
-            Measurement("fraudpipe ingest (read→validate→ids→load)", rows, secs, "fraudpipe")
+            Measurement("fraudpipe ingest, 1 connection (workers=1)", rows, secs, "fraudpipe")
         )
 
         def ingest_parallel() -> int:
@@ -315,7 +317,9 @@ def run(repeat: int) -> list[Measurement]:
 
         rows, secs = best_of(repeat, lambda: empty_pipeline_tables(db), ingest_parallel)
         results.append(
-            Measurement("fraudpipe ingest, 2 days at once (workers=2)", rows, secs, "fraudpipe")
+            Measurement(
+                "fraudpipe ingest, 2 connections (workers=2, CLI default)", rows, secs, "fraudpipe"
+            )
         )
 
         def ingest_again() -> int:

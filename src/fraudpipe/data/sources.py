@@ -70,7 +70,7 @@ class Source(Protocol):
 
 @runtime_checkable
 class ChunkedSource(Source, Protocol):
-    """A source that can hand over its rows in pieces, so loading starts before reading ends.
+    """A source that can hand over its rows in pieces, so loading starts before all are prepared.
 
     Its rows come in event-time day order (a day never reappears once a later one has
     started) and are keyed by position, so ids need no look at the whole source.
