@@ -173,6 +173,7 @@ def test_the_champion_loaded_by_alias_reproduces_the_in_memory_scores(
     serving = load_serving_model(settings_for_test)
 
     assert (serving.version, serving.threshold) == (1, good.threshold)
+    assert serving.linear is not None  # the scorer's numpy path, held to sklearn's scores
     holdout = good.holdout
     np.testing.assert_array_equal(serving.score(holdout), good.holdout_scores)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{settings_for_test.model_name}@champion")

@@ -68,7 +68,7 @@ def test_scores_are_the_pipeline_probabilities_with_the_versions_threshold() -> 
     scored = score_batch(model, _batch(frame, stamps), scored_at)
 
     expected = model.pipeline.predict_proba(frame)[:, 1]
-    np.testing.assert_allclose(scored.scores, expected, rtol=1e-12)
+    np.testing.assert_array_equal(scored.scores, expected)
     assert scored.is_fraud.tolist() == (expected >= 0.3).tolist()
     assert (scored.model_version, scored.threshold) == (4, 0.3)
     assert scored.latency_ms.tolist() == [250.0] * 50

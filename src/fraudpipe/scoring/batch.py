@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +51,11 @@ class TransactionBatch:
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    @cached_property
+    def columns(self) -> dict[str, npt.NDArray[Any]]:
+        """The model-input columns as numpy arrays (views of `features`; scoring reads these)."""
+        return {c: self.features[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
 
     def select(self, keep: npt.NDArray[np.bool_]) -> TransactionBatch:
         """The rows where `keep` is True (batch ids and sources kept as they are)."""

@@ -91,15 +91,15 @@ class PredictionPublisher:
         if not len(rows):
             return 0
         txs = scored.transactions
-        frame = txs.features.iloc[rows]
-        drivers = alert_drivers(model, frame)
+        inputs = {c: values[rows] for c, values in txs.columns.items()}
+        drivers = alert_drivers(model, inputs)
         raised_at = datetime.now(UTC)
         topic = self._settings.topic_alerts
         # Plain Python values column by column: per-row pandas indexing cost more than encoding.
         ids = txs.ids[rows].tobytes()
         codes = txs.batch_codes[rows].tolist()
-        event_ms = frame["event_time"].to_numpy().tolist()
-        amounts = frame["amount"].to_numpy().tolist()
+        event_ms = inputs["event_time"].tolist()
+        amounts = inputs["amount"].tolist()
         scores = scored.scores[rows].tolist()
         with registry_errors(self._settings, Contract.ALERT.subject(self._settings)):
             for j, i in enumerate(rows.tolist()):

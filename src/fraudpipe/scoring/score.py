@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -28,7 +29,7 @@ def score_batch(model: ServingModel, batch: TransactionBatch, scored_at: datetim
     Returns:
         Scores, decisions and per-row latency from the Kafka record timestamp to `scored_at`.
     """
-    scores = model.score(batch.features) if len(batch) else np.empty(0, dtype=np.float64)
+    scores = model.score_columns(batch.columns) if len(batch) else np.empty(0, dtype=np.float64)
     scored_ms = scored_at.timestamp() * 1000.0
     latency = scored_ms - batch.record_timestamps_ms.astype(np.float64)
     return ScoredBatch(
@@ -43,7 +44,9 @@ def score_batch(model: ServingModel, batch: TransactionBatch, scored_at: datetim
     )
 
 
-def alert_drivers(model: ServingModel, frame: pd.DataFrame) -> list[tuple[AlertDriver, ...]]:
+def alert_drivers(
+    model: ServingModel, inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]
+) -> list[tuple[AlertDriver, ...]]:
     """Per row, the inputs that pushed its log-odds up most (largest first).
 
     For a linear classifier at the end of the pipeline, an input's contribution is its
@@ -52,14 +55,22 @@ def alert_drivers(model: ServingModel, frame: pd.DataFrame) -> list[tuple[AlertD
 
     Args:
         model: The serving model.
-        frame: Model-input rows of the alerts (a handful per micro-batch).
+        inputs: Model-input rows of the alerts (a handful per micro-batch), as a frame or
+            as arrays by column.
 
     Returns:
         One tuple of up to `TOP_DRIVERS` positive contributions per row.
     """
-    contributions, names = _linear_contributions(model.pipeline, frame)
-    if contributions is None:
-        return [() for _ in range(len(frame))]
+    contributions: npt.NDArray[np.float64] | None
+    if model.linear is not None:
+        linear = model.linear
+        columns = linear.columns_of(inputs) if isinstance(inputs, pd.DataFrame) else inputs
+        contributions, names = linear.contributions(columns), linear.feature_names
+    else:
+        frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(dict(inputs))
+        contributions, names = _linear_contributions(model.pipeline, frame)
+        if contributions is None:
+            return [() for _ in range(len(frame))]
     # One sort for the whole matrix; stable, so tied inputs keep their column order.
     top = np.argsort(-contributions, axis=1, kind="stable")[:, :TOP_DRIVERS]
     values = np.take_along_axis(contributions, top, axis=1)
@@ -72,6 +83,7 @@ def alert_drivers(model: ServingModel, frame: pd.DataFrame) -> list[tuple[AlertD
 def _linear_contributions(
     pipeline: Any, frame: pd.DataFrame
 ) -> tuple[npt.NDArray[np.float64] | None, list[str]]:
+    # A linear pipeline that `compile_linear` does not take (a transform of its own).
     steps = getattr(pipeline, "steps", None)
     if not steps or len(steps) < 2:
         return None, []
