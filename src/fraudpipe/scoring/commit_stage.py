@@ -47,6 +47,18 @@ class CommitStage(Generic[T]):
             except queue.Full:
                 continue
 
+    def wait_for_room(self) -> None:
+        """Wait until `submit` would not wait (nothing queued; an item may be in progress).
+
+        Raises:
+            Whatever ended the stage, if it failed.
+        """
+        q = self._queue
+        with q.not_full:
+            while len(q.queue) >= q.maxsize and self._failure is None:
+                q.not_full.wait(_POLL_S)
+        self.raise_if_failed()
+
     def drain(self) -> None:
         """Wait until every submitted item is handled (or the stage failed).
 

@@ -11,10 +11,13 @@ predictions exactly-once:
 2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
    and `dead_letters` rows (idempotent on ``(topic, partition, offset)``);
 3. `Prediction`s and `Alert`s produced and acknowledged;
-4. the consumed offsets (+1 per partition) committed, synchronously, in consumption order.
+4. the consumed offsets (+1 per partition) committed, in consumption order, without waiting for
+   the coordinator's answer (`OffsetCommitter`); synchronously when the topic goes quiet, before
+   partitions are revoked and at a clean stop.
 
-A crash before 4 leaves the offsets where they were: the micro-batch is read again and step 2
-inserts nothing new. Outages are waited out at the step they hit (`retry`).
+A crash before 4 (or before the coordinator stored an asynchronous commit) leaves the offsets
+where they were: the micro-batch is read again and step 2 inserts nothing new. Outages are
+waited out at the step they hit (`retry`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from fraudpipe.scoring.delivery import ConfirmedProducer
 from fraudpipe.scoring.dlq import DeadLetterPublisher
 from fraudpipe.scoring.lag import consumer_lag
 from fraudpipe.scoring.model_watch import ServingModelWatcher
-from fraudpipe.scoring.offsets import commit_offsets, next_offsets, take_micro_batch
+from fraudpipe.scoring.offsets import OffsetCommitter, next_offsets, take_micro_batch
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.periodic import Periodic
 from fraudpipe.scoring.score import score_batch
@@ -114,6 +117,7 @@ class ScoringPipeline:
     dlq: DeadLetterPublisher
     publisher: PredictionPublisher
     progress: BatchProgress
+    committer: OffsetCommitter
 
     def run(self) -> None:
         """Consume until stopped, `max_messages` or `idle_exit_s`; finish what was consumed."""
@@ -131,6 +135,7 @@ class ScoringPipeline:
         try:
             self._consume_until_done(housekeeping)
             self.stage.drain()
+            svc.retry(self.committer.commit_now, "commit offsets")
         except BaseException:
             # Ends any outage wait in the stages, so closing them cannot hang; whatever they
             # had not committed is consumed again after the restart.
@@ -142,11 +147,14 @@ class ScoringPipeline:
                 task.stop()
         self.close_finished_batches(force=True)
 
-    def wait_for_commits(self) -> None:
-        """Block until every micro-batch handed to the commit stage is committed (rebalance)."""
+    def wait_for_commits(self, partitions: list[tuple[str, int]]) -> None:
+        """Before `partitions` are revoked: finish every micro-batch in the stages and commit
+        their offsets synchronously, so the next owner starts after them."""
         stage = getattr(self, "stage", None)
         if stage is not None:
             stage.drain()
+        self.service.retry(partial(self.committer.commit_now, partitions), "commit offsets")
+        self.committer.forget(partitions)
 
     def _consume_until_done(self, housekeeping: list[Periodic]) -> None:
         svc, opts, summary = self.service, self.service.options, self.service.summary
@@ -156,6 +164,7 @@ class ScoringPipeline:
         consumed = 0
         while not svc.stopping:
             self.stage.raise_if_failed()
+            self.committer.raise_if_fatal()
             for task in housekeeping:
                 task.raise_if_failed()
             want = opts.batch_size
@@ -164,6 +173,10 @@ class ScoringPipeline:
                 if want <= 0:
                     summary.stopped_by = "max messages"
                     return
+            # Take the next micro-batch only once the write stage can accept it: meanwhile the
+            # messages wait in the client's queue and join that micro-batch, instead of each
+            # forming a small one that queues behind the others with its own fixed costs.
+            self.stage.write.wait_for_room()
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
             svc.raise_if_fatal()
             now = time.monotonic()
@@ -181,6 +194,7 @@ class ScoringPipeline:
             if not idle_checked:
                 # The topic went quiet: a good moment to settle every pending batch.
                 self.stage.drain()
+                svc.retry(self.committer.commit_now, "commit offsets")
                 idle_checked = self.close_finished_batches(force=True)
             if opts.idle_exit_s is not None and now - last_message >= opts.idle_exit_s:
                 summary.stopped_by = "idle"
@@ -230,7 +244,7 @@ class ScoringPipeline:
         )
         self.producer.confirm()
         published = time.perf_counter()
-        svc.retry(partial(commit_offsets, self.consumer, batch.offsets), "commit offsets")
+        svc.retry(partial(self.committer.advance, batch.offsets), "commit offsets")
         metrics.stage_seconds.labels("publish").observe(published - started)
         metrics.stage_seconds.labels("commit").observe(time.perf_counter() - published)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from fraudpipe.scoring.delivery import ConfirmedProducer, producer_config
 from fraudpipe.scoring.dlq import DeadLetterPublisher
 from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
 from fraudpipe.scoring.model_watch import ServingModelWatcher
+from fraudpipe.scoring.offsets import OffsetCommitter
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.pipeline import ScoringPipeline
 from fraudpipe.scoring.retry import Backoff, StopRequested, retry_until_done
@@ -65,6 +67,10 @@ class ScoringOptions:
         metrics_addr: Address the endpoint binds to.
         decoder: ``columnar`` (fast path) or ``record`` (`AvroDeserializer` per message).
         backoff: Retry delays during outages.
+        gil_switch_s: The interpreter's thread switch interval while the service runs (None:
+            leave it). The write and publish stages wait on PostgreSQL and the broker without
+            the GIL; when their answer comes while the consume loop decodes, the default 5 ms
+            interval is how long each of them waits to run again, several times a micro-batch.
     """
 
     batch_size: int = 10_000
@@ -78,6 +84,7 @@ class ScoringOptions:
     metrics_addr: str = "127.0.0.1"
     decoder: Literal["columnar", "record"] = "columnar"
     backoff: Backoff = field(default_factory=Backoff)
+    gil_switch_s: float | None = 0.001
 
 
 @dataclass
@@ -145,6 +152,7 @@ class ScoringService:
         self._fatal: KafkaError | None = None
         self._assigned: set[int] = set()
         self._pipeline: ScoringPipeline | None = None
+        self._committer: OffsetCommitter | None = None
         self._client_id = f"fraudpipe-scorer-{socket.gethostname()}-{os.getpid()}"
 
     def stop(self) -> None:
@@ -161,6 +169,15 @@ class ScoringService:
             KafkaFatalError: The consumer or producer cannot continue.
             NoServingModelError: No model holds the serving alias.
         """
+        switch_interval = sys.getswitchinterval()
+        if self.options.gil_switch_s is not None:
+            sys.setswitchinterval(self.options.gil_switch_s)
+        try:
+            return self._run()
+        finally:
+            sys.setswitchinterval(switch_interval)
+
+    def _run(self) -> RunSummary:
         opts, s = self.options, self.settings
         server: MetricsServer | None = None
         if opts.metrics_port:
@@ -174,7 +191,14 @@ class ScoringService:
         # Two producers: the write and publish stages confirm their messages independently.
         producer = ConfirmedProducer(producer_config(s, self._client_id), self._stop)
         dlq_producer = ConfirmedProducer(producer_config(s, f"{self._client_id}-dlq"), self._stop)
-        consumer = Consumer({**consumer_config(s, self._client_id), "error_cb": self._on_error})
+        consumer = Consumer(
+            {
+                **consumer_config(s, self._client_id),
+                "error_cb": self._on_error,
+                "on_commit": self._on_commit_result,
+            }
+        )
+        self._committer = OffsetCommitter(consumer)
         pipeline = ScoringPipeline(
             service=self,
             consumer=consumer,
@@ -185,6 +209,7 @@ class ScoringService:
             dlq=DeadLetterPublisher(dlq_producer, s.topic_dlq),
             publisher=PredictionPublisher(s, client, producer),
             progress=BatchProgress(s, opts.progress_every_s),
+            committer=self._committer,
         )
         self._pipeline = pipeline
         try:
@@ -238,6 +263,10 @@ class ScoringService:
         self.metrics.errors.labels(f"kafka:{err.name()}").inc()
         log.warning("kafka consumer error", error=str(err))
 
+    def _on_commit_result(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if self._committer is not None:
+            self._committer.on_commit(err, partitions)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.summary.partitions.update(tp.partition for tp in partitions)
         self._assigned.update(tp.partition for tp in partitions)
@@ -247,7 +276,7 @@ class ScoringService:
         # Micro-batches of these partitions may still be in the commit stage: let them commit
         # before the partitions go, so the next owner starts after them (no re-scoring).
         if self._pipeline is not None:
-            self._pipeline.wait_for_commits()
+            self._pipeline.wait_for_commits([(tp.topic, tp.partition) for tp in partitions])
         self._assigned.difference_update(tp.partition for tp in partitions)
         log.info("partitions revoked", partitions=sorted(tp.partition for tp in partitions))
 
