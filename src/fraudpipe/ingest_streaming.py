@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -106,8 +106,9 @@ def ingest_chunked(
 ) -> IngestReport:
     """`fraudpipe.ingest.ingest` for a chunked source (same arguments, result and errors).
 
-    `workers` connections load days; with one, a finished day's key, index and commit still
-    overlap the reading of the next day, whose loader then waits for the connection.
+    `workers` connections load days; with one, a day's loader waits for the previous day's
+    commit. A day whose loader fails (say a closed batch with new rows) does not stop the
+    others: reading goes on, and the first failure is raised once every day is done.
     """
     missing = sorted(d for d in (days or ()) if not source.rows_on(d))
     if missing:
@@ -138,7 +139,6 @@ def ingest_chunked(
                         raise SourceOrderError(source.name, day)
                     current = feeds[day]
                     current.inbox.put(fragment)
-                _raise_failure(loads.values())
             if current is not None:
                 current.inbox.put(None)
         except BaseException as exc:
@@ -151,13 +151,6 @@ def ingest_chunked(
     result = IngestReport(source.name, source.is_synthetic, reports, unplaced_count)
     log_done(result)
     return result
-
-
-def _raise_failure(loads: Iterable[Future[BatchReport]]) -> None:
-    """Stop reading as soon as a loader failed (the other loaders are then stopped too)."""
-    for load in loads:
-        if load.done() and (error := load.exception()) is not None:
-            raise error
 
 
 def _load_day(
