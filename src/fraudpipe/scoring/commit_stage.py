@@ -47,6 +47,11 @@ class CommitStage(Generic[T]):
             except queue.Full:
                 continue
 
+    @property
+    def pending(self) -> int:
+        """Items submitted and not yet handled (queued or in progress)."""
+        return self._queue.unfinished_tasks
+
     def wait_for_room(self) -> None:
         """Wait until `submit` would not wait (nothing queued; an item may be in progress).
 

@@ -2,7 +2,7 @@
 
 Predictions are encoded column-wise (`avro_rows.RowEncoder`) with the local contract's schema,
 whose id is looked up under the predictions subject: the scorer never registers schemas, and a
-subject that lacks the contract fails loudly at the first micro-batch. Alerts are few (the
+subject that lacks the contract fails loudly at start-up (`warm_up`). Alerts are few (the
 flagged share of transactions), so they go through the contracts' `AvroSerializer` as typed
 `AlertRecord`s. Both are keyed by transaction id; consumers deduplicate on
 ``(transaction_id, model_version)`` (delivery is at least once).
@@ -48,6 +48,19 @@ class PredictionPublisher:
         self._predictions: RowEncoder | None = None
         self._alert_serializer = make_serializer(Contract.ALERT, client)
         self._alert_context = value_context(settings.topic_alerts)
+
+    def warm_up(self) -> None:
+        """Ask the registry now what publishing needs, so the first micro-batch does not wait.
+
+        Raises:
+            ContractNotRegisteredError: A subject does not hold its contract's schema.
+            ServiceUnavailableError: The registry cannot be reached.
+        """
+        self._encoder()
+        subject = Contract.ALERT.subject(self._settings)
+        with registry_errors(self._settings, subject):
+            # Cached by the client: the alert serializer writes with this latest version.
+            self._client.get_latest_version(subject)
 
     def publish(self, scored: ScoredBatch, model: ServingModel) -> int:
         """Queue the predictions and alerts (call the producer's `confirm()` afterwards).

@@ -1,11 +1,12 @@
 """One scorer's micro-batch pipeline: consume → decode → score | write | publish → commit.
 
-Three threads, each a stage working on one micro-batch at a time, first in first out: the
-consume loop decodes and scores; the write stage (`commit_stage`) writes to PostgreSQL; the
-publish stage produces the outputs and commits the offsets. So the database write of one
-micro-batch overlaps the scoring of the next and the publishing of the previous (psycopg and
-librdkafka wait without holding the GIL). Per micro-batch the stages keep the order that makes
-predictions exactly-once:
+Stages in threads of their own (`commit_stage`): the consume loop decodes and scores; write
+stages (``writers`` of them, each with its own PostgreSQL connection) write micro-batches, two
+at once by default, since the idempotent insert is the slowest step and PostgreSQL runs it on
+another core; the publish stage takes the written micro-batches in consumption order, produces
+their outputs and commits their offsets. So the database writes overlap the scoring of the next
+micro-batch and the publishing of the previous (psycopg and librdkafka wait without holding the
+GIL). Per micro-batch the stages keep the order that makes predictions exactly-once:
 
 1. dead letters to the DLQ topic, acknowledged (durable before anything depends on them);
 2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
@@ -16,15 +17,19 @@ predictions exactly-once:
    partitions are revoked and at a clean stop.
 
 A crash before 4 (or before the coordinator stored an asynchronous commit) leaves the offsets
-where they were: the micro-batch is read again and step 2 inserts nothing new. Outages are
-waited out at the step they hit (`retry`).
+where they were: the micro-batch is read again and step 2 inserts nothing new. Two writes in
+flight may commit in either order; offsets still move only in consumption order, after every
+earlier micro-batch is written and published. Outages are waited out at the step they hit
+(`retry`).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -78,29 +83,84 @@ class Written:
     dead_letters: list[DeadLetter]
 
 
+_ROOM_POLL_S = 0.001
+#: Micro-batches that may wait behind a write stage's current one. Few: while every write
+#: stage is busy, new messages gather in the client's queue and form one larger micro-batch.
+QUEUED_WRITES = 1
+
+#: A micro-batch handed to a write stage, and where its outcome will appear.
+_WriteJob = tuple[Prepared, "Future[Written]"]
+
+
 class _Stages:
-    """The write and publish stages, driven as one."""
+    """The write stages and the publish stage, driven as one.
+
+    Each micro-batch goes to the least busy write stage and, as a future of its write, to the
+    publish stage, in consumption order; the publish stage waits for each future in turn.
+    """
 
     def __init__(
-        self, write: Callable[[Prepared], None], publish: Callable[[Written], None]
+        self,
+        writers: Sequence[Callable[[Prepared], Written]],
+        publish: Callable[[Written], None],
     ) -> None:
-        self.publish: CommitStage[Written] = CommitStage(publish, "scorer-publish")
-        self.write: CommitStage[Prepared] = CommitStage(write, "scorer-write")
+        self.publish: CommitStage[Future[Written]] = CommitStage(
+            lambda future: publish(self._written(future)), "scorer-publish"
+        )
+        self.writers: list[CommitStage[_WriteJob]] = [
+            CommitStage(partial(_fulfil, write), f"scorer-write-{i}")
+            for i, write in enumerate(writers)
+        ]
+
+    def wait_for_room(self, stop: threading.Event) -> None:
+        """Wait until a write stage could take a micro-batch (see `QUEUED_WRITES`).
+
+        Raises:
+            Whatever ended a stage, if one failed.
+        """
+        while min(w.pending for w in self.writers) > QUEUED_WRITES and not stop.is_set():
+            self.raise_if_failed()
+            time.sleep(_ROOM_POLL_S)
+        self.raise_if_failed()
 
     def submit(self, batch: Prepared) -> None:
-        self.write.submit(batch)
+        future: Future[Written] = Future()
+        min(self.writers, key=lambda w: w.pending).submit((batch, future))
+        self.publish.submit(future)
+
+    def _written(self, future: Future[Written]) -> Written:
+        # A write stage that failed leaves the jobs queued behind the failed one unanswered.
+        while True:
+            try:
+                return future.result(timeout=_ROOM_POLL_S * 100)
+            except TimeoutError:
+                for writer in self.writers:
+                    writer.raise_if_failed()
 
     def raise_if_failed(self) -> None:
-        self.write.raise_if_failed()
+        for writer in self.writers:
+            writer.raise_if_failed()
         self.publish.raise_if_failed()
 
     def drain(self) -> None:
-        self.write.drain()
+        for writer in self.writers:
+            writer.drain()
         self.publish.drain()
 
     def close(self) -> None:
-        self.write.close()
+        for writer in self.writers:
+            writer.close()
         self.publish.close()
+
+
+def _fulfil(write: Callable[[Prepared], Written], job: _WriteJob) -> None:
+    """Run one write job; its outcome, result or failure, goes to the publish stage's future."""
+    batch, future = job
+    try:
+        future.set_result(write(batch))
+    except BaseException as exc:
+        future.set_exception(exc)
+        raise
 
 
 @dataclass
@@ -111,7 +171,8 @@ class ScoringPipeline:
     consumer: Consumer
     decoder: TransactionDecoder
     models: ServingModelWatcher
-    sink: PredictionSink
+    sinks: list[PredictionSink]
+    """One per write stage (each its own connection)."""
     producer: ConfirmedProducer
     """Carries the predictions and alerts (the DLQ publisher has a producer of its own)."""
     dlq: DeadLetterPublisher
@@ -125,7 +186,13 @@ class ScoringPipeline:
         # Load the model before consuming, so a missing champion fails at start-up.
         model = svc.retry(self.models.model, "load the serving model")
         svc.metrics.model_version.set(model.version)
-        self.stage = _Stages(self.write, self.publish)
+        # Connections and registry look-ups now, not while the first messages wait.
+        svc.retry(self.publisher.warm_up, "look up the output contracts")
+        for sink in self.sinks:
+            svc.retry(sink.connect, "connect to PostgreSQL")
+        self._counts = threading.Lock()
+        self._dlq_lock = threading.Lock()
+        self.stage = _Stages([partial(self.write, sink) for sink in self.sinks], self.publish)
         housekeeping = [
             Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
             Periodic("scorer-batch-progress", 1.0, self.close_finished_batches),
@@ -176,7 +243,7 @@ class ScoringPipeline:
             # Take the next micro-batch only once the write stage can accept it: meanwhile the
             # messages wait in the client's queue and join that micro-batch, instead of each
             # forming a small one that queues behind the others with its own fixed costs.
-            self.stage.write.wait_for_room()
+            self.stage.wait_for_room(svc.stop_event)
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
             svc.raise_if_fatal()
             now = time.monotonic()
@@ -227,12 +294,12 @@ class ScoringPipeline:
             data, next_offsets(data), scored, list(decoded.dead_letters), model, started
         )
 
-    def write(self, batch: Prepared) -> None:
-        """Dead letters, then the micro-batch's database transaction (the write stage)."""
+    def write(self, sink: PredictionSink, batch: Prepared) -> Written:
+        """Dead letters, then the micro-batch's database transaction (a write stage)."""
         started = time.perf_counter()
-        scored, dead = self._write(batch.scored, batch.dead_letters, batch.messages)
+        scored, dead = self._write(sink, batch.scored, batch.dead_letters, batch.messages)
         self.service.metrics.stage_seconds.labels("write").observe(time.perf_counter() - started)
-        self.stage.publish.submit(Written(batch, scored, dead))
+        return Written(batch, scored, dead)
 
     def publish(self, written: Written) -> None:
         """Predictions and alerts, acknowledged; then the offsets (the publish stage)."""
@@ -272,7 +339,8 @@ class ScoringPipeline:
     def close(self) -> None:
         self.producer.close()
         self.dlq.close()
-        self.sink.close()
+        for sink in self.sinks:
+            sink.close()
 
     def _data_messages(self, messages: Sequence[Message]) -> list[Message]:
         data: list[Message] = []
@@ -288,14 +356,19 @@ class ScoringPipeline:
         return data
 
     def _write(
-        self, scored: ScoredBatch, dead: list[DeadLetter], data: Sequence[Message]
+        self,
+        sink: PredictionSink,
+        scored: ScoredBatch,
+        dead: list[DeadLetter],
+        data: Sequence[Message],
     ) -> tuple[ScoredBatch, list[DeadLetter]]:
         """DLQ first, then the one database transaction; returns what was finally written."""
         svc, metrics, summary = self.service, self.service.metrics, self.service.summary
         sent = 0
         while True:
             if sent < len(dead):
-                self.dlq.publish(dead[sent:])
+                with self._dlq_lock:  # one producer's confirm() at a time
+                    self.dlq.publish(dead[sent:])
                 for letter in dead[sent:]:
                     metrics.dead_letters.labels(letter.error_type).inc()
                     log.warning(
@@ -305,11 +378,13 @@ class ScoringPipeline:
                         partition=letter.partition,
                         offset=letter.offset,
                     )
-                summary.dead_letters += len(dead) - sent
+                with self._counts:
+                    summary.dead_letters += len(dead) - sent
                 sent = len(dead)
-            outcome = svc.retry(partial(self.sink.write, scored, dead), "write predictions")
+            outcome = svc.retry(partial(sink.write, scored, dead), "write predictions")
             if outcome.committed:
-                summary.inserted += outcome.inserted
+                with self._counts:
+                    summary.inserted += outcome.inserted
                 metrics.predictions_written.inc(outcome.inserted)
                 return scored, dead
             # Transactions PostgreSQL does not know: dead-letter those, write the rest.

@@ -67,6 +67,7 @@ class ScoringOptions:
         metrics_addr: Address the endpoint binds to.
         decoder: ``columnar`` (fast path) or ``record`` (`AvroDeserializer` per message).
         backoff: Retry delays during outages.
+        writers: Micro-batches written to PostgreSQL at once (one connection each).
         gil_switch_s: The interpreter's thread switch interval while the service runs (None:
             leave it). The write and publish stages wait on PostgreSQL and the broker without
             the GIL; when their answer comes while the consume loop decodes, the default 5 ms
@@ -84,6 +85,7 @@ class ScoringOptions:
     metrics_addr: str = "127.0.0.1"
     decoder: Literal["columnar", "record"] = "columnar"
     backoff: Backoff = field(default_factory=Backoff)
+    writers: int = 2
     gil_switch_s: float | None = 0.001
 
 
@@ -204,7 +206,7 @@ class ScoringService:
             consumer=consumer,
             decoder=decoder,
             models=ServingModelWatcher(s),
-            sink=PredictionSink(s),
+            sinks=[PredictionSink(s) for _ in range(opts.writers)],
             producer=producer,
             dlq=DeadLetterPublisher(dlq_producer, s.topic_dlq),
             publisher=PredictionPublisher(s, client, producer),
@@ -245,6 +247,10 @@ class ScoringService:
     def raise_if_fatal(self) -> None:
         if self._fatal is not None:
             raise KafkaFatalError("consumer", str(self._fatal))
+
+    @property
+    def stop_event(self) -> threading.Event:
+        return self._stop
 
     @property
     def stopping(self) -> bool:

@@ -154,6 +154,14 @@ class PredictionSink:
             raise _Unknown(unknown)
         return int(inserted)
 
+    def connect(self) -> None:
+        """Open the connection now (at start-up), so the first micro-batch does not wait for it.
+
+        Raises:
+            ServiceUnavailableError: PostgreSQL cannot be reached (retry).
+        """
+        self._connection()
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         self._drop_connection()
