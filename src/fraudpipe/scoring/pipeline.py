@@ -25,6 +25,7 @@ earlier micro-batch is written and published. Outages are waited out at the step
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import uuid
@@ -190,6 +191,11 @@ class ScoringPipeline:
         svc.retry(self.publisher.warm_up, "look up the output contracts")
         for sink in self.sinks:
             svc.retry(sink.connect, "connect to PostgreSQL")
+        # What start-up built (the model, sklearn, pandas, MLflow: hundreds of thousands of
+        # objects) lives as long as the process: out of the collector's sight, a full
+        # collection no longer walks it in the middle of a micro-batch.
+        gc.collect()
+        gc.freeze()
         self._counts = threading.Lock()
         self._dlq_lock = threading.Lock()
         self.stage = _Stages([partial(self.write, sink) for sink in self.sinks], self.publish)
