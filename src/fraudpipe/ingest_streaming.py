@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Final
 
 import numpy as np
 import psycopg
@@ -49,6 +50,9 @@ from fraudpipe.ingest import (
     log_start,
     quarantine_unplaced,
 )
+
+#: Rows encoded at a time: the server stores one piece while the next is encoded.
+_PIECE_ROWS: Final = 32_768
 
 
 class _ReadingStoppedError(Exception):
@@ -198,9 +202,10 @@ def _stream_new_batch(
                 quarantined.extend(fragment.quarantined)
                 if not fragment.rows:
                     continue
-                for data, _ in transaction_payload(fragment).records():
-                    digest.update(data)
-                    copy.write(data)
+                for piece in fragment.pieces(_PIECE_ROWS):
+                    for data, _ in transaction_payload(piece).records():
+                        digest.update(data)
+                        copy.write(data)
                 rows += fragment.rows
                 frauds += fragment.frauds
                 lo = min(lo, int(fragment.source_rows.min()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Final
@@ -81,6 +82,22 @@ class DayBatch:
     def frauds(self) -> int:
         """Rows labelled 1."""
         return int(np.nansum(self.labels))
+
+    def pieces(self, rows: int) -> Iterator[DayBatch]:
+        """The valid rows in consecutive slices of at most `rows` (views, not copies); the
+        quarantined rows go with the first."""
+        for start in range(0, self.rows, rows):
+            part = slice(start, start + rows)
+            yield DayBatch(
+                batch_id=self.batch_id,
+                day=self.day,
+                ids=self.ids[part],
+                source_rows=self.source_rows[part],
+                event_time_us=self.event_time_us[part],
+                features=self.features[part],
+                labels=self.labels[part],
+                quarantined=self.quarantined if start == 0 else [],
+            )
 
 
 @dataclass(frozen=True)
