@@ -15,18 +15,22 @@ from fraudpipe.model.features import MODEL_INPUT_COLUMNS
 from fraudpipe.model.linear_scoring import LinearScorer, compile_linear
 
 
-def check_model_input(frame: pd.DataFrame) -> None:
-    """Refuse a frame the pipeline would mis-read rather than score it wrongly.
+def check_model_input(inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]) -> None:
+    """Refuse input the pipeline would mis-read rather than score it wrongly.
+
+    Args:
+        inputs: A model-input frame, or its columns as arrays by name.
 
     Raises:
         ModelInputError: A model-input column is missing, or ``event_time`` is not integer
             epoch milliseconds (a datetime column would silently turn into nanoseconds).
     """
-    missing = [c for c in MODEL_INPUT_COLUMNS if c not in frame.columns]
+    missing = [c for c in MODEL_INPUT_COLUMNS if c not in inputs]
     if missing:
         raise ModelInputError(f"missing columns {missing}")
-    if not pd.api.types.is_integer_dtype(frame["event_time"]):
-        raise ModelInputError(f"event_time has dtype {frame['event_time'].dtype}, not int64")
+    dtype = inputs["event_time"].dtype
+    if not pd.api.types.is_integer_dtype(dtype):
+        raise ModelInputError(f"event_time has dtype {dtype}, not int64")
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,7 @@ class ServingModel:
         Raises:
             ModelInputError: A column is missing or ``event_time`` is not integer epoch ms.
         """
-        missing = [c for c in MODEL_INPUT_COLUMNS if c not in columns]
-        if missing:
-            raise ModelInputError(f"missing columns {missing}")
-        if not np.issubdtype(columns["event_time"].dtype, np.integer):
-            raise ModelInputError(f"event_time has dtype {columns['event_time'].dtype}, not int64")
+        check_model_input(columns)
         if self.linear is not None:
             return self.linear.score(columns)
         return self.score(pd.DataFrame({c: columns[c] for c in MODEL_INPUT_COLUMNS}))
