@@ -216,14 +216,14 @@ def _stream_new_batch(
         if not rows:
             raise psycopg.Rollback()  # no valid row: `load_day` records "nothing valid"
         source.check_day(feed.day, rows, frauds, len(quarantined))
-        repo.record_rows(
-            feed.batch_id, row_count=rows, content_sha256=digest.hexdigest(), source_rows=(lo, hi)
-        )
+        # The batch row's own range only matters to other loads, which see it after commit.
         skipped = finish_batch_table(conn, table, feed.batch_id, source.name, (lo, hi))
-        if skipped:
-            repo.record_rows(
-                feed.batch_id, row_count=rows - skipped, content_sha256=digest.hexdigest()
-            )
+        repo.record_rows(
+            feed.batch_id,
+            row_count=rows - skipped,
+            content_sha256=digest.hexdigest(),
+            source_rows=(lo, hi),
+        )
         quarantine_rows(conn, quarantined)
         repo.refresh_quarantined_count(feed.batch_id)
         after = repo.get(feed.batch_id)
