@@ -389,14 +389,15 @@ def sink_rates(settings: Settings, txs: Transactions, model: ServingModel) -> li
     for start in range(0, len(txs), 10_000):
         part = txs.rows(start, min(len(txs), start + 10_000))
         n = len(part)
-        frame = pd.DataFrame(part.numbers, columns=MODEL_INPUT_COLUMNS)
+        columns = {c: part.numbers[:, j] for j, c in enumerate(MODEL_INPUT_COLUMNS)}
+        columns["event_time"] = columns["event_time"].astype(np.int64)
         batches.append(
             TransactionBatch(
                 ids=part.ids,
                 batch_codes=part.batch_codes.astype(np.int32),
                 batch_ids=tuple(part.batch_ids),
                 sources=tuple(b.rsplit(":", 1)[0] for b in part.batch_ids),
-                features=frame.astype({"event_time": np.int64}),
+                columns=columns,
                 record_timestamps_ms=np.zeros(n, np.int64),
                 message_rows=np.arange(n, dtype=np.int64),
             )

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from scoring_support import ingest_ulb_day, write_ulb_day
 
@@ -56,15 +55,15 @@ def _scored(
 ) -> ScoredBatch:
     n = len(ids)
     rng = np.random.default_rng(version)
-    features = pd.DataFrame(
-        {c: np.zeros(n, np.int64 if c == "event_time" else np.float64) for c in MODEL_INPUT_COLUMNS}
-    )
+    columns = {
+        c: np.zeros(n, np.int64 if c == "event_time" else np.float64) for c in MODEL_INPUT_COLUMNS
+    }
     txs = TransactionBatch(
         ids=np.frombuffer(b"".join(ids), np.uint8).reshape(n, 16),
         batch_codes=np.array(codes, np.int32),
         batch_ids=batch_ids,
         sources=tuple(b.split(":")[0] for b in batch_ids),
-        features=features,
+        columns=columns,
         record_timestamps_ms=np.zeros(n, np.int64),
         message_rows=np.arange(n, dtype=np.int64),
     )

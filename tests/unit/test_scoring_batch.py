@@ -32,8 +32,9 @@ def test_records_round_trip_through_columns() -> None:
     assert batch.batch_ids == ("ulb:2025-09-20", "synthetic-s7:2025-09-21")
     assert batch.sources == ("ulb", "synthetic-s7")
     assert batch.batch_codes.tolist() == [0, 1, 0]
-    assert list(batch.features.columns) == MODEL_INPUT_COLUMNS
-    assert batch.features["event_time"].dtype == np.int64
+    assert list(batch.columns) == MODEL_INPUT_COLUMNS
+    assert batch.columns["event_time"].dtype == np.int64
+    assert list(batch.frame().columns) == MODEL_INPUT_COLUMNS
     assert batch.records() == records
 
 

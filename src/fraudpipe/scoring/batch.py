@@ -1,7 +1,8 @@
 """What flows through one micro-batch: decoded transactions, their scores, and dead letters.
 
-Transactions travel as columns (numpy arrays and one model-input DataFrame) because every stage
-after decoding is vectorised; the typed contract records (`TransactionRecord`,
+Transactions travel as numpy columns because every stage after decoding is vectorised; no pandas
+object is built per micro-batch (a DataFrame's construction and column look-ups cost more than
+scoring a micro-batch of a few hundred rows); the typed contract records (`TransactionRecord`,
 `PredictionRecord`, `AlertRecord`) are built only at the edges that need them.
 """
 
@@ -11,7 +12,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,8 @@ class TransactionBatch:
         batch_codes: Per row, the index of its `batch_id` in `batch_ids`.
         batch_ids: The distinct batch ids of the micro-batch.
         sources: Per batch id, the `source` its transactions named (lineage only).
-        features: The model input (`MODEL_INPUT_COLUMNS`, event_time as epoch ms).
+        columns: The model input by name (`MODEL_INPUT_COLUMNS`; ``event_time`` int64 epoch ms,
+            the others float64), each as long as the batch.
         record_timestamps_ms: Kafka record timestamp of each message (for latency).
         message_rows: Per row, the position of its message in the decoded micro-batch.
     """
@@ -45,17 +46,16 @@ class TransactionBatch:
     batch_codes: npt.NDArray[np.int32]
     batch_ids: tuple[str, ...]
     sources: tuple[str, ...]
-    features: pd.DataFrame
+    columns: dict[str, npt.NDArray[Any]]
     record_timestamps_ms: Int64s
     message_rows: Int64s
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
-    @cached_property
-    def columns(self) -> dict[str, npt.NDArray[Any]]:
-        """The model-input columns as numpy arrays (views of `features`; scoring reads these)."""
-        return {c: self.features[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
+    def frame(self) -> pd.DataFrame:
+        """The model input as a DataFrame (for tests, debugging and non-linear models)."""
+        return pd.DataFrame({c: self.columns[c] for c in MODEL_INPUT_COLUMNS})
 
     def select(self, keep: npt.NDArray[np.bool_]) -> TransactionBatch:
         """The rows where `keep` is True (batch ids and sources kept as they are)."""
@@ -64,7 +64,7 @@ class TransactionBatch:
             batch_codes=self.batch_codes[keep],
             batch_ids=self.batch_ids,
             sources=self.sources,
-            features=self.features.loc[keep].reset_index(drop=True),
+            columns={c: values[keep] for c, values in self.columns.items()},
             record_timestamps_ms=self.record_timestamps_ms[keep],
             message_rows=self.message_rows[keep],
         )
@@ -75,19 +75,18 @@ class TransactionBatch:
 
     def records(self) -> list[TransactionRecord]:
         """The batch as typed contract records (slow; for tests and debugging)."""
-        frame = self.features
+        cols = {c: values.tolist() for c, values in self.columns.items()}
         out = []
         for i in range(len(self)):
-            row = frame.iloc[i]
             code = int(self.batch_codes[i])
             out.append(
                 TransactionRecord(
                     uuid.UUID(bytes=self.ids[i].tobytes()),
                     self.batch_ids[code],
                     self.sources[code],
-                    from_epoch_ms(int(row["event_time"])),
-                    float(row["amount"]),
-                    *(float(row[c]) for c in V_COLUMNS),
+                    from_epoch_ms(int(cols["event_time"][i])),
+                    float(cols["amount"][i]),
+                    *(float(cols[c][i]) for c in V_COLUMNS),
                 )
             )
         return out
@@ -106,24 +105,18 @@ class TransactionBatch:
             if rec.batch_id not in labels:
                 labels[rec.batch_id] = len(labels)
                 sources.append(rec.source)
-        features = pd.DataFrame(
-            {
-                "event_time": np.array([_epoch_ms(r.event_time) for r in records], dtype=np.int64),
-                "amount": np.array([r.amount for r in records], dtype=np.float64),
-                **{
-                    c: np.array([getattr(r, c) for r in records], dtype=np.float64)
-                    for c in V_COLUMNS
-                },
-            },
-            columns=MODEL_INPUT_COLUMNS,
-        )
+        columns: dict[str, npt.NDArray[Any]] = {
+            "event_time": np.array([_epoch_ms(r.event_time) for r in records], dtype=np.int64),
+            "amount": np.array([r.amount for r in records], dtype=np.float64),
+            **{c: np.array([getattr(r, c) for r in records], dtype=np.float64) for c in V_COLUMNS},
+        }
         ids = np.frombuffer(b"".join(r.transaction_id.bytes for r in records), np.uint8)
         return cls(
             ids=ids.reshape(len(records), 16),
             batch_codes=np.array([labels[r.batch_id] for r in records], dtype=np.int32),
             batch_ids=tuple(labels),
             sources=tuple(sources),
-            features=features,
+            columns=columns,
             record_timestamps_ms=np.asarray(record_timestamps_ms, dtype=np.int64),
             message_rows=np.asarray(message_rows, dtype=np.int64),
         )
@@ -150,7 +143,7 @@ class TransactionBatch:
             batch_codes=np.concatenate(codes),
             batch_ids=tuple(labels),
             sources=tuple(sources),
-            features=pd.concat([p.features for p in parts], ignore_index=True),
+            columns={c: np.concatenate([p.columns[c] for p in parts]) for c in MODEL_INPUT_COLUMNS},
             record_timestamps_ms=np.concatenate([p.record_timestamps_ms for p in parts]),
             message_rows=np.concatenate([p.message_rows for p in parts]),
         )
@@ -163,12 +156,10 @@ def empty_batch() -> TransactionBatch:
         batch_codes=np.empty(0, np.int32),
         batch_ids=(),
         sources=(),
-        features=pd.DataFrame(
-            {
-                c: np.empty(0, np.int64 if c == "event_time" else np.float64)
-                for c in MODEL_INPUT_COLUMNS
-            }
-        ),
+        columns={
+            c: np.empty(0, np.int64 if c == "event_time" else np.float64)
+            for c in MODEL_INPUT_COLUMNS
+        },
         record_timestamps_ms=np.empty(0, np.int64),
         message_rows=np.empty(0, np.int64),
     )

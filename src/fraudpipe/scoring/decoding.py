@@ -25,7 +25,6 @@ from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from confluent_kafka import Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.serialization import SerializationError
@@ -290,8 +289,9 @@ def _columns_to_batch(
     ids, parsed = parse_uuid_text(id_text)
     ok &= fits & parsed
     amount = cols.numbers["amount"]
-    v = np.column_stack([cols.numbers[c] for c in V_COLUMNS])
-    ok &= np.isfinite(amount) & (amount >= 0) & np.isfinite(v).all(axis=1)
+    ok &= np.isfinite(amount) & (amount >= 0)
+    for c in V_COLUMNS:
+        ok &= np.isfinite(cols.numbers[c])
     event_time = cols.numbers["event_time"]
     ok &= (event_time >= 0) & (event_time <= _MAX_EVENT_MS)
 
@@ -304,20 +304,14 @@ def _columns_to_batch(
     codes = np.zeros(len(codes), dtype=np.intp)
     codes[keep] = codes_kept.reshape(-1)
     sources = _first_source_per_label(cols, codes, ok, len(labels))
-    features = pd.DataFrame(
-        {
-            "event_time": event_time[keep].astype(np.int64),
-            "amount": amount[keep],
-            **{c: v[keep, j] for j, c in enumerate(V_COLUMNS)},
-        },
-        columns=MODEL_INPUT_COLUMNS,
-    )
+    columns = {c: cols.numbers[c][keep] for c in MODEL_INPUT_COLUMNS}
+    columns["event_time"] = np.asarray(columns["event_time"], dtype=np.int64)
     batch = TransactionBatch(
         ids=ids[keep],
         batch_codes=codes[keep].astype(np.int32),
         batch_ids=tuple(labels),
         sources=tuple(sources),
-        features=features,
+        columns=columns,
         record_timestamps_ms=stamps[rows[keep]],
         message_rows=rows[keep].astype(np.int64),
     )
