@@ -36,7 +36,10 @@ def producer_config(settings: Settings, client_id: str) -> dict[str, Any]:
         "client.id": client_id,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 5,
+        # No lingering: `confirm()` waits for the acknowledgements right after a micro-batch is
+        # queued, so a linger only delays them (median 5.3 → 3.9 ms, p90 15.5 → 6.2 ms for 200
+        # messages here), while messages queued as a request is in flight still go out together.
+        "linger.ms": 0,
         "batch.size": 1_000_000,
         # The topics are lz4 too, so the broker stores batches as they come (see topics.py).
         "compression.type": "lz4",
