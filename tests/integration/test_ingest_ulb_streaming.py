@@ -106,15 +106,29 @@ def test_a_bad_value_in_day_two_keeps_day_one_and_writes_nothing_of_day_two(
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (ULB_ROWS,)
 
 
-def test_a_broken_line_is_found_before_anything_is_written(
+def test_a_broken_line_in_day_one_stops_before_anything_is_written(
     db: Settings, stack: Settings, ulb_csv: Path, tmp_path: Path
 ) -> None:
     damaged = _damaged_copy(tmp_path, stack, DAY_ONE_LINE, "12,50")  # one field too many
-    with pytest.raises(DatasetError, match="holds 284806 readable rows, 1 broken"):
+    with pytest.raises(DatasetError, match=r"damaged after data row .*Expected 31 columns, got 32"):
         ingest(db, UlbSource(damaged), workers=1)
     assert _batches(db) == []
     with connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (0,)
+
+
+def test_a_broken_line_in_day_two_keeps_day_one_and_writes_nothing_of_day_two(
+    db: Settings, stack: Settings, ulb_csv: Path, tmp_path: Path
+) -> None:
+    # The file is parsed while days load: day one is complete and checked before the broken
+    # line is reached, so it commits; day two's transaction rolls back.
+    damaged = _damaged_copy(tmp_path, stack, DAY_TWO_LINE, "12,50")
+    with pytest.raises(DatasetError, match="damaged after data row"):
+        ingest(db, UlbSource(damaged), workers=2)
+    assert _batches(db) == ["ulb:2025-09-20"]
+    with connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (144_786,)
+        assert conn.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
 
 
 def test_two_streaming_ingests_at_once_load_each_day_once(

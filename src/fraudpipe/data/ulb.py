@@ -23,8 +23,9 @@ import pandas as pd
 import structlog
 
 from fraudpipe.config import Settings
+from fraudpipe.data.csv_stream import CsvStreamError, stream_numeric_csv
 from fraudpipe.data.files import read_rows_file
-from fraudpipe.data.schemas import RAW_LABEL_COLUMN
+from fraudpipe.data.schemas import RAW_LABEL_COLUMN, RAW_REQUIRED_COLUMNS
 from fraudpipe.data.sources import RawRows
 from fraudpipe.errors import DatasetError
 
@@ -38,7 +39,8 @@ ULB_ROWS_PER_DAY: Final = {date(2025, 9, 20): 144_786, date(2025, 9, 21): 140_02
 ULB_FRAUDS_PER_DAY: Final = {date(2025, 9, 20): 281, date(2025, 9, 21): 211}
 
 #: Rows per piece handed to ingestion: each piece is validated in one pandera call (~35 ms of
-#: fixed cost per call), and the first day's COPY starts once the first piece is validated.
+#: fixed cost per call), and the first day's COPY starts once the first piece is parsed and
+#: validated.
 ULB_CHUNK_ROWS: Final = 72_000
 
 _PIP_TIMEOUT_SECONDS: Final = 600
@@ -152,6 +154,44 @@ def read_ulb(path: Path) -> RawRows:
     return rows
 
 
+def stream_ulb(path: Path) -> Iterator[RawRows]:
+    """The ULB CSV in pieces of about `ULB_CHUNK_ROWS` rows, parsed while the caller loads.
+
+    The whole file's counts are known only at its end, after earlier days may have loaded:
+    each day is checked against its own known counts before it commits
+    (`UlbSource.check_day`), and the totals are checked here at the end.
+
+    Raises:
+        DatasetError: A malformed line, a field that is not a number, or wrong totals.
+    """
+    try:
+        header = list(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path} has no readable header ({exc})", f"delete {path}") from exc
+    expected = [*RAW_REQUIRED_COLUMNS, RAW_LABEL_COLUMN]
+    if sorted(header) != sorted(expected):
+        raise DatasetError(
+            f"{path} has the columns {header}, expected {expected}",
+            f"delete {path} so it is fetched again",
+        )
+    rows = frauds = 0
+    try:
+        for frame in stream_numeric_csv(path, header, ULB_CHUNK_ROWS):
+            rows += len(frame)
+            frauds += int((frame[RAW_LABEL_COLUMN] == 1).sum())
+            yield RawRows(frame)
+    except CsvStreamError as exc:
+        raise DatasetError(
+            f"{path} is damaged after data row {exc.rows_before:,} ({exc})",
+            f"delete {path} so it is fetched again",
+        ) from exc
+    if rows != ULB_ROWS or frauds != ULB_FRAUDS:
+        raise DatasetError(
+            f"{path} holds {rows} rows and {frauds} frauds, expected {ULB_ROWS} and {ULB_FRAUDS}",
+            f"delete {path} so it is fetched again",
+        )
+
+
 @dataclass(frozen=True)
 class UlbSource:
     """The ULB dataset as a source named ``ulb``: ids from row positions, two days."""
@@ -170,11 +210,7 @@ class UlbSource:
         return read_ulb(ensure_ulb_csv(self.settings))
 
     def read_chunks(self) -> Iterator[RawRows]:
-        # Parsed whole, not piece by piece: pandas' parser then uses every core, at a moment
-        # the database has nothing to do yet; validation and loading go piece by piece.
-        rows = read_ulb(ensure_ulb_csv(self.settings))
-        for start in range(0, len(rows.frame), ULB_CHUNK_ROWS):
-            yield RawRows(rows.frame.iloc[start : start + ULB_CHUNK_ROWS])
+        return stream_ulb(ensure_ulb_csv(self.settings))
 
     def rows_on(self, day: date) -> int:
         return ULB_ROWS_PER_DAY.get(day, 0)
