@@ -26,15 +26,20 @@ from fraudpipe.errors import BatchStatusError, ServiceUnavailableError
 
 log = structlog.get_logger(__name__)
 
-_UNSCORED: Final = """
-SELECT EXISTS (
-    SELECT 1 FROM transactions t
-    WHERE t.batch_id = %(batch_id)s
-      AND NOT EXISTS (
-          SELECT 1 FROM predictions p
-          WHERE p.transaction_id = t.transaction_id AND p.model_version = ANY(%(versions)s)
-      )
-)
+# From the batch's last transaction backwards (ids sort by source row): a batch is published
+# and scored roughly in row order, so while it is in progress an unscored transaction sits at
+# the end and is found at once. Searched from the front, every check walked all the scored
+# ones first: 110–130 ms of server CPU for 140,000 scored rows, every few seconds, competing
+# with the micro-batches' writes. (Inside EXISTS PostgreSQL would drop the ORDER BY.)
+_LAST_UNSCORED: Final = """
+SELECT t.transaction_id FROM transactions t
+WHERE t.batch_id = %(batch_id)s
+  AND NOT EXISTS (
+      SELECT 1 FROM predictions p
+      WHERE p.transaction_id = t.transaction_id AND p.model_version = ANY(%(versions)s)
+  )
+ORDER BY t.transaction_id DESC
+LIMIT 1
 """
 
 
@@ -115,8 +120,7 @@ class BatchProgress:
                 repo = BatchRepository(conn)
                 for batch_id in due:
                     params = {"batch_id": batch_id, "versions": versions}
-                    row = conn.execute(_UNSCORED, params).fetchone()
-                    if row is None or row[0]:
+                    if conn.execute(_LAST_UNSCORED, params).fetchone() is not None:
                         continue  # transactions still lack predictions
                     current = repo.get(batch_id)
                     if current is None or current.status is BatchStatus.SCORED:
