@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 from scoring_support import ingest_ulb_day, write_ulb_day
 
@@ -16,7 +19,8 @@ from fraudpipe.db.connect import connect
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.model.features import MODEL_INPUT_COLUMNS
 from fraudpipe.scoring.batch import DeadLetter, ScoredBatch, TransactionBatch
-from fraudpipe.scoring.sink import PredictionSink
+from fraudpipe.scoring.prediction_copy import COPY_PREDICTIONS, prediction_payload
+from fraudpipe.scoring.sink import PredictionSink, WriteOutcome
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +181,162 @@ def test_an_unreachable_database_is_an_outage(fresh_db: Settings, tmp_path: Path
     sink = PredictionSink(nowhere)
     with pytest.raises(ServiceUnavailableError, match="PostgreSQL"):
         sink.write(None, [_letter("t", 0, 1, None, None, "NotAvroError", "x")])
+
+
+def _expected_rows(scored: ScoredBatch) -> list[tuple[object, ...]]:
+    """What `_rows` returns once exactly `scored` is stored."""
+    txs = scored.transactions
+    return sorted(
+        (
+            uuid.UUID(bytes=txs.ids[i].tobytes()),
+            scored.model_name,
+            scored.model_version,
+            txs.batch_ids[int(txs.batch_codes[i])],
+            float(scored.scores[i]),
+            bool(scored.is_fraud[i]),
+            scored.threshold,
+            scored.scored_at,
+            float(scored.latency_ms[i]),
+        )
+        for i in range(len(scored))
+    )
+
+
+def _dead_letter_count(settings: Settings) -> int:
+    with connect(settings) as conn:
+        row = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_partly_redelivered_micro_batch_inserts_only_what_is_missing(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), (second, b) = days.items()
+    scored = _scored(a[:80] + b[:70], [0] * 80 + [1] * 70, (first, second), version=6)
+    stored_before = np.arange(150) % 3 == 0  # 50 rows spread over both batches
+    assert sink.write(scored.select(stored_before), []).inserted == 50
+
+    # After a rebalance the redelivered micro-batch is longer than the one written before.
+    outcome = sink.write(scored, [])
+
+    assert (outcome.committed, outcome.inserted) == (True, 100)
+    assert _rows(fresh_db) == _expected_rows(scored)
+
+
+def test_a_fully_redelivered_micro_batch_inserts_nothing_but_its_new_dead_letters(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), *_ = days.items()
+    scored = _scored(a[:40], [0] * 40, (first,), version=7)
+    sink.write(scored, [])
+
+    outcome = sink.write(scored, [_letter("t", 0, 3, None, b"x", "NotAvroError", "bad")])
+
+    assert (outcome.committed, outcome.inserted) == (True, 0)
+    assert _rows(fresh_db) == _expected_rows(scored)
+    assert _dead_letter_count(fresh_db) == 1
+
+
+def test_unknown_ids_are_found_before_anything_is_written(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), (second, b) = days.items()
+    stranger = uuid.uuid4().bytes
+    # b[20] is a transaction PostgreSQL holds, but under the second batch, not the first.
+    ids = a[:20] + b[:20] + [b[20], stranger]
+    scored = _scored(ids, [0] * 20 + [1] * 20 + [0, 1], (first, second), version=8)
+
+    outcome = sink.write(scored, [])
+
+    assert (outcome.committed, outcome.inserted) == (False, 0)
+    assert sorted(bytes(r) for r in outcome.unknown_ids) == sorted([b[20], stranger])
+    assert _rows(fresh_db) == []
+
+
+def test_dead_letters_commit_with_the_predictions_or_neither_does(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), *_ = days.items()
+    scored = _scored(a[:30], [0] * 30, (first,), version=9)
+    beyond_integer = _letter("t", 2**40, 1, None, b"x", "NotAvroError", "bad")
+
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+        sink.write(scored, [beyond_integer])
+    assert _rows(fresh_db) == []
+
+    outcome = sink.write(scored, [_letter("t", 0, 1, None, b"x", "NotAvroError", "bad")])
+    assert (outcome.committed, outcome.inserted) == (True, 30)
+    assert _rows(fresh_db) == _expected_rows(scored)
+    assert _dead_letter_count(fresh_db) == 1
+
+
+def test_a_transaction_twice_in_one_micro_batch_is_written_once(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), *_ = days.items()
+    scored = _scored([*a[:10], a[3]], [0] * 11, (first,), version=10)
+
+    outcome = sink.write(scored, [])
+
+    assert (outcome.committed, outcome.inserted) == (True, 10)
+    assert _rows(fresh_db) == _expected_rows(scored.select(np.arange(11) < 10))  # first kept
+
+
+def test_rows_another_scorer_is_writing_meanwhile_are_not_written_twice(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    """A rebalance: another scorer's transaction holds some of the rows, not yet committed."""
+    (first, a), (second, b) = days.items()
+    scored = _scored(a[100:150] + b[100:150], [0] * 50 + [1] * 50, (first, second), version=11)
+    theirs = scored.select(np.arange(100) % 2 == 0)
+    outcomes: list[WriteOutcome] = []
+
+    with connect(fresh_db, "app") as other:
+        with other.cursor() as cur, cur.copy(COPY_PREDICTIONS) as copy:
+            for chunk, _ in prediction_payload(theirs).chunks():
+                copy.write(chunk)
+        writer = threading.Thread(target=lambda: outcomes.append(sink.write(scored, [])))
+        writer.start()
+        _wait_for_a_lock_wait(fresh_db)
+        other.commit()
+    writer.join(timeout=30)
+
+    assert [(o.committed, o.inserted) for o in outcomes] == [(True, 50)]
+    assert _rows(fresh_db) == _expected_rows(scored)
+
+
+def _wait_for_a_lock_wait(settings: Settings) -> None:
+    with connect(settings, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the sink never waited on the other scorer's rows")
+
+
+def test_the_copy_rows_hold_every_column_in_key_order_for_batch_ids_of_any_length(
+    fresh_db: Settings,
+) -> None:
+    ids = [uuid.uuid4().bytes for _ in range(7)]
+    scored = _scored(ids, [1, 0, 1, 0, 0, 1, 1], ("short:1", "a-longer-source:2025"), version=12)
+
+    with connect(fresh_db, "app") as conn:
+        # Same name in pg_temp, which the search path puts first: the COPY lands here.
+        conn.execute("CREATE TEMP TABLE predictions (LIKE public.predictions)")
+        with conn.cursor() as cur, cur.copy(COPY_PREDICTIONS) as copy:
+            for chunk, _ in prediction_payload(scored).chunks():
+                copy.write(chunk)
+        in_copy_order = conn.execute(
+            "SELECT transaction_id, model_name, model_version, batch_id, score, is_fraud, "
+            "threshold, scored_at, latency_ms FROM pg_temp.predictions ORDER BY ctid"
+        ).fetchall()
+
+    assert sorted(in_copy_order) == _expected_rows(scored)
+    keys = [(str(r[3]).encode(), uuid.UUID(str(r[0])).bytes) for r in in_copy_order]
+    assert keys == sorted(keys)

@@ -73,3 +73,11 @@ def test_hash_depends_on_values_only() -> None:
 def test_columns_of_different_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         pgcopy.encode([pgcopy.float8([1.0]), pgcopy.float8([1.0, 2.0])])
+
+
+def test_integer_and_boolean_columns_are_packed_as_postgresql_sends_them() -> None:
+    payload = pgcopy.encode([pgcopy.int4([7, -2]), pgcopy.boolean([True, False])])
+
+    body = b"".join(bytes(chunk) for chunk, _ in payload.records())
+
+    assert body == (_row([struct.pack(">i", 7), b"\x01"]) + _row([struct.pack(">i", -2), b"\x00"]))

@@ -32,7 +32,8 @@ class BinaryColumn:
 
     Attributes:
         values: 1-D array whose dtype is the wire form: ``>f8`` (double precision), ``>i8``
-            (bigint, timestamptz), ``>i2`` (smallint), ``S16`` (uuid), ``S<k>`` (text of k bytes).
+            (bigint, timestamptz), ``>i4`` (integer), ``>i2`` (smallint), ``u1`` (boolean),
+            ``S16`` (uuid), ``S<k>`` (text of k bytes).
         nulls: True where the value is NULL; None when the column has no NULLs.
     """
 
@@ -53,6 +54,16 @@ def int8(values: npt.ArrayLike) -> BinaryColumn:
 def int2(values: npt.ArrayLike, nulls: npt.NDArray[np.bool_] | None = None) -> BinaryColumn:
     """A ``smallint`` column."""
     return BinaryColumn(np.asarray(values, dtype=">i2"), nulls)
+
+
+def int4(values: npt.ArrayLike) -> BinaryColumn:
+    """An ``integer`` column."""
+    return BinaryColumn(np.asarray(values, dtype=">i4"))
+
+
+def boolean(values: npt.ArrayLike) -> BinaryColumn:
+    """A ``boolean`` column (one byte, 0 or 1)."""
+    return BinaryColumn(np.asarray(values, dtype=bool).astype(np.uint8))
 
 
 def uuid_column(id_bytes: npt.NDArray[np.uint8]) -> BinaryColumn:

@@ -1,41 +1,64 @@
 """PostgreSQL side of a micro-batch: predictions and dead letters in ONE transaction.
 
 Predictions are idempotent on ``(transaction_id, model_version)``: a micro-batch redelivered
-after a crash (or a transaction published twice) inserts nothing new. The whole micro-batch goes
-in ONE statement, so one round trip: its columns travel as binary array parameters built with
-numpy (`pg_arrays`), the constants of a micro-batch (model name, version, threshold, scored_at)
-as scalar parameters; rows are inserted in key order, which keeps the primary-key probes on
-neighbouring pages. Without dead letters the statement runs on its own (autocommit: the
-statement is the transaction); with them, it and their rows share an explicit transaction.
-Staging through COPY into a temporary table took BEGIN, COPY, INSERT and COMMIT round trips,
-each of which the write thread then had to win the GIL back for.
+after a crash or a rebalance (or a transaction published twice) inserts nothing new. A
+micro-batch is almost always new, so that case decides the design and a redelivery pays for
+itself:
 
-Every prediction must name a transaction PostgreSQL holds under the message's batch. The same
-statement checks that set-based before it inserts: an anti-join of the micro-batch's ids against
-`transactions` (a nested loop whose inner side is the batch partitions' primary keys, pruned at
-run time to the row's partition). A per-row foreign key did the same at a trigger, a query and a
-row lock per prediction (see migration 0003). When ids are unknown the statement inserts nothing
-and returns them; the sink rolls back whatever else the transaction did and reports them, so the
-caller can dead-letter just them and write the rest.
+1. Check that every prediction names a transaction PostgreSQL holds under the message's batch,
+   set-based: per batch id of the micro-batch, one anti-join of its ids (a binary ``uuid[]``
+   parameter, `pg_arrays`, in key order so neighbouring probes share index pages) against the
+   batch's partition of `transactions` (the batch id a constant, so the plan touches that
+   partition alone). The queries of a micro-batch go in one pipeline: one round trip. A
+   per-row foreign key did the same at a trigger, a query and a row lock per prediction (see
+   migration 0003). When ids are unknown nothing is written and they are reported, so the
+   caller can dead-letter just them and write the rest.
+2. Binary COPY of the rows (`prediction_copy`: encoded with numpy before anything is sent, in
+   key order, each id once). Without dead letters the COPY is its own transaction
+   (autocommit); with them, it and their rows share an explicit one.
+3. Only if the COPY hits a row that is already there (``unique_violation``: a redelivery, or
+   another scorer writing the same messages during a rebalance, its COPY waited for first) is
+   the transaction rolled back and the micro-batch written again by ONE ``INSERT … ON
+   CONFLICT DO NOTHING`` statement over array parameters, which inserts only what is missing
+   and checks the ids again in the same statement.
+
+The check runs in its own (implicit) transaction, before the one that inserts. That is as
+strong as checking inside it: rows of `transactions` are never updated or deleted, so a
+transaction that is there stays there, and even inside one READ COMMITTED transaction (or one
+statement) nothing locked the checked rows.
+
+Measured on the dev database (2 shared cores, load ~1; random real ids over both batches; the
+median of 3 runs): PostgreSQL CPU per row, old single statement → this design, was 38 → 24 µs
+(100-row micro-batches), 24 → 16 µs (1,000), 22 → 12 µs (5,000), 19 → 12 µs (10,000): ~85k
+rows/s per connection at 10k rows. Of the 12 µs the COPY is ~9 and the check ~3-5 (a join of
+all ids against `transactions` with the batch id per row cost ~7.5: its partition was pruned per
+row). COPY in key order saves PostgreSQL ~2 µs a row over the same rows unsorted. The price:
+the scorer's thread spends ~3 ms (1,000 rows) to ~8 ms (10,000) of CPU per micro-batch instead
+of 1-2 (sorting, encoding, a statement and two round trips more), and a redelivery costs ~1.5x
+what it did (10,000 rows, all stored: 140 → 210 ms; half stored: 200 → 270 ms), as it pays for
+the check and the failed COPY before the statement that used to be the whole write.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
 import structlog
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from fraudpipe.config import Settings
 from fraudpipe.db.connect import Connection, connect
+from fraudpipe.db.pgcopy import BinaryCopyPayload
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.scoring.batch import DeadLetter, ScoredBatch
+from fraudpipe.scoring.batch import DeadLetter, ScoredBatch, TransactionBatch
 from fraudpipe.scoring.pg_arrays import (
     bool_array,
     float8_array,
@@ -43,14 +66,45 @@ from fraudpipe.scoring.pg_arrays import (
     register_array_dumpers,
     uuid_array,
 )
+from fraudpipe.scoring.prediction_copy import (
+    COPY_PREDICTIONS,
+    KeyOrder,
+    key_order,
+    prediction_payload,
+)
 
 log = structlog.get_logger(__name__)
 
-#: A micro-batch's transaction never idles between statements; one that does is orphaned.
-_IDLE_TIMEOUT: Final = "30s"
+#: Session settings of the sink's connection, and why:
+_SESSION: Final = {
+    # A connection lost mid-transaction without the server noticing (a network cut) leaves its
+    # backend idle in the transaction, holding the rows the retry inserts again; the retry
+    # would wait on them forever. The server ends such a session. A micro-batch's transaction
+    # never idles between statements longer than the write thread takes to get the GIL back.
+    "idle_in_transaction_session_timeout": "30s",
+    # The same cut in the middle of a COPY leaves the backend waiting for the rest of the data
+    # (not idle, and deaf to statement_timeout while it reads), holding the rows sent so far:
+    # keepalive probes tell it the client is gone after 10 + 3 × 5 s.
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+#: Step 1: which of a batch's ids `transactions` does not hold under it.
+_UNKNOWN_IDS: Final = """
+SELECT ARRAY(
+    SELECT s.transaction_id FROM unnest(%(ids)s) AS s(transaction_id)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM transactions t
+        WHERE t.batch_id = %(batch_id)s AND t.transaction_id = s.transaction_id
+    )
+)
+"""
+# Step 3, the redelivery: check and insert what is missing in one statement.
 # MATERIALIZED: `unknown` is read twice (the insert's guard and the result) and must be
-# computed once; `staged` feeds both the check and the insert.
-_WRITE: Final = """
+# computed once; `staged` feeds both the check and the insert. Rows go in the COPY's order
+# (batch id by code point, which "C" is for UTF-8, then id): two writers of the same rows take
+# their keys in the same order, whichever of the two ways each writes.
+_MERGE: Final = """
 WITH staged AS MATERIALIZED (
     SELECT s.transaction_id, b.batch_id, s.score, s.is_fraud, s.latency_ms
     FROM unnest(%(ids)s, %(codes)s, %(scores)s, %(is_fraud)s, %(latency_ms)s)
@@ -70,7 +124,7 @@ WITH staged AS MATERIALIZED (
            st.is_fraud, %(threshold)s, %(scored_at)s, st.latency_ms
     FROM staged st
     WHERE NOT EXISTS (SELECT 1 FROM unknown)
-    ORDER BY st.transaction_id
+    ORDER BY st.batch_id COLLATE "C", st.transaction_id
     ON CONFLICT (transaction_id, model_version) DO NOTHING
     RETURNING 1
 )
@@ -126,13 +180,7 @@ class PredictionSink:
         """
         conn = self._connection()
         try:
-            if dead_letters:
-                with conn.transaction():
-                    inserted = self._insert(conn, scored)
-                    with conn.cursor() as cur:
-                        cur.executemany(_INSERT_DEAD_LETTER, [_dead_row(d) for d in dead_letters])
-            else:
-                inserted = self._insert(conn, scored)
+            inserted = _write(conn, scored, dead_letters)
         except _Unknown as unknown:
             return WriteOutcome(False, 0, unknown.ids)
         except pg_errors.TransactionRollback:
@@ -141,18 +189,6 @@ class PredictionSink:
             self._drop_connection()
             raise self._unavailable(exc) from exc
         return WriteOutcome(True, inserted, np.empty((0, 16), np.uint8))
-
-    @staticmethod
-    def _insert(conn: Connection, scored: ScoredBatch | None) -> int:
-        """The one statement: check, then insert; raises `_Unknown` when it inserted nothing."""
-        if scored is None or not len(scored):
-            return 0
-        row = conn.execute(_WRITE, _write_params(scored)).fetchone()
-        assert row is not None  # an aggregate query always returns its one row
-        inserted, unknown = row
-        if unknown:
-            raise _Unknown(unknown)
-        return int(inserted)
 
     def connect(self) -> None:
         """Open the connection now (at start-up), so the first micro-batch does not wait for it.
@@ -169,14 +205,12 @@ class PredictionSink:
     def _connection(self) -> Connection:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        # Autocommit: a micro-batch without dead letters is one statement, its own transaction.
+        # Autocommit: without dead letters, a micro-batch's COPY is its own transaction.
         conn = connect(self._settings, "app", autocommit=True)
         register_array_dumpers(conn)
         try:
-            # A connection lost mid-transaction without the server noticing (a network cut)
-            # leaves its backend idle in the transaction, holding the rows the retry inserts
-            # again; the retry would wait on them forever. The server ends such a session.
-            conn.execute(f"SET idle_in_transaction_session_timeout = '{_IDLE_TIMEOUT}'")
+            for name, value in _SESSION.items():
+                conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), value))
         except psycopg.OperationalError as exc:
             conn.close()
             raise self._unavailable(exc) from exc
@@ -197,6 +231,77 @@ class PredictionSink:
         )
 
 
+def _write(conn: Connection, scored: ScoredBatch | None, dead_letters: Sequence[DeadLetter]) -> int:
+    """Steps 1-3 of the module doc; returns the predictions inserted."""
+    if scored is None or not len(scored):
+        with _transaction_if(conn, bool(dead_letters)):
+            _insert_dead_letters(conn, dead_letters)
+        return 0
+    order = key_order(scored.transactions)
+    # Encoded before the first statement: no transaction waits on numpy.
+    payload = prediction_payload(scored, order)
+    _check_known(conn, scored.transactions, order)
+    try:
+        with _transaction_if(conn, bool(dead_letters)):
+            _copy(conn, payload)
+            _insert_dead_letters(conn, dead_letters)
+        return payload.rows
+    except _AlreadyStored:
+        with _transaction_if(conn, bool(dead_letters)):
+            inserted = _merge(conn, scored)
+            _insert_dead_letters(conn, dead_letters)
+        return inserted
+
+
+def _transaction_if(conn: Connection, explicit: bool) -> AbstractContextManager[object]:
+    # Alone, a statement of the autocommit connection is its own transaction.
+    return conn.transaction() if explicit else nullcontext()
+
+
+def _check_known(conn: Connection, txs: TransactionBatch, order: KeyOrder) -> None:
+    """Step 1; raises `_Unknown` naming the ids `transactions` does not hold."""
+    with conn.pipeline():
+        cursors = [
+            conn.execute(
+                _UNKNOWN_IDS, {"ids": uuid_array(txs.ids[rows]), "batch_id": txs.batch_ids[code]}
+            )
+            for code, rows in order
+        ]
+    unknown = [i for cur in cursors for i in _single_row(cur)[0]]
+    if unknown:
+        raise _Unknown(unknown)
+
+
+def _copy(conn: Connection, payload: BinaryCopyPayload) -> None:
+    """Step 2; raises `_AlreadyStored` when a row's key is taken."""
+    try:
+        with conn.cursor() as cur, cur.copy(COPY_PREDICTIONS) as copy:
+            for chunk, _ in payload.chunks():
+                copy.write(chunk)
+    except pg_errors.UniqueViolation as exc:
+        raise _AlreadyStored from exc
+
+
+def _merge(conn: Connection, scored: ScoredBatch) -> int:
+    """Step 3; raises `_Unknown` when it inserted nothing because of unknown ids."""
+    inserted, unknown = _single_row(conn.execute(_MERGE, _merge_params(scored)))
+    if unknown:
+        raise _Unknown(unknown)
+    return int(inserted)
+
+
+def _insert_dead_letters(conn: Connection, dead_letters: Sequence[DeadLetter]) -> None:
+    if dead_letters:
+        with conn.cursor() as cur:
+            cur.executemany(_INSERT_DEAD_LETTER, [_dead_row(d) for d in dead_letters])
+
+
+def _single_row(cur: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
+    row = cur.fetchone()
+    assert row is not None  # an aggregate or ARRAY() query always returns its one row
+    return row
+
+
 class _Unknown(Exception):  # noqa: N818  # unwinds the transaction; never leaves this module
     def __init__(self, ids: list[uuid.UUID]) -> None:
         super().__init__(f"{len(ids)} unknown transaction ids")
@@ -204,7 +309,11 @@ class _Unknown(Exception):  # noqa: N818  # unwinds the transaction; never leave
         self.ids = np.frombuffer(raw, np.uint8).reshape(len(ids), 16)
 
 
-def _write_params(scored: ScoredBatch) -> dict[str, object]:
+class _AlreadyStored(Exception):  # noqa: N818  # unwinds the transaction; never leaves this module
+    """Some of the micro-batch's predictions are in `predictions` already."""
+
+
+def _merge_params(scored: ScoredBatch) -> dict[str, object]:
     txs = scored.transactions
     return {
         "ids": uuid_array(txs.ids),
