@@ -77,6 +77,7 @@ def test_async_commits_land_and_commit_now_settles_the_rest(
             ]
             if batch:
                 committer.advance(next_offsets(batch))
+                committer.send()
                 seen.extend(batch)
         assert len(seen) == 60
         # The coordinator's answers are served by the consumer's own calls.

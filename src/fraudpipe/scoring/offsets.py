@@ -110,8 +110,12 @@ class OffsetCommitter:
     is repeated by the next one. Before partitions are revoked and at a clean stop `commit_now`
     commits synchronously, so neither a rebalance nor a restart re-scores anything.
 
-    `advance` runs in the publish stage; the commit results arrive in the consume loop (the
-    consumer serves them from `consume()`), hence the lock.
+    `advance` runs in the publish stage and only records the offsets; `send` and `commit_now`
+    run in the consume loop, as do the commit results (the consumer serves them from
+    `consume()`), hence the lock. Every call on the consumer stays on the loop's thread because
+    confluent-kafka serialises them: a commit from the publish stage waited until the loop's
+    `consume()` returned, up to its whole timeout (200 ms in the latency bench) whenever the
+    topic was quiet for a moment.
     """
 
     def __init__(self, consumer: Consumer) -> None:
@@ -122,13 +126,13 @@ class OffsetCommitter:
         # Highest offset recorded per partition: a micro-batch never moves its offset back.
         self._latest: dict[tuple[str, int], int] = {}
         self._fatal: KafkaError | None = None
+        self._advanced = False  # offsets recorded since the last `send`
 
     def advance(self, offsets: Iterable[TopicPartition]) -> None:
-        """Record the offsets after a committed micro-batch and send them without waiting.
+        """Record the offsets after a committed micro-batch (`send` commits them).
 
         Raises:
-            ServiceUnavailableError: The client refused the commit right away (retry).
-            KafkaFatalError: A fatal client error, now or in an earlier commit's result.
+            KafkaFatalError: A fatal client error in an earlier commit's result.
         """
         self.raise_if_fatal()
         with self._lock:
@@ -136,13 +140,30 @@ class OffsetCommitter:
                 key = (tp.topic, tp.partition)
                 if tp.offset > self._latest.get(key, -1):
                     self._latest[key] = self._unconfirmed[key] = tp.offset
+                    self._advanced = True
+
+    def send(self) -> None:
+        """Commit what was recorded since the last call, without waiting (the consume loop).
+
+        A refusal right away (no coordinator yet, say) is logged: the offsets stay unconfirmed
+        and go with the next commit.
+
+        Raises:
+            KafkaFatalError: A fatal client error.
+        """
+        self.raise_if_fatal()
+        with self._lock:
+            if not self._advanced:
+                return
+            self._advanced = False
             pending = self._pending()
-        if not pending:
-            return
         try:
             self._consumer.commit(offsets=pending, asynchronous=True)
         except KafkaException as exc:
-            judge_commit_error(exc.args[0] if exc.args else None, pending)
+            try:
+                judge_commit_error(exc.args[0] if exc.args else None, pending)
+            except ServiceUnavailableError as unavailable:
+                log.warning("asynchronous offset commit refused", error=str(unavailable))
 
     def commit_now(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
         """Commit synchronously what is not confirmed yet (of `partitions`, or of all).

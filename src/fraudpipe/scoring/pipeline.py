@@ -12,9 +12,10 @@ GIL). Per micro-batch the stages keep the order that makes predictions exactly-o
 2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
    and `dead_letters` rows (idempotent on ``(topic, partition, offset)``);
 3. `Prediction`s and `Alert`s produced and acknowledged;
-4. the consumed offsets (+1 per partition) committed, in consumption order, without waiting for
-   the coordinator's answer (`OffsetCommitter`); synchronously when the topic goes quiet, before
-   partitions are revoked and at a clean stop.
+4. the consumed offsets (+1 per partition) recorded, in consumption order, and committed by the
+   consume loop at its next turn without waiting for the coordinator's answer
+   (`OffsetCommitter`); synchronously when the topic goes quiet, before partitions are revoked
+   and at a clean stop.
 
 A crash before 4 (or before the coordinator stored an asynchronous commit) leaves the offsets
 where they were: the micro-batch is read again and step 2 inserts nothing new. Two writes in
@@ -252,6 +253,7 @@ class ScoringPipeline:
             self.stage.wait_for_room(svc.stop_event)
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
             svc.raise_if_fatal()
+            self.committer.send()
             now = time.monotonic()
             if now >= next_lag:
                 next_lag = now + opts.lag_every_s
@@ -317,7 +319,7 @@ class ScoringPipeline:
         )
         self.producer.confirm()
         published = time.perf_counter()
-        svc.retry(partial(self.committer.advance, batch.offsets), "commit offsets")
+        self.committer.advance(batch.offsets)
         metrics.stage_seconds.labels("publish").observe(published - started)
         metrics.stage_seconds.labels("commit").observe(time.perf_counter() - published)
 
