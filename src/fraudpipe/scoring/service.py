@@ -124,7 +124,13 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
         "session.timeout.ms": 10_000,
         # Prefetch generously: decoding and writing a micro-batch overlaps the next fetch.
         "queued.max.messages.kbytes": 262_144,
-        "fetch.wait.max.ms": 100,
+        # A fetch returns once 64 KiB (~100 messages) are there, or after 10 ms. Answered at
+        # the first byte, a topic fed at 5k tx/s cost a fetch round trip per message or two:
+        # the broker and librdkafka then took over a core between them, which the micro-batches
+        # waited for (p99 at 5k tx/s 150-190 ms; 93-97 ms with this and the bench pacer at
+        # librdkafka's default linger). A backlog fills each fetch at once.
+        "fetch.min.bytes": 65_536,
+        "fetch.wait.max.ms": 10,
     }
 
 
