@@ -13,8 +13,9 @@ machine, in one run:
   binary COPY alone, without the check);
 - end-to-end throughput of the scoring service (consume → decode → score → write → produce →
   commit) on a backlog, with one process and with two processes in one consumer group;
-- latency p50/p95/p99 (Kafka record timestamp → predictions committed and acknowledged, offsets
-  commit sent) at fixed offered rates,
+- latency p50/p95/p99 (Kafka record timestamp → predictions committed in PostgreSQL and
+  acknowledged by the broker, offsets recorded for the consume loop's next asynchronous commit)
+  at fixed offered rates,
   paced by a producer in its own process;
 - a naive design for comparison: JSON messages, one `predict` per message, one INSERT and one
   offset commit per message.
