@@ -1,10 +1,10 @@
-"""The second half of the pipeline in its own thread: write, publish, commit, in order.
+"""A stage of the pipeline in its own thread: one item at a time, first in first out.
 
-While micro-batch N waits on PostgreSQL (psycopg releases the GIL) and on the broker's
-acknowledgements, the consume loop decodes and scores micro-batch N+1. The stage handles one
-micro-batch at a time, first in first out, so offsets are still committed in consumption order
-and only after that micro-batch's writes are durable. At most one micro-batch waits in the queue:
-a slow database holds the consume loop back instead of piling scored work up in memory.
+The scorer runs its write stages and its publish stage this way (`pipeline`): while one
+micro-batch waits on PostgreSQL (psycopg releases the GIL) or on the broker's
+acknowledgements, the consume loop decodes and scores the next. At most one item waits in a
+stage's queue: a slow database holds the consume loop back instead of piling scored work up in
+memory.
 
 A failure in the stage (a fatal Kafka error, a stop during an outage, a bug) stops the stage
 and is re-raised in the consume loop by `raise_if_failed()`; nothing after the failed
@@ -51,18 +51,6 @@ class CommitStage(Generic[T]):
     def pending(self) -> int:
         """Items submitted and not yet handled (queued or in progress)."""
         return self._queue.unfinished_tasks
-
-    def wait_for_room(self) -> None:
-        """Wait until `submit` would not wait (nothing queued; an item may be in progress).
-
-        Raises:
-            Whatever ended the stage, if it failed.
-        """
-        q = self._queue
-        with q.not_full:
-            while len(q.queue) >= q.maxsize and self._failure is None:
-                q.not_full.wait(_POLL_S)
-        self.raise_if_failed()
 
     def drain(self) -> None:
         """Wait until every submitted item is handled (or the stage failed).

@@ -4,9 +4,10 @@ Stages in threads of their own (`commit_stage`): the consume loop decodes and sc
 stages (``writers`` of them, each with its own PostgreSQL connection) write micro-batches, two
 at once by default, since the idempotent insert is the slowest step and PostgreSQL runs it on
 another core; the publish stage takes the written micro-batches in consumption order, produces
-their outputs and commits their offsets. So the database writes overlap the scoring of the next
-micro-batch and the publishing of the previous (psycopg and librdkafka wait without holding the
-GIL). Per micro-batch the stages keep the order that makes predictions exactly-once:
+their outputs and records their offsets for the consume loop to commit. So the database writes
+overlap the scoring of the next micro-batch and the publishing of the previous (psycopg and
+librdkafka wait without holding the GIL). Per micro-batch the stages keep the order that
+makes predictions exactly-once:
 
 1. dead letters to the DLQ topic, acknowledged (durable before anything depends on them);
 2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
