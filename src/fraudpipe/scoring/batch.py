@@ -173,10 +173,15 @@ def from_epoch_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
-def _epoch_ms(moment: datetime) -> int:
-    # Integer arithmetic on the timedelta: float timestamps lose a millisecond now and then.
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since 1970-01-01 UTC of an aware datetime, exactly."""
+    # Integer arithmetic on the timedelta: float timestamps lose a microsecond now and then.
     delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return epoch_us(moment) // 1000
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,10 @@ class ScoredBatch:
     @property
     def scored_at_ms(self) -> int:
         return _epoch_ms(self.scored_at)
+
+    @property
+    def scored_at_us(self) -> int:
+        return epoch_us(self.scored_at)
 
     def predictions(self) -> list[PredictionRecord]:
         """The verdicts as typed `PredictionRecord`s (slow; for tests and debugging)."""

@@ -13,7 +13,6 @@ micro-batch is kept.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
@@ -38,8 +37,6 @@ COLUMNS: Final = (
 COPY_PREDICTIONS: Final = sql.SQL("COPY predictions ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
 )
-
-_UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Per batch id (as its code in the micro-batch), its rows' positions in key order.
 KeyOrder = list[tuple[int, npt.NDArray[np.intp]]]
@@ -70,7 +67,7 @@ def prediction_payload(
         order: Its `key_order`, when the caller has it already.
     """
     txs = scored.transactions
-    scored_at = _unix_us(scored.scored_at)
+    scored_at = scored.scored_at_us
     groups: list[npt.NDArray[np.void]] = []
     rows_total = 0
     for code, rows in key_order(txs) if order is None else order:
@@ -103,9 +100,3 @@ def _first_of_each_id(
     first = np.ones(len(order), dtype=bool)
     first[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
     return rows[order[first]]
-
-
-def _unix_us(moment: datetime) -> int:
-    # Integer arithmetic on the timedelta: a float timestamp can be a microsecond off.
-    delta = moment - _UNIX_EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
