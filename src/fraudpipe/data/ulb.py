@@ -143,15 +143,17 @@ def read_ulb(path: Path) -> RawRows:
     rows = read_rows_file(path, ULB_SOURCE)
     # to_numeric: a damaged file comes back as text, whose sum would be one long string.
     labels = pd.to_numeric(rows.frame[RAW_LABEL_COLUMN], errors="coerce")
-    frauds = int((labels == 1).sum())
-    if len(rows.frame) != ULB_ROWS or rows.rejections or frauds != ULB_FRAUDS:
+    _check_totals(path, len(rows.frame), len(rows.rejections), int((labels == 1).sum()))
+    return rows
+
+
+def _check_totals(path: Path, rows: int, broken: int, frauds: int) -> None:
+    if rows != ULB_ROWS or broken or frauds != ULB_FRAUDS:
         raise DatasetError(
-            f"{path} holds {len(rows.frame)} readable rows, {len(rows.rejections)} broken "
-            f"ones and {frauds} frauds, "
+            f"{path} holds {rows} readable rows, {broken} broken ones and {frauds} frauds, "
             f"expected {ULB_ROWS} and {ULB_FRAUDS}",
             f"delete {path} so it is fetched again",
         )
-    return rows
 
 
 def stream_ulb(path: Path) -> Iterator[RawRows]:
@@ -185,11 +187,7 @@ def stream_ulb(path: Path) -> Iterator[RawRows]:
             f"{path} is damaged after data row {exc.rows_before:,} ({exc})",
             f"delete {path} so it is fetched again",
         ) from exc
-    if rows != ULB_ROWS or frauds != ULB_FRAUDS:
-        raise DatasetError(
-            f"{path} holds {rows} rows and {frauds} frauds, expected {ULB_ROWS} and {ULB_FRAUDS}",
-            f"delete {path} so it is fetched again",
-        )
+    _check_totals(path, rows, 0, frauds)
 
 
 @dataclass(frozen=True)
