@@ -21,14 +21,16 @@ measurement loads the same 284,807 rows:
 - the client's stages on their own (no database), for where its share of the time goes.
 
 Run: ``uv run python bench/ingest.py [--repeat N]`` (the local stack must be up). With
-``--repeat`` each measurement runs N times and the best time is kept.
+``--repeat`` every measurement runs once per round, N rounds, and the best time is kept; the
+rounds interleave the measurements so that the machine's slow and fast spells hit them all
+alike, and the last line gives ingest's share of the raw ceiling round by round.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -74,18 +76,6 @@ class Measurement:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds
-
-
-def best_of(repeat: int, setup: Callable[[], None], run: Callable[[], int]) -> tuple[int, float]:
-    """Best wall time of `run` over `repeat` tries, `setup` (untimed) before each."""
-    best = float("inf")
-    rows = 0
-    for _ in range(repeat):
-        setup()
-        started = time.perf_counter()
-        rows = run()
-        best = min(best, time.perf_counter() - started)
-    return rows, best
 
 
 def checkpoint(settings: Settings) -> None:
@@ -244,7 +234,60 @@ def to_sql_multi(settings: Settings, table: str, batches: list[DayBatch]) -> int
     return n
 
 
-def run(repeat: int) -> list[Measurement]:
+@dataclass(frozen=True)
+class Case:
+    """One measurement: `setup` (untimed), then `run` (timed), which returns the rows it did."""
+
+    name: str
+    kind: str
+    setup: Callable[[], None]
+    run: Callable[[], int]
+
+
+@dataclass
+class Rounds:
+    """Each case's time in each round, cases in a fixed order within a round."""
+
+    cases: list[Case]
+    seconds: dict[str, list[float]]
+    rows: dict[str, int]
+
+    def best(self) -> list[Measurement]:
+        return [
+            Measurement(c.name, self.rows[c.name], min(self.seconds[c.name]), c.kind)
+            for c in self.cases
+        ]
+
+    def share_of_raw(self, name: str) -> list[float]:
+        """Per round: the best raw COPY's time over `name`'s time (both from that round)."""
+        raw = [c.name for c in self.cases if c.kind == "raw"]
+        return [
+            min(self.seconds[r][i] for r in raw) / secs for i, secs in enumerate(self.seconds[name])
+        ]
+
+
+def measure_in_rounds(cases: list[Case], repeat: int) -> Rounds:
+    """Run every case once per round, `repeat` rounds.
+
+    The machine's speed drifts (a shared 2-core VM: the same COPY took 0.31 s or 0.55 s
+    minutes apart). Interleaved, every case meets the same slow and fast spells, and each
+    round gives a ratio of two measurements taken a minute apart, not ten.
+    """
+    rounds = Rounds(cases, {c.name: [] for c in cases}, {})
+    for _ in range(repeat):
+        for case in cases:
+            case.setup()
+            started = time.perf_counter()
+            rounds.rows[case.name] = case.run()
+            rounds.seconds[case.name].append(time.perf_counter() - started)
+    return rounds
+
+
+INGEST_2 = "fraudpipe ingest, 2 connections (workers=2, CLI default)"
+
+
+def run(repeat: int) -> tuple[list[Measurement], list[float]]:
+    """The measurements (best of `repeat`) and, per round, ingest's share of the raw ceiling."""
     settings = get_settings()
     ensure_ulb_csv(settings)
     source = UlbSource(settings)
@@ -252,84 +295,86 @@ def run(repeat: int) -> list[Measurement]:
     batches = list(prepared.days.values())
     payloads = [transaction_payload(b) for b in batches]
     assert sum(p.rows for p in payloads) == ULB_ROWS
-    results: list[Measurement] = []
 
     with scratch_database(settings, prefix="fraudpipe_bench") as db:
         bare = make_bare_table(db)
+        new_table = f"bare_new_{uuid.uuid4().hex[:8]}"
+        per_row = python_rows(batches)
 
         def fresh_bare() -> None:
             with connect(db, "owner", autocommit=True) as conn:
                 conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(bare)))
             checkpoint(db)
 
-        rows, secs = best_of(
-            repeat, fresh_bare, functools.partial(copy_write_row, db, bare, python_rows(batches))
-        )
-        results.append(Measurement("binary COPY, psycopg write_row, bare table", rows, secs, "raw"))
-        rows, secs = best_of(repeat, fresh_bare, lambda: copy_stream(db, bare, payloads))
-        results.append(Measurement("binary COPY, numpy stream, bare table", rows, secs, "raw"))
-        new_table = f"bare_new_{uuid.uuid4().hex[:8]}"
-
         def no_new_table() -> None:
             drop_table(db, new_table)  # untimed: the last try's table goes before the next
             checkpoint(db)
-
-        rows, secs = best_of(
-            repeat, no_new_table, lambda: copy_stream(db, new_table, payloads, create=True)
-        )
-        results.append(
-            Measurement("binary COPY, numpy stream, bare table new in the txn", rows, secs, "raw")
-        )
 
         def fresh_schema() -> None:
             empty_pipeline_tables(db)
             create_batches(db, batches)
 
-        rows, secs = best_of(
-            repeat, fresh_schema, lambda: copy_stream(db, "transactions", payloads)
-        )
-        results.append(
-            Measurement("binary COPY, numpy stream, into indexed partitions", rows, secs, "schema")
-        )
-        rows, secs = best_of(repeat, fresh_schema, lambda: staging_merge(db, batches, payloads))
-        results.append(Measurement("COPY → staging → INSERT … ON CONFLICT", rows, secs, "typical"))
+        def ingest_with(workers: int, expect_loaded: int) -> Callable[[], int]:
+            def go() -> int:
+                report = ingest(db, UlbSource(settings), workers=workers)
+                assert report.loaded == expect_loaded, report.summary_line()
+                return report.rows_read
 
-        rows, secs = best_of(repeat, fresh_bare, lambda: to_sql_multi(db, bare, batches))
-        results.append(
-            Measurement(f"pandas to_sql(method='multi'), {rows:,} rows", rows, secs, "typical")
-        )
+            return go
+
+        cases = [
+            Case(
+                "binary COPY, psycopg write_row, bare table",
+                "raw",
+                fresh_bare,
+                lambda: copy_write_row(db, bare, per_row),
+            ),
+            Case(
+                "binary COPY, numpy stream, bare table",
+                "raw",
+                fresh_bare,
+                lambda: copy_stream(db, bare, payloads),
+            ),
+            Case(
+                "binary COPY, numpy stream, bare table new in the txn",
+                "raw",
+                no_new_table,
+                lambda: copy_stream(db, new_table, payloads, create=True),
+            ),
+            Case(
+                "binary COPY, numpy stream, into indexed partitions",
+                "schema",
+                fresh_schema,
+                lambda: copy_stream(db, "transactions", payloads),
+            ),
+            Case(
+                "COPY → staging → INSERT … ON CONFLICT",
+                "typical",
+                fresh_schema,
+                lambda: staging_merge(db, batches, payloads),
+            ),
+            Case(
+                f"pandas to_sql(method='multi'), {TO_SQL_ROWS:,} rows",
+                "typical",
+                fresh_bare,
+                lambda: to_sql_multi(db, bare, batches),
+            ),
+            Case(
+                "fraudpipe ingest, 1 connection (workers=1)",
+                "fraudpipe",
+                lambda: empty_pipeline_tables(db),
+                ingest_with(1, ULB_ROWS),
+            ),
+            Case(
+                INGEST_2, "fraudpipe", lambda: empty_pipeline_tables(db), ingest_with(2, ULB_ROWS)
+            ),
+            # Right after the case above, which loaded both days.
+            Case("fraudpipe ingest re-run (no-op)", "fraudpipe", lambda: None, ingest_with(1, 0)),
+        ]
+        rounds = measure_in_rounds(cases, repeat)
         drop_table(db, bare)
         drop_table(db, new_table)
-
-        def ingest_all() -> int:
-            report = ingest(db, UlbSource(settings))
-            assert report.loaded == ULB_ROWS, report.summary_line()
-            return report.rows_read
-
-        rows, secs = best_of(repeat, lambda: empty_pipeline_tables(db), ingest_all)
-        results.append(
-            Measurement("fraudpipe ingest, 1 connection (workers=1)", rows, secs, "fraudpipe")
-        )
-
-        def ingest_parallel() -> int:
-            report = ingest(db, UlbSource(settings), workers=2)
-            assert report.loaded == ULB_ROWS, report.summary_line()
-            return report.rows_read
-
-        rows, secs = best_of(repeat, lambda: empty_pipeline_tables(db), ingest_parallel)
-        results.append(
-            Measurement(
-                "fraudpipe ingest, 2 connections (workers=2, CLI default)", rows, secs, "fraudpipe"
-            )
-        )
-
-        def ingest_again() -> int:
-            report = ingest(db, UlbSource(settings))
-            assert report.loaded == 0
-            return report.rows_read
-
-        rows, secs = best_of(repeat, lambda: None, ingest_again)
-        results.append(Measurement("fraudpipe ingest re-run (no-op)", rows, secs, "fraudpipe"))
+    results = rounds.best()
 
     # Where the client's share of the time goes (no database involved).
     started = time.perf_counter()
@@ -350,10 +395,10 @@ def run(repeat: int) -> list[Measurement]:
             "  client: encode binary COPY + hash", ULB_ROWS, encode_done - prepare_done, "stage"
         ),
     ]
-    return results
+    return results, rounds.share_of_raw(INGEST_2)
 
 
-def print_table(results: list[Measurement]) -> None:
+def print_table(results: list[Measurement], shares: list[float]) -> None:
     raw = [m for m in results if m.kind == "raw"]
     best = max(raw, key=lambda m: m.rows_per_second)
     table = Table(
@@ -373,14 +418,22 @@ def print_table(results: list[Measurement]) -> None:
     Console(width=160).print(table)
     load = os.getloadavg()[0]
     print(f"best raw COPY: {best.name}; load average (1 min) at the end: {load:.1f} on 2 cores")
+    per_round = ", ".join(f"{100 * x:.0f}%" for x in shares)
+    print(
+        f"{INGEST_2} against the best raw COPY of the same round: {per_round} "
+        f"(median {100 * statistics.median(shares):.0f}%)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of every measurement (best kept)"
+    )
     args = parser.parse_args()
     configure_logging()
-    print_table(run(args.repeat))
+    results, shares = run(args.repeat)
+    print_table(results, shares)
 
 
 if __name__ == "__main__":

@@ -219,8 +219,7 @@ def ingest(
         with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="ingest") as pool:
             futures = [pool.submit(load, batches[i::lanes]) for i in range(lanes)]
             reports = sorted((r for f in futures for r in f.result()), key=lambda r: r.day)
-    with connect(settings, autocommit=True) as conn:
-        unplaced = quarantine_unplaced(conn, source.name, prepared.unplaced)
+    unplaced = quarantine_unplaced(settings, source.name, prepared.unplaced)
     result = IngestReport(source.name, source.is_synthetic, reports, unplaced)
     log_done(result)
     return result
@@ -350,11 +349,15 @@ def load_day(
     return report
 
 
-def quarantine_unplaced(conn: Connection, source: str, records: list[QuarantineRecord]) -> int:
-    """Rejected rows whose day cannot be told (unreadable ``Time``): their own transaction."""
+def quarantine_unplaced(settings: Settings, source: str, records: list[QuarantineRecord]) -> int:
+    """Rejected rows whose day cannot be told (unreadable ``Time``): their own transaction.
+
+    Connects only when there are such rows: the usual ingest has none, and a connection at
+    its very end is waited for.
+    """
     if not records:
         return 0
-    with conn.transaction():
+    with connect(settings, autocommit=True) as conn, conn.transaction():
         BatchRepository(conn).lock(f"quarantine:{source}")
         quarantine_rows(conn, records)
     return len(records)

@@ -109,3 +109,16 @@ def test_repeated_id_with_different_values_rejects_all_of_them() -> None:
     assert set(checked.reasons) == {0, 3}
     assert "also at position(s) 3 with different values" in checked.reasons[0][0]
     assert checked.valid.index.tolist() == [1, 2]
+
+
+def test_float_and_integer_columns_meet_the_same_contract() -> None:
+    # A parsed CSV arrives all float64 and skips the coercion step; a Parquet file may hold
+    # integers, which are coerced. Both must reject and keep the same rows.
+    as_integers = raw_frame(10)
+    as_integers.loc[3, "Amount"] = -1.0
+    as_integers.loc[6, "Class"] = 2
+    as_floats = as_integers.astype(np.float64)
+    typed, coerced = validate_raw(as_floats), validate_raw(as_integers)
+    assert typed.reasons == coerced.reasons
+    assert list(typed.reasons) == [3, 6]
+    pd.testing.assert_frame_equal(typed.valid, coerced.valid)

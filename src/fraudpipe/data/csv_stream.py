@@ -24,6 +24,9 @@ _BLOCK_BYTES: Final = 512 * 1024
 #: Pieces parsed ahead of the caller: enough to keep the parser busy, little memory.
 _AHEAD: Final = 2
 _PUT_POLL_S: Final = 0.1
+#: The first piece is this much smaller than the rest: the caller (and the database behind it)
+#: starts after a few blocks instead of a whole piece.
+_FIRST_PIECE_DIVISOR: Final = 8
 
 
 class CsvStreamError(Exception):
@@ -50,7 +53,7 @@ def stream_numeric_csv(
     Args:
         path: The CSV; its header must name exactly `columns` (check it first).
         columns: The columns, each read as float64 (an empty field becomes NaN).
-        piece_rows: Rows per piece, at least (the last piece may be shorter).
+        piece_rows: Rows per piece, at least (the first piece is smaller, the last may be).
 
     Raises:
         CsvStreamError: A line with the wrong number of fields, or a field that is not a
@@ -89,6 +92,7 @@ def _parse(
     position = 0
     group: list[pa.RecordBatch] = []
     grouped = 0
+    target = max(1, piece_rows // _FIRST_PIECE_DIVISOR)
 
     def hand_over(item: _Item) -> bool:
         while not stop.is_set():
@@ -100,11 +104,11 @@ def _parse(
         return False
 
     def flush() -> bool:
-        nonlocal position, group, grouped
+        nonlocal position, group, grouped, target
         frame = pa.Table.from_batches(group).to_pandas()
         frame.index = pd.RangeIndex(position, position + len(frame))
         position += len(frame)
-        group, grouped = [], 0
+        group, grouped, target = [], 0, piece_rows
         return hand_over(frame)
 
     try:
@@ -118,7 +122,7 @@ def _parse(
         for batch in reader:
             group.append(batch)
             grouped += batch.num_rows
-            if grouped >= piece_rows and not flush():
+            if grouped >= target and not flush():
                 return
         if group and not flush():
             return
