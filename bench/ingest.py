@@ -258,11 +258,12 @@ class Rounds:
             for c in self.cases
         ]
 
-    def share_of_raw(self, name: str) -> list[float]:
-        """Per round: the best raw COPY's time over `name`'s time (both from that round)."""
+    def against_raw(self, name: str) -> list[tuple[float, float]]:
+        """Per round: the best raw COPY's time and `name`'s time, both from that round."""
         raw = [c.name for c in self.cases if c.kind == "raw"]
         return [
-            min(self.seconds[r][i] for r in raw) / secs for i, secs in enumerate(self.seconds[name])
+            (min(self.seconds[r][i] for r in raw), secs)
+            for i, secs in enumerate(self.seconds[name])
         ]
 
 
@@ -286,8 +287,8 @@ def measure_in_rounds(cases: list[Case], repeat: int) -> Rounds:
 INGEST_2 = "fraudpipe ingest, 2 connections (workers=2, CLI default)"
 
 
-def run(repeat: int) -> tuple[list[Measurement], list[float]]:
-    """The measurements (best of `repeat`) and, per round, ingest's share of the raw ceiling."""
+def run(repeat: int) -> tuple[list[Measurement], list[tuple[float, float]]]:
+    """The measurements (best of `repeat`) and, per round, the raw ceiling's and ingest's time."""
     settings = get_settings()
     ensure_ulb_csv(settings)
     source = UlbSource(settings)
@@ -395,10 +396,10 @@ def run(repeat: int) -> tuple[list[Measurement], list[float]]:
             "  client: encode binary COPY + hash", ULB_ROWS, encode_done - prepare_done, "stage"
         ),
     ]
-    return results, rounds.share_of_raw(INGEST_2)
+    return results, rounds.against_raw(INGEST_2)
 
 
-def print_table(results: list[Measurement], shares: list[float]) -> None:
+def print_table(results: list[Measurement], rounds: list[tuple[float, float]]) -> None:
     raw = [m for m in results if m.kind == "raw"]
     best = max(raw, key=lambda m: m.rows_per_second)
     table = Table(
@@ -418,11 +419,14 @@ def print_table(results: list[Measurement], shares: list[float]) -> None:
     Console(width=160).print(table)
     load = os.getloadavg()[0]
     print(f"best raw COPY: {best.name}; load average (1 min) at the end: {load:.1f} on 2 cores")
-    per_round = ", ".join(f"{100 * x:.0f}%" for x in shares)
-    print(
-        f"{INGEST_2} against the best raw COPY of the same round: {per_round} "
-        f"(median {100 * statistics.median(shares):.0f}%)"
-    )
+    print(f"{INGEST_2}, round by round, against that round's best raw COPY:")
+    for i, (raw_s, ingest_s) in enumerate(rounds, 1):
+        print(
+            f"  round {i}: raw {raw_s:.2f} s, ingest {ingest_s:.2f} s, "
+            f"{100 * raw_s / ingest_s:.0f}%"
+        )
+    median = statistics.median(raw_s / ingest_s for raw_s, ingest_s in rounds)
+    print(f"  median: {100 * median:.0f}%")
 
 
 def main() -> None:
@@ -432,8 +436,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     configure_logging()
-    results, shares = run(args.repeat)
-    print_table(results, shares)
+    results, rounds = run(args.repeat)
+    print_table(results, rounds)
 
 
 if __name__ == "__main__":

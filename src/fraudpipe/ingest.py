@@ -20,7 +20,7 @@ import structlog
 from fraudpipe.config import Settings
 from fraudpipe.data.days import DayBatch, PreparedSource, QuarantineRecord, prepare
 from fraudpipe.data.sources import ChunkedSource, Source
-from fraudpipe.db.batches import BatchRepository, BatchStatus
+from fraudpipe.db.batches import Batch, BatchRepository, BatchStatus
 from fraudpipe.db.bulk_load import (
     count_new_transactions,
     load_transactions,
@@ -330,19 +330,58 @@ def load_day(
                 source_rows=span,
             )
             outcome = "extended" if loaded else "unchanged"
-        quarantine_rows(conn, batch.quarantined)
-        repo.refresh_quarantined_count(batch.batch_id)
-        after = repo.get(batch.batch_id)
-    report = BatchReport(
-        batch_id=batch.batch_id,
-        day=batch.day,
-        outcome=outcome,
-        status=after.status if after else None,
-        rows_read=batch.rows + len(batch.quarantined),
+        after = close_batch(conn, batch.batch_id, batch.quarantined)
+    return finished_batch(
+        batch.batch_id,
+        batch.day,
+        outcome,
+        after,
+        valid=batch.rows,
         loaded=loaded,
-        duplicates_skipped=batch.rows - loaded,
         quarantined=len(batch.quarantined),
         frauds=batch.frauds,
+        progress=progress,
+    )
+
+
+def close_batch(
+    conn: Connection, batch_id: str, quarantined: list[QuarantineRecord]
+) -> Batch | None:
+    """The last writes of a day's transaction: its rejected rows, and their count on the batch.
+
+    Returns:
+        The batch row as it now stands (None when the day has no batch: nothing valid).
+    """
+    quarantine_rows(conn, quarantined)
+    repo = BatchRepository(conn)
+    repo.refresh_quarantined_count(batch_id)
+    return repo.get(batch_id)
+
+
+def finished_batch(
+    batch_id: str,
+    day: date,
+    outcome: BatchOutcome,
+    after: Batch | None,
+    *,
+    valid: int,
+    loaded: int,
+    quarantined: int,
+    frauds: int,
+    progress: IngestProgress | None,
+) -> BatchReport:
+    """The report of a day whose transaction committed (valid rows not loaded were already
+    there), told to the progress display."""
+    report = BatchReport(
+        batch_id=batch_id,
+        day=day,
+        outcome=outcome,
+        status=after.status if after else None,
+        rows_read=valid + quarantined,
+        loaded=loaded,
+        duplicates_skipped=valid - loaded,
+        quarantined=quarantined,
+        frauds=frauds,
     )
     if progress:
         progress.batch_finished(report)

@@ -38,12 +38,13 @@ from fraudpipe.db.bulk_load import (
     transaction_payload,
 )
 from fraudpipe.db.connect import Connection, connect
-from fraudpipe.db.quarantine import quarantine_rows
 from fraudpipe.errors import IngestRequestError, SourceOrderError
 from fraudpipe.ingest import (
     BatchReport,
     IngestProgress,
     IngestReport,
+    close_batch,
+    finished_batch,
     load_day,
     log_batch,
     log_done,
@@ -224,22 +225,17 @@ def _stream_new_batch(
             content_sha256=digest.hexdigest(),
             source_rows=(lo, hi),
         )
-        quarantine_rows(conn, quarantined)
-        repo.refresh_quarantined_count(feed.batch_id)
-        after = repo.get(feed.batch_id)
+        after = close_batch(conn, feed.batch_id, quarantined)
     if after is None:
         return None  # rolled back above: the day goes the whole-day way
-    report = BatchReport(
-        batch_id=feed.batch_id,
-        day=feed.day,
-        outcome="loaded",
-        status=after.status,
-        rows_read=rows + len(quarantined),
+    return finished_batch(
+        feed.batch_id,
+        feed.day,
+        "loaded",
+        after,
+        valid=rows,
         loaded=rows - skipped,
-        duplicates_skipped=skipped,
         quarantined=len(quarantined),
         frauds=frauds,
+        progress=progress,
     )
-    if progress:
-        progress.batch_finished(report)
-    return report
