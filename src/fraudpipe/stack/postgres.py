@@ -183,10 +183,6 @@ class PostgresService(Service):
                     "max_wal_senders=0",
                     "-c",
                     "max_wal_size=2GB",
-                    # Those unlogged files are fsynced at commit: written back as the COPY
-                    # goes, the commit has a few MB left to flush instead of the whole table.
-                    "-c",
-                    "backend_flush_after=256kB",
                 ]
             )
         )
