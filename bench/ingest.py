@@ -57,7 +57,7 @@ from fraudpipe.db.bulk_load import (
     ensure_batch_partition,
     merge_transactions,
     transaction_payload,
-    write_back_as_filled,
+    tune_new_table_load,
 )
 from fraudpipe.db.connect import connect, create_engine
 from fraudpipe.db.scratch import scratch_database
@@ -151,8 +151,8 @@ def copy_stream(
     Args:
         create: Create `table` (bare, like `transactions`) in that same transaction and COPY
             with FREEZE: with minimal WAL (the local stack's setting) such a COPY writes no
-            WAL, as a new batch partition does, and with the same early write-back; the
-            fairest raw ceiling for fraudpipe's path.
+            WAL, as a new batch partition does, and with the same settings
+            (`tune_new_table_load`); the fairest raw ceiling for fraudpipe's path.
     """
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in TRANSACTION_COLUMNS)
     options = sql.SQL("FORMAT BINARY, FREEZE" if create else "FORMAT BINARY")
@@ -160,7 +160,7 @@ def copy_stream(
         if create:
             create_sql = sql.SQL("CREATE TABLE {} (LIKE transactions)")
             cur.execute(create_sql.format(sql.Identifier(table)))
-            write_back_as_filled(conn)  # as ingest does for a new partition
+            tune_new_table_load(conn)  # as ingest does for a new partition
         for payload in payloads:
             statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
                 sql.Identifier(table), columns, options
