@@ -18,6 +18,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -53,6 +54,13 @@ RUN_SCOPE_FIELDS: tuple[str, ...] = (
 
 #: States a run that succeeded ends in; every other final state is a failure.
 _SUCCESS = "COMPLETED"
+
+#: A run still PENDING this long after it entered that state was never started: its worker
+#: died while submitting it. Prefect leaves such a run PENDING for good, and every later
+#: trigger with its key would attach to it and wait (seen: a run left "Submitting" overnight
+#: held a `make demo` day). Submitting takes seconds; past this the run is marked Crashed and
+#: a new one starts.
+ABANDONED_PENDING_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,11 @@ def run_key(settings: Settings, deployment_name: str, logical_key: str) -> str:
     return f"{deployment_name}|{logical_key}|{digest[:12]}"
 
 
+def run_tag(key: str) -> str:
+    """The Prefect tag that marks every run made under the idempotency key `key`."""
+    return "fraudpipe-key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def run_deployment_and_wait(
     settings: Settings,
     deployment_name: str,
@@ -102,6 +115,7 @@ def run_deployment_and_wait(
     timeout: float = 3600.0,
     poll: float = 2.0,
     on_state: Callable[[str, str], None] | None = None,
+    abandoned_after: float = ABANDONED_PENDING_S,
 ) -> FlowRunResult:
     """Start (or attach to) a run of a deployment and wait until it is final.
 
@@ -113,6 +127,8 @@ def run_deployment_and_wait(
         timeout: Seconds to wait for a final state.
         poll: Seconds between state reads.
         on_state: Called with (flow run name, state name) whenever the state changes.
+        abandoned_after: Seconds after which an earlier run still PENDING counts as
+            abandoned (marked Crashed, not attached to).
 
     Returns:
         The completed run.
@@ -126,12 +142,12 @@ def run_deployment_and_wait(
     from prefect.client.orchestration import SyncPrefectClient
 
     key = run_key(settings, deployment_name, logical_key)
-    tag = "fraudpipe-key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    tag = run_tag(key)
     began = time.monotonic()
     try:
         with SyncPrefectClient(settings.prefect_api_url) as client:
             run, started_here = _attach_or_create(
-                client, settings, deployment_name, dict(parameters), key, tag
+                client, settings, deployment_name, dict(parameters), key, tag, abandoned_after
             )
             url = flow_run_url(settings, str(run.id))
             log.info(
@@ -169,6 +185,7 @@ def _attach_or_create(
     parameters: dict[str, Any],
     key: str,
     tag: str,
+    abandoned_after: float = ABANDONED_PENDING_S,
 ) -> tuple[FlowRun, bool]:
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -177,6 +194,7 @@ def _attach_or_create(
     )
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
 
     try:
         deployment = client.read_deployment_by_name(deployment_name)
@@ -192,7 +210,14 @@ def _attach_or_create(
     )
     for run in earlier:
         if run.state is None or not run.state.is_final():
-            return run, False
+            if not _abandoned(run, abandoned_after):
+                return run, False
+            client.set_flow_run_state(
+                run.id,
+                Crashed(message=f"still PENDING after {abandoned_after:.0f} s: never started"),
+                force=True,
+            )
+            log.warning("abandoned flow run marked crashed", flow_run=run.name, key=key)
     run = client.create_flow_run_from_deployment(
         deployment.id,
         parameters=parameters,
@@ -205,6 +230,15 @@ def _attach_or_create(
     # When another caller won that race Prefect returns its run; both then report it as
     # started here, which only affects a log line.
     return run, True
+
+
+def _abandoned(run: FlowRun, after: float) -> bool:
+    from prefect.client.schemas.objects import StateType
+
+    state = run.state
+    if state is None or state.type is not StateType.PENDING:
+        return False
+    return (datetime.now(UTC) - state.timestamp).total_seconds() > after
 
 
 def _wait_final(
