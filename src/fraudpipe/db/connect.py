@@ -6,6 +6,7 @@ pipeline), ``reader`` only selects (the dashboard).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import psycopg
@@ -66,3 +67,12 @@ def create_engine(settings: Settings, role: Role = "app") -> sa.Engine:
     """A SQLAlchemy 2 engine (psycopg 3 driver) as `role`; dispose it when done."""
     user, password = role_credentials(settings, role)
     return sa.create_engine(settings.pg_url(user, password), pool_pre_ping=True)
+
+
+def set_for_transaction(conn: Connection, settings: Mapping[str, str]) -> None:
+    """Set server settings until the current transaction ends (``SET LOCAL``).
+
+    The connection must be in a transaction (not autocommit): outside one, nothing is kept.
+    """
+    for name, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))

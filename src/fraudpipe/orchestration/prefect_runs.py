@@ -185,7 +185,7 @@ def _attach_or_create(
     parameters: dict[str, Any],
     key: str,
     tag: str,
-    abandoned_after: float = ABANDONED_PENDING_S,
+    abandoned_after: float,
 ) -> tuple[FlowRun, bool]:
     from prefect.client.schemas.filters import (
         FlowRunFilter,

@@ -21,7 +21,7 @@ import structlog
 
 from fraudpipe.config import Settings
 from fraudpipe.db.batches import BatchRepository, BatchStatus
-from fraudpipe.db.connect import Connection, connect
+from fraudpipe.db.connect import Connection, connect, set_for_transaction
 from fraudpipe.errors import BatchStatusError, ServiceUnavailableError
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ WHERE t.batch_id = %(batch_id)s
 ORDER BY t.transaction_id DESC
 LIMIT 1
 """
-_INDEX_PROBES_ONLY: Final = "SET LOCAL enable_seqscan = off"
+_INDEX_PROBES_ONLY: Final = {"enable_seqscan": "off"}
 
 
 class BatchProgress:
@@ -155,6 +155,6 @@ def has_unscored(conn: Connection, batch_id: str, versions: list[int]) -> bool:
     Runs in the caller's transaction (not autocommit): its planner setting lasts until that
     transaction ends.
     """
-    conn.execute(_INDEX_PROBES_ONLY)
+    set_for_transaction(conn, _INDEX_PROBES_ONLY)
     params = {"batch_id": batch_id, "versions": versions}
     return conn.execute(LAST_UNSCORED, params).fetchone() is not None
