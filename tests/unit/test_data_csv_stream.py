@@ -35,6 +35,17 @@ def test_pieces_cover_every_row_in_order_and_the_first_is_small(tmp_path: Path) 
     np.testing.assert_array_equal(joined.to_numpy(), frame.to_numpy(dtype=np.float64))
 
 
+def test_columns_come_in_the_order_asked_for(tmp_path: Path) -> None:
+    frame = raw_frame(100)
+    path = write_csv(frame, tmp_path / "rows.csv")
+    order = list(reversed(RAW_COLUMNS))
+
+    [piece] = list(stream_numeric_csv(path, order, PIECE_ROWS))
+
+    assert list(piece.columns) == order
+    np.testing.assert_array_equal(piece.to_numpy(), frame[order].to_numpy(dtype=np.float64))
+
+
 def test_a_broken_line_stops_the_reader_after_the_rows_before_it(tmp_path: Path) -> None:
     path = write_csv(raw_frame(ROWS), tmp_path / "rows.csv")
     lines = path.read_text().splitlines(keepends=True)

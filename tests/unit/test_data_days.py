@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from raw_files import raw_frame
 
-from fraudpipe.data.days import TIME_ZERO_US, prepare
+from fraudpipe.data.days import FEATURE_COLUMNS, FEATURE_ORDER_COLUMNS, TIME_ZERO_US, prepare
 from fraudpipe.data.sources import RawRows, Rejection
 from fraudpipe.ids import transaction_id
 
@@ -51,6 +51,15 @@ def test_features_and_labels_keep_their_values() -> None:
     np.testing.assert_array_equal(batch.features[:, 28], frame["V28"].to_numpy())
     assert np.isnan(batch.labels[1])
     assert batch.frauds == int(frame["Class"].sum())
+
+
+def test_features_are_a_view_when_the_source_holds_them_side_by_side() -> None:
+    order = list(FEATURE_ORDER_COLUMNS)
+    # One float block, as pyarrow's `to_pandas` gives for a parsed CSV piece.
+    frame = pd.DataFrame(raw_frame(50)[order].to_numpy(dtype=np.float64), columns=order)
+    [batch] = prepare("f", RawRows(frame)).days.values()
+    np.testing.assert_array_equal(batch.features, frame[list(FEATURE_COLUMNS)].to_numpy())
+    assert np.shares_memory(batch.features, frame["V7"].to_numpy())
 
 
 def test_rejected_rows_go_to_their_day_or_to_no_day() -> None:

@@ -52,7 +52,8 @@ def stream_numeric_csv(
 
     Args:
         path: The CSV; its header must name exactly `columns` (check it first).
-        columns: The columns, each read as float64 (an empty field becomes NaN).
+        columns: The columns, each read as float64 (an empty field becomes NaN), in this
+            order whatever the file's.
         piece_rows: Rows per piece, at least (the first piece is smaller, the last may be).
 
     Raises:

@@ -31,6 +31,11 @@ from fraudpipe.data.sources import TIME_ZERO, TIME_ZERO_DAY, RawRows
 from fraudpipe.ids import batch_id, transaction_ids
 
 US_PER_DAY: Final = 86_400_000_000
+#: `DayBatch.features`' columns, in order.
+FEATURE_COLUMNS: Final = (RAW_AMOUNT_COLUMN, *RAW_V_COLUMNS)
+#: A source's columns in the order that lets `prepare` take the features without a copy
+#: (`FEATURE_COLUMNS` side by side), for readers that choose their column order.
+FEATURE_ORDER_COLUMNS: Final = (*FEATURE_COLUMNS, RAW_TIME_COLUMN, RAW_LABEL_COLUMN)
 TIME_ZERO_US: Final = int(TIME_ZERO.timestamp()) * 1_000_000
 
 
@@ -59,7 +64,8 @@ class DayBatch:
         ids: n×16 transaction-id bytes.
         source_rows: Position in the source, or the source's own id (int64).
         event_time_us: Event time, microseconds since 1970-01-01 UTC (int64).
-        features: n×29 float64: ``amount``, ``v1``..``v28``.
+        features: n×29 float64: ``amount``, ``v1``..``v28`` (`FEATURE_COLUMNS`); may be a
+            view of the source's frame.
         labels: float64 0/1, NaN where the source has no label.
         quarantined: The day's rejected rows.
     """
@@ -134,7 +140,7 @@ def prepare(source: str, raw: RawRows) -> PreparedSource:
         if RAW_ID_COLUMN in valid.columns
         else valid.index.to_numpy(dtype=np.int64)
     )
-    features = valid[[RAW_AMOUNT_COLUMN, *RAW_V_COLUMNS]].to_numpy(dtype=np.float64)
+    features = _feature_matrix(valid)
     labels = valid[RAW_LABEL_COLUMN].to_numpy(dtype=np.float64)
 
     records = _quarantine_records(source, raw, checked.reasons)
@@ -165,6 +171,21 @@ def prepare(source: str, raw: RawRows) -> PreparedSource:
             ],
         )
     return PreparedSource(source, days, by_day.get(None, []))
+
+
+def _feature_matrix(valid: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """``Amount``, ``V1``..``V28`` as an n×29 array: a view of the frame when they are side by
+    side in that order (as `FEATURE_ORDER_COLUMNS` asks), else a copy.
+
+    A view of a float block is column-major, so the encoder reads each column in one run; the
+    copy cost ~8 ms per 72,000 rows and wrote a row-major array it then read column by column.
+    """
+    names = list(FEATURE_COLUMNS)
+    columns = list(valid.columns)
+    start = columns.index(RAW_AMOUNT_COLUMN)
+    if columns[start : start + len(names)] == names:
+        return valid.iloc[:, start : start + len(names)].to_numpy(dtype=np.float64)
+    return valid[names].to_numpy(dtype=np.float64)
 
 
 def _as_slice(mask: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.bool_]:

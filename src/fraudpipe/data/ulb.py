@@ -24,6 +24,7 @@ import structlog
 
 from fraudpipe.config import Settings
 from fraudpipe.data.csv_stream import CsvStreamError, stream_numeric_csv
+from fraudpipe.data.days import FEATURE_ORDER_COLUMNS
 from fraudpipe.data.files import read_rows_file
 from fraudpipe.data.schemas import RAW_LABEL_COLUMN, RAW_REQUIRED_COLUMNS
 from fraudpipe.data.sources import RawRows
@@ -178,7 +179,8 @@ def stream_ulb(path: Path) -> Iterator[RawRows]:
         )
     rows = frauds = 0
     try:
-        for frame in stream_numeric_csv(path, header, ULB_CHUNK_ROWS):
+        # In this column order `prepare` takes the features as a view, not a copy.
+        for frame in stream_numeric_csv(path, FEATURE_ORDER_COLUMNS, ULB_CHUNK_ROWS):
             rows += len(frame)
             frauds += int((frame[RAW_LABEL_COLUMN] == 1).sum())
             yield RawRows(frame)
