@@ -158,10 +158,29 @@ class Service(ABC):
         return pid
 
     def up(self) -> bool:
-        """Start the service unless it already answers. Returns True when we started it."""
+        """Start the service unless it already answers. Returns True when we started it.
+
+        A process of ours that is alive but does not answer (say PostgreSQL, where it keeps
+        its data, is restarting) is waited for, not doubled: a second copy cannot bind the port,
+        yet it would take over the pid file and leave the first for no `down` to stop. One that
+        does not answer within `stack_wait_seconds` is stopped and replaced.
+        """
         if self.is_up():
             self.after_start()
             return False
+        if self.managed_pid() is not None:
+            try:
+                wait_until(
+                    self.is_up,
+                    service=self.name,
+                    timeout=self.settings.stack_wait_seconds,
+                    log_file=self.log_file,
+                )
+            except StackError:
+                self.down()
+            else:
+                self.after_start()
+                return False
         self.install()
         proc = self.launch()
         wait_until(
