@@ -8,7 +8,8 @@ reads real artifacts.
 
 For each page, with the default filters (the latest two days of data):
 
-- queries: the core functions the page calls (`fraudpipe.dashboard.queries`), first call and the
+- queries: the core functions the page calls
+  (`fraudpipe.adapters.postgres.dashboard_queries`), first call and the
   best of ``--repeat`` further calls (PostgreSQL's buffers are warm after the first);
 - render: `streamlit.testing.v1.AppTest` running the page (a) on a first visit, every cache
   empty, MLflow artifacts included; (b) after the TTL caches expired (what a user waits for on
@@ -39,13 +40,14 @@ import psycopg
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
+from scratch_db import create_scratch_database, drop_scratch_database
 
+from fraudpipe.adapters.mlflow import model_history
+from fraudpipe.adapters.mlflow.registry import delete_registered_model
+from fraudpipe.adapters.postgres import dashboard_queries
+from fraudpipe.adapters.postgres.connect import create_engine
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.dashboard import models_view, queries
-from fraudpipe.dashboard.window import DateWindow
-from fraudpipe.db.connect import create_engine
-from fraudpipe.db.scratch import create_scratch_database, drop_scratch_database
-from fraudpipe.model.registry import delete_registered_model
+from fraudpipe.data.window import DateWindow
 from fraudpipe.stack.postgres import superuser_conninfo_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,57 +117,57 @@ def seed(settings: Settings, transactions: int) -> None:
 
 def page_queries(engine: sa.Engine, settings: Settings) -> dict[str, Callable[[], Any]]:
     """What each page asks PostgreSQL and MLflow for, with the default filters."""
-    extent = queries.data_extent(engine)
+    extent = dashboard_queries.data_extent(engine)
     assert extent.last_event is not None, "the bench database is empty"
     window = DateWindow.latest(extent.last_event)
-    newest = queries.batches_overview(engine, window)["batch_id"].iloc[0]
-    version = int(queries.serving_history(engine, window)["model_version"].max())
-    versions = models_view.versions_frame(settings)
+    newest = dashboard_queries.batches_overview(engine, window)["batch_id"].iloc[0]
+    version = int(dashboard_queries.serving_history(engine, window)["model_version"].max())
+    versions = model_history.versions_frame(settings)
     champion = int(versions[versions["aliases"].str.contains("champion")]["version"].iloc[0])
     run_id = str(versions.set_index("version").loc[champion, "run_id"])
 
     def every_page() -> None:  # app.py, before any page
-        queries.check_schema(engine)
-        queries.data_extent(engine)
+        dashboard_queries.check_schema(engine)
+        dashboard_queries.data_extent(engine)
 
     return {
         "(every page)": every_page,
         "Live": lambda: (
-            queries.scoring_activity(engine, 60),
-            queries.latest_predictions(engine, 50, True),
-            queries.latest_predictions(engine, 50, False),
+            dashboard_queries.scoring_activity(engine, 60),
+            dashboard_queries.latest_predictions(engine, 50, True),
+            dashboard_queries.latest_predictions(engine, 50, False),
         ),
-        "Fraud history": lambda: queries.fraud_by_hour(engine, window),
+        "Fraud history": lambda: dashboard_queries.fraud_by_hour(engine, window),
         "Batches & lineage": lambda: (
-            queries.batch_status_counts(engine),
-            queries.batches_overview(engine, window),
-            queries.batch_quarantine(engine, newest),
-            queries.batch_transactions(engine, newest, 0, 50),
+            dashboard_queries.batch_status_counts(engine),
+            dashboard_queries.batches_overview(engine, window),
+            dashboard_queries.batch_quarantine(engine, newest),
+            dashboard_queries.batch_transactions(engine, newest, 0, 50),
         ),
         "Models": lambda: (
-            queries.serving_history(engine, window),
-            queries.score_bins(engine, window, version),
+            dashboard_queries.serving_history(engine, window),
+            dashboard_queries.score_bins(engine, window, version),
             # MLflow: the versions table, the run's plots, the champion's coefficients.
-            models_view.versions_frame(settings),
-            models_view.curve_plots(settings, run_id),
-            models_view.coefficients(settings, champion),
+            model_history.versions_frame(settings),
+            model_history.curve_plots(settings, run_id),
+            model_history.coefficients(settings, champion),
         ),
         "EDA": lambda: (
-            queries.class_moments(engine, window),
-            queries.amount_and_hour_counts(engine, window),
+            dashboard_queries.class_moments(engine, window),
+            dashboard_queries.amount_and_hour_counts(engine, window),
         ),
     }
 
 
 def full_range_queries(engine: sa.Engine) -> dict[str, Callable[[], Any]]:
-    extent = queries.data_extent(engine)
+    extent = dashboard_queries.data_extent(engine)
     assert extent.first_event is not None and extent.last_event is not None
     everything = DateWindow(extent.first_event.date(), extent.last_event.date())
     return {
-        "Fraud history, all days": lambda: queries.fraud_by_hour(engine, everything),
+        "Fraud history, all days": lambda: dashboard_queries.fraud_by_hour(engine, everything),
         "EDA, all days": lambda: (
-            queries.class_moments(engine, everything),
-            queries.amount_and_hour_counts(engine, everything),
+            dashboard_queries.class_moments(engine, everything),
+            dashboard_queries.amount_and_hour_counts(engine, everything),
         ),
     }
 
@@ -247,15 +249,16 @@ def main() -> None:
             seed(settings, args.transactions)
         console.print("registering two model versions for the Models page ...")
         register_two_versions(settings)
-        counts = queries.read_frame(
+        counts = dashboard_queries.read_frame(
             engine,
             "SELECT (SELECT count(*) FROM transactions) AS transactions, "
             "(SELECT count(*) FROM predictions) AS predictions",
         ).iloc[0]
 
-        select_one = timed(lambda: queries.read_frame(engine, "SELECT 1"), args.repeat)
+        select_one = timed(lambda: dashboard_queries.read_frame(engine, "SELECT 1"), args.repeat)
         all_predictions = timed(
-            lambda: queries.read_frame(engine, "SELECT count(*) FROM predictions"), args.repeat
+            lambda: dashboard_queries.read_frame(engine, "SELECT count(*) FROM predictions"),
+            args.repeat,
         )
         page_sql = {n: timed(f, args.repeat) for n, f in page_queries(engine, settings).items()}
         full = {n: timed(f, 0) for n, f in full_range_queries(engine).items()}

@@ -5,9 +5,9 @@ measurement loads the same 284,807 rows:
 
 - raw ceilings: a binary COPY into an empty table with the same columns and no index, key or
   constraint, written (a) with psycopg's ``write_row`` per row, (b) as one numpy-built
-  stream (`fraudpipe.db.pgcopy`), and (c) as that stream into a table created in the same
-  transaction (which, with the stack's minimal WAL, writes no WAL, and is written back as it
-  fills: what a new batch partition gets); only the COPY is timed, the rows are ready
+  stream (`fraudpipe.adapters.postgres.pgcopy`), and (c) as that stream into a table created
+  in the same transaction (which, with the stack's minimal WAL, writes no WAL, and is written
+  back as it fills: what a new batch partition gets); only the COPY is timed, the rows are ready
   beforehand; percentages are of the best;
 - indexed table: the numpy-built stream into `transactions` whose batch partitions already
   exist, attached and indexed (primary key, `event_time` index): what maintaining the indexes
@@ -32,11 +32,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,24 +48,27 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from fraudpipe.config import Settings, get_settings
-from fraudpipe.data.days import DayBatch, prepare
-from fraudpipe.data.sources import TIME_ZERO, RawRows
-from fraudpipe.data.ulb import ULB_ROWS, UlbSource, ensure_ulb_csv
-from fraudpipe.db import pgcopy
-from fraudpipe.db.batches import BatchRepository
-from fraudpipe.db.bulk_load import (
+from fraudpipe.adapters.postgres import pgcopy
+from fraudpipe.adapters.postgres.batches import BatchRepository
+from fraudpipe.adapters.postgres.bulk_load import (
     TRANSACTION_COLUMNS,
     ensure_batch_partition,
     merge_transactions,
     transaction_payload,
     tune_new_table_load,
 )
-from fraudpipe.db.connect import connect, create_engine
-from fraudpipe.db.scratch import scratch_database
+from fraudpipe.adapters.postgres.connect import connect, create_engine
+from fraudpipe.config import Settings, get_settings
+from fraudpipe.data.days import DayBatch, prepare
+from fraudpipe.data.sources import TIME_ZERO, RawRows
+from fraudpipe.data.ulb import ULB_ROWS, UlbSource, ensure_ulb_csv
 from fraudpipe.ingest import ingest
 from fraudpipe.logs import configure_logging
 from fraudpipe.stack.postgres import superuser_conninfo_for
+
+# The throwaway-database helper is shared with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from scratch_db import scratch_database
 
 TO_SQL_ROWS = 5_000
 

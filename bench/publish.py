@@ -24,10 +24,12 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 
 import fastavro
 from confluent_kafka import KafkaError, Message, Producer
@@ -35,25 +37,29 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from rich.console import Console
 from rich.table import Table
 
-from fraudpipe.config import Settings, get_settings
-from fraudpipe.contracts import (
+from fraudpipe.adapters.avro import (
     Contract,
-    TransactionRecord,
     load_schema_str,
     make_latest_serializer,
     make_serializer,
     registry_client,
-    to_dict,
     value_context,
 )
-from fraudpipe.contracts.registration import register_contracts
+from fraudpipe.adapters.avro.registration import register_contracts
+from fraudpipe.adapters.kafka.producer import producer_config
+from fraudpipe.adapters.kafka.topics import topic_specs
+from fraudpipe.adapters.postgres.batch_reads import read_batch_records
+from fraudpipe.adapters.postgres.batches import BatchRepository
+from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.config import Settings, get_settings
 from fraudpipe.data.ulb import UlbSource
-from fraudpipe.db.batches import BatchRepository
-from fraudpipe.db.connect import connect
-from fraudpipe.db.scratch import scratch_database
 from fraudpipe.ingest import ingest
-from fraudpipe.streaming.publisher import producer_config, publish_batch, read_batch_records
-from fraudpipe.streaming.topics import topic_specs
+from fraudpipe.publish import publish_batch
+from fraudpipe.records import TransactionRecord, to_dict
+
+# The throwaway-database helper is shared with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from scratch_db import scratch_database
 
 DAY = date(2025, 9, 20)
 #: Records kept in memory for the encode-only stages (the full day would take ~200 MB).
@@ -105,7 +111,7 @@ def produce_raw(settings: Settings, payloads: list[tuple[bytes, bytes]], total: 
         else:
             failed.append(err)
 
-    producer = Producer(producer_config(settings))
+    producer = Producer(producer_config(settings, "fraudpipe-publisher", "publish"))
     topic = settings.topic_transactions
     for i, (key, value) in enumerate(itertools.islice(itertools.cycle(payloads), total)):
         while True:

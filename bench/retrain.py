@@ -33,11 +33,10 @@ from rich.table import Table
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.config import get_settings
 from fraudpipe.data.ulb import ensure_ulb_csv
 from fraudpipe.model.evaluation import evaluate_scores
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
-from fraudpipe.model.history import history_from_ulb_csv
 from fraudpipe.model.training import (
     TrainingConfig,
     TrainingResult,
@@ -48,6 +47,7 @@ from fraudpipe.model.training import (
     split_holdout,
     train_model,
 )
+from fraudpipe.retrain.ulb_history import history_from_ulb_csv
 
 # Piped output gets a wide table instead of truncated cells.
 console = Console(width=None if sys.stdout.isatty() else 150)

@@ -52,34 +52,38 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from rich.console import Console
 from rich.table import Table
 
-from fraudpipe.config import Settings, get_settings
-from fraudpipe.contracts import (
+from fraudpipe.adapters.avro import (
     Contract,
-    TransactionRecord,
     load_schema_str,
     make_deserializer,
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.avro.codec.row_writer import Categorical, FixedText, RowEncoder
+from fraudpipe.adapters.avro.decoding import ColumnarDecoder, RecordDecoder
+from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.kafka.topics import ensure_topics, topic_specs
+from fraudpipe.adapters.mlflow.registry import (
+    delete_registered_model,
+    load_serving_model,
+    register_and_gate,
+)
+from fraudpipe.adapters.postgres.connect import connect, create_engine
+from fraudpipe.adapters.postgres.history import load_labelled_history
+from fraudpipe.adapters.postgres.prediction_rows import COPY_PREDICTIONS, prediction_payload
+from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
+from fraudpipe.columns import MODEL_INPUT_COLUMNS, V_COLUMNS
+from fraudpipe.config import Settings, get_settings
 from fraudpipe.data.ulb import UlbSource
-from fraudpipe.db.connect import connect, create_engine
-from fraudpipe.db.scratch import scratch_database
 from fraudpipe.ingest import ingest
 from fraudpipe.logs import configure_logging
-from fraudpipe.model.features import MODEL_INPUT_COLUMNS, V_COLUMNS
-from fraudpipe.model.history import load_labelled_history
-from fraudpipe.model.registry import delete_registered_model, load_serving_model, register_and_gate
+from fraudpipe.microbatch import ScoredBatch, TransactionBatch
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
-from fraudpipe.scoring.avro_rows import Categorical, FixedText, RowEncoder
-from fraudpipe.scoring.batch import ScoredBatch, TransactionBatch
-from fraudpipe.scoring.decoding import ColumnarDecoder, RecordDecoder
-from fraudpipe.scoring.prediction_copy import COPY_PREDICTIONS, prediction_payload
-from fraudpipe.scoring.service import ScoringOptions, ScoringService
-from fraudpipe.scoring.sink import PredictionSink
-from fraudpipe.scoring.uuid_columns import format_uuid_text
-from fraudpipe.streaming.topics import ensure_topics, topic_specs
+from fraudpipe.records import TransactionRecord
+from fraudpipe.scoring.runtime import ScoringOptions
+from fraudpipe.scoring.service import ScoringService
+from fraudpipe.uuid_columns import format_uuid_text
 
 console = Console()
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +92,10 @@ REPO = Path(__file__).resolve().parents[1]
 TRAINING = TrainingConfig(
     candidates=(Candidate("class_weight", True, 0.1),), train_sample=0.3, validation_folds=2
 )
+
+# The throwaway-database helper is shared with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from scratch_db import scratch_database  # noqa: E402
 
 
 @dataclass(frozen=True)

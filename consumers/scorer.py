@@ -14,7 +14,8 @@ import structlog
 from fraudpipe.config import get_settings
 from fraudpipe.errors import FraudpipeError
 from fraudpipe.logs import configure_logging
-from fraudpipe.scoring.service import ScoringOptions, run_scorer
+from fraudpipe.scoring.runtime import ScoringOptions
+from fraudpipe.scoring.service import run_scorer
 
 
 def parse_options(argv: list[str] | None, default_metrics_port: int) -> ScoringOptions:

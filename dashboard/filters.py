@@ -6,8 +6,8 @@ from datetime import date
 
 import streamlit as st
 
-from fraudpipe.dashboard.queries import DataExtent
-from fraudpipe.dashboard.window import DEFAULT_WINDOW_DAYS, DateWindow
+from fraudpipe.adapters.postgres.dashboard_queries import DataExtent
+from fraudpipe.data.window import DEFAULT_WINDOW_DAYS, DateWindow
 
 WINDOW_KEY = "fraudpipe_window"
 

@@ -11,12 +11,12 @@ from datetime import date
 from typing import Final
 
 import pandas as pd
-import sqlalchemy as sa
 import streamlit as st
 
+from fraudpipe.adapters.postgres import dashboard_queries
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.dashboard import consumer_metrics, queries
-from fraudpipe.dashboard.window import DateWindow
+from fraudpipe.dashboard import consumer_metrics
+from fraudpipe.data.window import DateWindow
 
 LIVE_TTL_SECONDS: Final = 5
 HISTORY_TTL_SECONDS: Final = 60
@@ -32,19 +32,18 @@ def db_url() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def engine(url: str) -> sa.Engine:
-    # A small pool: one user session rarely runs more than a couple of queries at once.
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=3, max_overflow=2)
+def engine(url: str) -> dashboard_queries.Engine:
+    return dashboard_queries.create_reader_engine(url)
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def check_schema(url: str) -> None:
-    queries.check_schema(engine(url))
+    dashboard_queries.check_schema(engine(url))
 
 
 @st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
-def data_extent(url: str) -> queries.DataExtent:
-    return queries.data_extent(engine(url))
+def data_extent(url: str) -> dashboard_queries.DataExtent:
+    return dashboard_queries.data_extent(engine(url))
 
 
 # --- Live ---
@@ -52,12 +51,12 @@ def data_extent(url: str) -> queries.DataExtent:
 
 @st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
 def latest_predictions(url: str, limit: int, alerts_only: bool) -> pd.DataFrame:
-    return queries.latest_predictions(engine(url), limit, alerts_only)
+    return dashboard_queries.latest_predictions(engine(url), limit, alerts_only)
 
 
 @st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
 def scoring_activity(url: str, minutes: int) -> pd.DataFrame:
-    return queries.scoring_activity(engine(url), minutes)
+    return dashboard_queries.scoring_activity(engine(url), minutes)
 
 
 def consumer_snapshot() -> consumer_metrics.ConsumerSnapshot | None:
@@ -70,51 +69,53 @@ def consumer_snapshot() -> consumer_metrics.ConsumerSnapshot | None:
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def fraud_by_hour(url: str, first_day: date, last_day: date) -> pd.DataFrame:
-    return queries.fraud_by_hour(engine(url), DateWindow(first_day, last_day))
+    return dashboard_queries.fraud_by_hour(engine(url), DateWindow(first_day, last_day))
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def batch_status_counts(url: str) -> pd.DataFrame:
-    return queries.batch_status_counts(engine(url))
+    return dashboard_queries.batch_status_counts(engine(url))
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def batches_overview(url: str, first_day: date, last_day: date) -> pd.DataFrame:
-    return queries.batches_overview(engine(url), DateWindow(first_day, last_day))
+    return dashboard_queries.batches_overview(engine(url), DateWindow(first_day, last_day))
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def batch_quarantine(url: str, batch_id: str) -> pd.DataFrame:
-    return queries.batch_quarantine(engine(url), batch_id)
+    return dashboard_queries.batch_quarantine(engine(url), batch_id)
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def batch_transactions(
     url: str, batch_id: str, page: int, page_size: int, model_version: int | None
 ) -> pd.DataFrame:
-    return queries.batch_transactions(engine(url), batch_id, page, page_size, model_version)
+    return dashboard_queries.batch_transactions(
+        engine(url), batch_id, page, page_size, model_version
+    )
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
-def transaction_trail(url: str, transaction_id: str) -> queries.TransactionTrail:
-    return queries.transaction_trail(engine(url), transaction_id)
+def transaction_trail(url: str, transaction_id: str) -> dashboard_queries.TransactionTrail:
+    return dashboard_queries.transaction_trail(engine(url), transaction_id)
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def serving_history(url: str, first_day: date, last_day: date) -> pd.DataFrame:
-    return queries.serving_history(engine(url), DateWindow(first_day, last_day))
+    return dashboard_queries.serving_history(engine(url), DateWindow(first_day, last_day))
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def score_bins(url: str, first_day: date, last_day: date, model_version: int) -> pd.DataFrame:
-    return queries.score_bins(engine(url), DateWindow(first_day, last_day), model_version)
+    return dashboard_queries.score_bins(engine(url), DateWindow(first_day, last_day), model_version)
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def class_moments(url: str, first_day: date, last_day: date) -> pd.DataFrame:
-    return queries.class_moments(engine(url), DateWindow(first_day, last_day))
+    return dashboard_queries.class_moments(engine(url), DateWindow(first_day, last_day))
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def amount_and_hour_counts(url: str, first_day: date, last_day: date) -> pd.DataFrame:
-    return queries.amount_and_hour_counts(engine(url), DateWindow(first_day, last_day))
+    return dashboard_queries.amount_and_hour_counts(engine(url), DateWindow(first_day, last_day))

@@ -12,8 +12,8 @@ import loaders
 import pandas as pd
 import streamlit as st
 
+from fraudpipe.adapters.mlflow import model_history
 from fraudpipe.config import Settings
-from fraudpipe.dashboard import models_view
 
 MLFLOW_TTL_SECONDS: Final = 60
 
@@ -26,15 +26,15 @@ def _mlflow_settings(tracking_uri: str, model_name: str) -> Settings:
 
 @st.cache_data(ttl=MLFLOW_TTL_SECONDS, show_spinner=False)
 def model_versions(tracking_uri: str, model_name: str) -> pd.DataFrame:
-    return models_view.versions_frame(_mlflow_settings(tracking_uri, model_name))
+    return model_history.versions_frame(_mlflow_settings(tracking_uri, model_name))
 
 
 # A version's artifacts never change once logged, so these are cached without a TTL.
 @st.cache_data(show_spinner=False)
 def curve_plots(tracking_uri: str, model_name: str, run_id: str) -> dict[str, bytes]:
-    return models_view.curve_plots(_mlflow_settings(tracking_uri, model_name), run_id)
+    return model_history.curve_plots(_mlflow_settings(tracking_uri, model_name), run_id)
 
 
 @st.cache_data(show_spinner=False)
 def coefficients(tracking_uri: str, model_name: str, version: int) -> pd.DataFrame | None:
-    return models_view.coefficients(_mlflow_settings(tracking_uri, model_name), version)
+    return model_history.coefficients(_mlflow_settings(tracking_uri, model_name), version)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
+from fraudpipe.adapters.postgres.connect import CONNECTION_LOST_ERRORS
 from fraudpipe.config import get_settings
 from fraudpipe.data.resolve import (
     DEFAULT_SEED,
@@ -46,7 +46,7 @@ def ingest_run_name() -> str:
 
 def _retry_if_unreachable(task: Any, task_run: Any, state: Any) -> bool:
     # Data problems (wrong columns, a closed batch) fail the same way every time: no retry.
-    return isinstance(state.data, ServiceUnavailableError | psycopg.OperationalError)
+    return isinstance(state.data, (ServiceUnavailableError, *CONNECTION_LOST_ERRORS))
 
 
 def _retry_if_download_failed(task: Any, task_run: Any, state: Any) -> bool:

@@ -1,6 +1,6 @@
 """Prefect flow `publish-batch`: send one loaded batch to Kafka, then mark it published.
 
-Only wiring: the work is `fraudpipe.streaming.publisher.publish_batch`. A failed send fails the
+Only wiring: the work is `fraudpipe.publish.publish_batch`. A failed send fails the
 flow run (and so the Airflow task waiting on it) and leaves the batch `loaded` for a re-run.
 """
 
@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 
 from fraudpipe.config import get_settings
 from fraudpipe.logs import configure_logging
-from fraudpipe.streaming.publisher import publish_batch
+from fraudpipe.publish import publish_batch
 
 
 def publish_run_name() -> str:

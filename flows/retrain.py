@@ -13,11 +13,11 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from fraudpipe.adapters.postgres.history import read_labelled_history
 from fraudpipe.config import get_settings
 from fraudpipe.logs import configure_logging
-from fraudpipe.model.history import read_labelled_history
-from fraudpipe.model.retrain import RetrainOutcome, retrain
 from fraudpipe.model.training import TrainingConfig
+from fraudpipe.retrain import RetrainOutcome, retrain
 
 
 # No caching: the inputs are a whole frame (slow to hash) and every run must see today's data.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from model_frames import synthetic_history
 
+from fraudpipe.adapters.mlflow.registry import RegisteredVersion, register_and_gate
 from fraudpipe.config import Settings
-from fraudpipe.model.registry import RegisteredVersion, register_and_gate
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
 
 # On this history the second configuration ranks the holdout better than the first, so the gate

@@ -1,7 +1,7 @@
 """Synthetic history for the dashboard's tests and benchmark, generated inside PostgreSQL.
 
 Rows come from `generate_series` and a seeded `random()`, so two million take one statement per
-table and no Python loop. Use it on a scratch database (`fraudpipe.db.scratch`), never on the
+table and no Python loop. Use it on a scratch database (`scratch_db`), never on the
 pipeline's own; it writes as the app role, like the pipeline.
 """
 
@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time
 
 import psycopg
 
+from fraudpipe.adapters.postgres.connect import conninfo
 from fraudpipe.config import Settings
-from fraudpipe.db.connect import conninfo
 
 V_COLUMNS = [f"v{i}" for i in range(1, 29)]
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from fraudpipe.adapters.postgres.bulk_load import ensure_batch_partition
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS, V_COLUMNS
 from fraudpipe.config import Settings
-from fraudpipe.db.bulk_load import ensure_batch_partition
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, V_COLUMNS
 
 DAY_ZERO_MS = int(datetime(2025, 9, 20, tzinfo=UTC).timestamp() * 1000)
 MS_PER_DAY = 86_400_000
@@ -71,7 +71,7 @@ def normal_and_fraud_rows() -> pd.DataFrame:
 
 def ulb_slice(csv: Path, normal_fraction: float = 0.08, seed: int = 7) -> pd.DataFrame:
     """Every fraud of the real ULB file plus a seeded share of its normals (both days)."""
-    from fraudpipe.model.history import history_from_ulb_csv
+    from fraudpipe.retrain.ulb_history import history_from_ulb_csv
 
     full = history_from_ulb_csv(csv)
     rng = np.random.default_rng(seed)

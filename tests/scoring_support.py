@@ -25,16 +25,16 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from mlflow import MlflowClient
 
+from fraudpipe.adapters.avro import Contract, registry_client
+from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.kafka.topics import ensure_topics
+from fraudpipe.adapters.mlflow.registry import delete_registered_model, register_and_gate
+from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.columns import V_COLUMNS
 from fraudpipe.config import Settings
-from fraudpipe.contracts import Contract, registry_client
-from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
 from fraudpipe.data.files import FileSource
-from fraudpipe.db.connect import connect
 from fraudpipe.ingest import ingest
-from fraudpipe.model.features import V_COLUMNS
-from fraudpipe.model.registry import delete_registered_model, register_and_gate
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
-from fraudpipe.streaming.topics import ensure_topics
 
 _TIMEOUT = 30.0
 

@@ -8,8 +8,8 @@ import model_loaders
 import pandas as pd
 import streamlit as st
 
+from fraudpipe.adapters.mlflow.model_history import HOLDOUT_METRICS, champion_history
 from fraudpipe.dashboard import charts, summaries
-from fraudpipe.dashboard.models_view import HOLDOUT_METRICS, champion_history
 from fraudpipe.errors import FraudpipeError
 
 st.title("Models")

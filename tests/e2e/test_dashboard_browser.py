@@ -25,10 +25,10 @@ import pytest
 from dashboard_models import register_two_versions
 from dashboard_seed import SyntheticData, seed_synthetic
 from headless_chromium import HeadlessChromium, PageState, chromium_binary
+from scratch_db import scratch_database
 
+from fraudpipe.adapters.mlflow.registry import delete_registered_model
 from fraudpipe.config import Settings
-from fraudpipe.db.scratch import scratch_database
-from fraudpipe.model.registry import delete_registered_model
 from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
 
 pytestmark = [

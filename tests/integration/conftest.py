@@ -19,7 +19,7 @@ from fraudpipe.config import Settings
 @pytest.fixture(scope="module")
 def fresh_db(stack: Settings) -> Iterator[Settings]:
     """Settings whose `pg_database` is a fresh, migrated ``fraudpipe_test_<uuid>`` database."""
-    from fraudpipe.db.scratch import scratch_database
+    from scratch_db import scratch_database
 
     with scratch_database(stack, prefix="fraudpipe_test") as scratch:
         yield scratch

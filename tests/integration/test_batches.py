@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from fraudpipe.adapters.postgres.batches import BatchRepository, BatchStatus
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
-from fraudpipe.db.batches import BatchRepository, BatchStatus
-from fraudpipe.db.connect import connect
 from fraudpipe.errors import BatchNotFoundError, BatchStatusError
 
 pytestmark = pytest.mark.integration

@@ -22,28 +22,25 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from fraudpipe.config import Settings
-from fraudpipe.contracts import (
+from fraudpipe.adapters.avro import (
     CONTRACTS_DIR,
-    AlertDriver,
-    AlertRecord,
     Contract,
-    PredictionRecord,
     Record,
-    TransactionRecord,
     make_deserializer,
     make_latest_serializer,
     make_serializer,
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import (
+from fraudpipe.adapters.avro.registration import (
     CheckStatus,
     check_contracts,
     delete_subject_completely,
     register_contracts,
 )
+from fraudpipe.config import Settings
 from fraudpipe.errors import SchemaIncompatibleError
+from fraudpipe.records import AlertDriver, AlertRecord, PredictionRecord, TransactionRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

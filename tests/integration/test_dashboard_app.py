@@ -17,11 +17,11 @@ import psycopg
 import pytest
 import streamlit as st
 from dashboard_seed import SyntheticData, seed_synthetic
+from scratch_db import scratch_database
 from streamlit.testing.v1 import AppTest
 
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.db.connect import connect
-from fraudpipe.db.scratch import scratch_database
 from fraudpipe.scoring.metrics import ScoringMetrics
 
 pytestmark = pytest.mark.integration

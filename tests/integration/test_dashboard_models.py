@@ -13,10 +13,10 @@ import streamlit as st
 from dashboard_models import register_two_versions
 from streamlit.testing.v1 import AppTest
 
+from fraudpipe.adapters.mlflow import model_history
+from fraudpipe.adapters.mlflow.registry import RegisteredVersion, delete_registered_model
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.dashboard import models_view
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.model.registry import RegisteredVersion, delete_registered_model
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_versions_newest_first_with_their_gate_decisions(
     registered: tuple[Settings, list[RegisteredVersion]],
 ) -> None:
     settings, registrations = registered
-    versions = models_view.versions_frame(settings)
+    versions = model_history.versions_frame(settings)
     assert versions["version"].tolist() == [2, 1]
     by_version = versions.set_index("version")
     for registration in registrations:
@@ -57,8 +57,8 @@ def test_champion_history_follows_the_promotions(
     registered: tuple[Settings, list[RegisteredVersion]],
 ) -> None:
     settings, registrations = registered
-    versions = models_view.versions_frame(settings)
-    history = models_view.champion_history(versions)
+    versions = model_history.versions_frame(settings)
+    history = model_history.champion_history(versions)
     promoted = [r.version for r in registrations if r.alias == "champion"]
     assert history["version"].tolist() == promoted
     assert history["current"].tolist() == [v == promoted[-1] for v in promoted]
@@ -71,11 +71,11 @@ def test_logged_curve_plots_and_coefficients(
     registered: tuple[Settings, list[RegisteredVersion]],
 ) -> None:
     settings, registrations = registered
-    plots = models_view.curve_plots(settings, registrations[0].run_id)
+    plots = model_history.curve_plots(settings, registrations[0].run_id)
     assert set(plots) == {"pr", "roc"}
     assert all(png.startswith(PNG_SIGNATURE) for png in plots.values())
 
-    coefficients = models_view.coefficients(settings, 2)
+    coefficients = model_history.coefficients(settings, 2)
     assert coefficients is not None
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     pipeline = mlflow.sklearn.load_model(f"models:/{settings.model_name}/2")
@@ -88,7 +88,7 @@ def test_logged_curve_plots_and_coefficients(
 def test_an_unreachable_registry_is_named(stack: Settings) -> None:
     down = stack.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:1"})
     with pytest.raises(ServiceUnavailableError, match="MLflow not reachable"):
-        models_view.versions_frame(down)
+        model_history.versions_frame(down)
 
 
 @pytest.fixture

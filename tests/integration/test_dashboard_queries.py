@@ -17,13 +17,14 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from dashboard_seed import SyntheticData, seed_synthetic
+from scratch_db import scratch_database
 from sklearn.metrics import average_precision_score
 
+from fraudpipe.adapters.postgres import dashboard_queries
+from fraudpipe.adapters.postgres.connect import connect, create_engine
 from fraudpipe.config import Settings
-from fraudpipe.dashboard import queries, summaries
-from fraudpipe.dashboard.window import DateWindow
-from fraudpipe.db.connect import connect, create_engine
-from fraudpipe.db.scratch import scratch_database
+from fraudpipe.dashboard import summaries
+from fraudpipe.data.window import DateWindow
 from fraudpipe.errors import DashboardFilterError, DashboardSchemaError, ServiceUnavailableError
 
 pytestmark = pytest.mark.integration
@@ -61,14 +62,14 @@ def one(conn: psycopg.Connection[tuple[Any, ...]], query: str, *params: object) 
 
 
 def test_the_dashboard_reads_as_the_read_only_role(reader: sa.Engine, seeded: Settings) -> None:
-    frame = queries.read_frame(reader, "SELECT current_user AS who")
+    frame = dashboard_queries.read_frame(reader, "SELECT current_user AS who")
     assert frame["who"].iloc[0] == seeded.pg_reader_user
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
-        queries.read_frame(reader, "DELETE FROM quarantine RETURNING id")
+        dashboard_queries.read_frame(reader, "DELETE FROM quarantine RETURNING id")
 
 
 def test_extent_is_the_first_and_last_event(reader: sa.Engine, check: Any) -> None:
-    extent = queries.data_extent(reader)
+    extent = dashboard_queries.data_extent(reader)
     first, last, scored, batches = one(
         check,
         "SELECT min(event_time), max(event_time), "
@@ -81,7 +82,7 @@ def test_extent_is_the_first_and_last_event(reader: sa.Engine, check: Any) -> No
 
 
 def test_fraud_by_hour_totals_match_an_independent_count(reader: sa.Engine, check: Any) -> None:
-    hourly = queries.fraud_by_hour(reader, DateWindow(DAY2, DAY3))
+    hourly = dashboard_queries.fraud_by_hour(reader, DateWindow(DAY2, DAY3))
     got = summaries.version_totals(hourly).set_index("model_version")
     rows = check.execute(
         """
@@ -113,7 +114,7 @@ def test_fraud_by_hour_totals_match_an_independent_count(reader: sa.Engine, chec
 
 
 def test_one_day_window_counts_that_day_only(reader: sa.Engine, check: Any) -> None:
-    hourly = queries.fraud_by_hour(reader, DateWindow(DAY1, DAY1))
+    hourly = dashboard_queries.fraud_by_hour(reader, DateWindow(DAY1, DAY1))
     (expected,) = one(
         check,
         "SELECT count(*) FROM predictions p JOIN transactions t USING (transaction_id) "
@@ -124,17 +125,19 @@ def test_one_day_window_counts_that_day_only(reader: sa.Engine, check: Any) -> N
 
 
 def test_latest_predictions_and_alerts_are_newest_first(reader: sa.Engine, check: Any) -> None:
-    latest = queries.latest_predictions(reader, limit=10)
+    latest = dashboard_queries.latest_predictions(reader, limit=10)
     assert len(latest) == 10 and latest["scored_at"].is_monotonic_decreasing
     (newest,) = one(check, "SELECT max(scored_at) FROM predictions")
     assert latest["scored_at"].iloc[0] == newest
-    alerts = queries.latest_predictions(reader, limit=500, alerts_only=True)
+    alerts = dashboard_queries.latest_predictions(reader, limit=500, alerts_only=True)
     (flagged,) = one(check, "SELECT count(*) FROM predictions WHERE is_fraud")
     assert len(alerts) == min(500, flagged) and alerts["is_fraud"].all()
 
 
 def test_scoring_activity_of_the_latest_hour(reader: sa.Engine, check: Any) -> None:
-    per_minute, totals = summaries.split_activity(queries.scoring_activity(reader, minutes=60))
+    per_minute, totals = summaries.split_activity(
+        dashboard_queries.scoring_activity(reader, minutes=60)
+    )
     latencies = [
         r[0]
         for r in check.execute(
@@ -149,7 +152,9 @@ def test_scoring_activity_of_the_latest_hour(reader: sa.Engine, check: Any) -> N
 
 
 def test_batches_overview_counts_each_batchs_predictions(reader: sa.Engine, check: Any) -> None:
-    overview = queries.batches_overview(reader, DateWindow(DAY1, DAY3)).set_index("batch_id")
+    overview = dashboard_queries.batches_overview(reader, DateWindow(DAY1, DAY3)).set_index(
+        "batch_id"
+    )
     assert list(overview.index) == [f"{SOURCE}:{d}" for d in (DAY3, DAY2, DAY1)]
     for batch_id, predictions, flagged in check.execute(
         "SELECT batch_id, count(*), count(*) FILTER (WHERE is_fraud) FROM predictions "
@@ -160,22 +165,22 @@ def test_batches_overview_counts_each_batchs_predictions(reader: sa.Engine, chec
     # Rows rescored by the challenger make the day-one batch show both versions.
     assert overview.loc[f"{SOURCE}:{DAY1}", "versions"] == "1, 2"
     assert overview["row_count"].sum() == SEED.transactions
-    status = queries.batch_status_counts(reader)
+    status = dashboard_queries.batch_status_counts(reader)
     assert status.to_dict("records") == [
         {"status": "scored", "batches": 3, "rows": SEED.transactions, "quarantined": 2}
     ]
 
 
 def test_quarantine_reasons_of_a_batch(reader: sa.Engine) -> None:
-    reasons = queries.batch_quarantine(reader, f"{SOURCE}:{DAY1}")
+    reasons = dashboard_queries.batch_quarantine(reader, f"{SOURCE}:{DAY1}")
     assert sorted(reasons["reason"]) == ["amount: less_than(0)", "v3: not_nullable"]
-    assert queries.batch_quarantine(reader, f"{SOURCE}:{DAY2}").empty
+    assert dashboard_queries.batch_quarantine(reader, f"{SOURCE}:{DAY2}").empty
 
 
 def test_batch_pages_are_disjoint_and_in_source_order(reader: sa.Engine, check: Any) -> None:
     batch_id = f"{SOURCE}:{DAY1}"
-    first = queries.batch_transactions(reader, batch_id, page=0, page_size=40)
-    second = queries.batch_transactions(reader, batch_id, page=1, page_size=40)
+    first = dashboard_queries.batch_transactions(reader, batch_id, page=0, page_size=40)
+    second = dashboard_queries.batch_transactions(reader, batch_id, page=1, page_size=40)
     assert len(first) == len(second) == 40
     rows = pd.concat([first, second])
     assert rows["source_row"].is_monotonic_increasing and rows["source_row"].is_unique
@@ -188,9 +193,11 @@ def test_batch_pages_are_disjoint_and_in_source_order(reader: sa.Engine, check: 
     assert in_batch == 80
     # Row 1 was rescored by v2, row 100 was never scored.
     assert first.set_index("source_row").loc[1, "model_version"] == 2
-    pinned = queries.batch_transactions(reader, batch_id, page=0, page_size=5, model_version=1)
+    pinned = dashboard_queries.batch_transactions(
+        reader, batch_id, page=0, page_size=5, model_version=1
+    )
     assert pinned.set_index("source_row").loc[1, "model_version"] == 1
-    hundredth = queries.batch_transactions(reader, batch_id, page=2, page_size=40)
+    hundredth = dashboard_queries.batch_transactions(reader, batch_id, page=2, page_size=40)
     unscored = hundredth.set_index("source_row").loc[100]
     assert pd.isna(unscored["score"]) and pd.isna(unscored["model_version"])
 
@@ -200,7 +207,7 @@ def test_a_transactions_trail(reader: sa.Engine, check: Any) -> None:
         check,
         "SELECT transaction_id::text, label FROM transactions WHERE source_row = 1",
     )
-    trail = queries.transaction_trail(reader, tid.upper())
+    trail = dashboard_queries.transaction_trail(reader, tid.upper())
     assert trail.found
     row = trail.transaction.iloc[0]
     assert (row["batch_id"], row["source_row"], row["batch_status"]) == (
@@ -213,14 +220,16 @@ def test_a_transactions_trail(reader: sa.Engine, check: Any) -> None:
     assert (trail.predictions["threshold"] == SEED.threshold).all()
     assert trail.dead_letters["error_type"].tolist() == ["ValueDeserializationError"]
 
-    unknown = queries.transaction_trail(reader, str(uuid.uuid4()))
+    unknown = dashboard_queries.transaction_trail(reader, str(uuid.uuid4()))
     assert not unknown.found and unknown.predictions.empty
     with pytest.raises(DashboardFilterError, match="is not a transaction id"):
-        queries.transaction_trail(reader, "'; DROP TABLE transactions; --")
+        dashboard_queries.transaction_trail(reader, "'; DROP TABLE transactions; --")
 
 
 def test_serving_history_per_version(reader: sa.Engine, check: Any) -> None:
-    serving = queries.serving_history(reader, DateWindow(DAY1, DAY3)).set_index("model_version")
+    serving = dashboard_queries.serving_history(reader, DateWindow(DAY1, DAY3)).set_index(
+        "model_version"
+    )
     for version, count, first_at, last_at in check.execute(
         "SELECT model_version, count(*), min(scored_at), max(scored_at) FROM predictions GROUP BY 1"
     ).fetchall():
@@ -230,7 +239,7 @@ def test_serving_history_per_version(reader: sa.Engine, check: Any) -> None:
 
 
 def test_score_bins_give_the_labelled_traffics_curves(reader: sa.Engine, check: Any) -> None:
-    bins = queries.score_bins(reader, DateWindow(DAY1, DAY3), model_version=1)
+    bins = dashboard_queries.score_bins(reader, DateWindow(DAY1, DAY3), model_version=1)
     raw = check.execute(
         "SELECT p.score, t.label FROM predictions p JOIN transactions t USING (transaction_id) "
         "WHERE p.model_version = 1 AND t.label IS NOT NULL"
@@ -248,7 +257,7 @@ def test_score_bins_give_the_labelled_traffics_curves(reader: sa.Engine, check: 
 
 
 def test_class_moments_match_numpy_on_the_raw_rows(reader: sa.Engine, check: Any) -> None:
-    moments = queries.class_moments(reader, DateWindow(DAY1, DAY2))
+    moments = dashboard_queries.class_moments(reader, DateWindow(DAY1, DAY2))
     raw = pd.DataFrame(
         check.execute(
             "SELECT label, amount, v14, v1 FROM transactions "
@@ -270,7 +279,7 @@ def test_class_moments_match_numpy_on_the_raw_rows(reader: sa.Engine, check: Any
 
 
 def test_amount_and_hour_counts_cover_every_row_once(reader: sa.Engine, check: Any) -> None:
-    counts = queries.amount_and_hour_counts(reader, DateWindow(DAY1, DAY3))
+    counts = dashboard_queries.amount_and_hour_counts(reader, DateWindow(DAY1, DAY3))
     (total,) = one(check, "SELECT count(*) FROM transactions")
     assert counts["rows"].sum() == total
     hours = dict(
@@ -282,7 +291,7 @@ def test_amount_and_hour_counts_cover_every_row_once(reader: sa.Engine, check: A
     assert counts.groupby("hour")["rows"].sum().to_dict() == hours
     # Amount bins: log1p(amount) split evenly between 0 and AMOUNT_LOG_MAX.
     amounts = np.array([r[0] for r in check.execute("SELECT amount FROM transactions")])
-    edges = np.linspace(0, queries.AMOUNT_LOG_MAX, queries.AMOUNT_BINS + 1)
+    edges = np.linspace(0, dashboard_queries.AMOUNT_LOG_MAX, dashboard_queries.AMOUNT_BINS + 1)
     expected = np.histogram(np.log1p(amounts), bins=edges)[0]
     got = counts.groupby("amount_bin")["rows"].sum().reindex(range(1, 41), fill_value=0)
     assert got.tolist() == expected.tolist()
@@ -300,23 +309,23 @@ def empty_reader(stack: Settings) -> Iterator[sa.Engine]:
 
 def test_every_query_answers_an_empty_database(empty_reader: sa.Engine) -> None:
     window = DateWindow(DAY1, DAY3)
-    queries.check_schema(empty_reader)
-    extent = queries.data_extent(empty_reader)
+    dashboard_queries.check_schema(empty_reader)
+    extent = dashboard_queries.data_extent(empty_reader)
     assert extent.first_event is None and extent.last_scored is None and extent.batches == 0
     frames = [
-        queries.fraud_by_hour(empty_reader, window),
-        queries.latest_predictions(empty_reader),
-        queries.batches_overview(empty_reader, window),
-        queries.batch_status_counts(empty_reader),
-        queries.batch_quarantine(empty_reader, "nothing:2025-09-20"),
-        queries.batch_transactions(empty_reader, "nothing:2025-09-20"),
-        queries.serving_history(empty_reader, window),
-        queries.score_bins(empty_reader, window, 1),
-        queries.class_moments(empty_reader, window),
-        queries.amount_and_hour_counts(empty_reader, window),
+        dashboard_queries.fraud_by_hour(empty_reader, window),
+        dashboard_queries.latest_predictions(empty_reader),
+        dashboard_queries.batches_overview(empty_reader, window),
+        dashboard_queries.batch_status_counts(empty_reader),
+        dashboard_queries.batch_quarantine(empty_reader, "nothing:2025-09-20"),
+        dashboard_queries.batch_transactions(empty_reader, "nothing:2025-09-20"),
+        dashboard_queries.serving_history(empty_reader, window),
+        dashboard_queries.score_bins(empty_reader, window, 1),
+        dashboard_queries.class_moments(empty_reader, window),
+        dashboard_queries.amount_and_hour_counts(empty_reader, window),
     ]
     assert all(f.empty for f in frames)
-    _, totals = summaries.split_activity(queries.scoring_activity(empty_reader))
+    _, totals = summaries.split_activity(dashboard_queries.scoring_activity(empty_reader))
     assert totals is None
 
 
@@ -324,7 +333,7 @@ def test_a_database_without_the_tables_is_named(stack: Settings) -> None:
     engine = create_engine(stack.model_copy(update={"pg_database": "postgres"}), "reader")
     try:
         with pytest.raises(DashboardSchemaError, match="database 'postgres' has no table batches"):
-            queries.check_schema(engine)
+            dashboard_queries.check_schema(engine)
     finally:
         engine.dispose()
 
@@ -333,4 +342,4 @@ def test_an_unreachable_database_is_named(stack: Settings) -> None:
     engine = sa.create_engine(stack.model_copy(update={"pg_port": 1}).reader_db_url)
     unreachable = r"PostgreSQL not reachable at 127\.0\.0\.1:1/"
     with pytest.raises(ServiceUnavailableError, match=unreachable):
-        queries.check_schema(engine)
+        dashboard_queries.check_schema(engine)

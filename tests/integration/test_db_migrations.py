@@ -10,10 +10,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from fraudpipe.adapters.postgres.connect import connect, create_engine
+from fraudpipe.adapters.postgres.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade,
+)
+from fraudpipe.adapters.postgres.models import Base
 from fraudpipe.config import Settings
-from fraudpipe.db.connect import connect, create_engine
-from fraudpipe.db.migrate import alembic_config, current_revision, head_revision, upgrade
-from fraudpipe.db.models import Base
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 from raw_files import raw_frame, write_csv
 from typer.testing import CliRunner
 
+from fraudpipe.adapters.postgres.migrate import head_revision
 from fraudpipe.cli import app
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.db.migrate import head_revision
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from typing import IO
 import pytest
 from raw_files import raw_frame, write_csv
 
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.data.files import FileSource
-from fraudpipe.db.connect import connect
 from fraudpipe.ingest import IngestReport, ingest
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from raw_files import raw_frame, write_csv
 
+from fraudpipe.adapters.postgres.batches import BatchRepository
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.data.files import FileSource
-from fraudpipe.db.batches import BatchRepository
-from fraudpipe.db.connect import connect
 from fraudpipe.errors import BatchClosedError, EmptySourceError, SourceColumnsError
 from fraudpipe.ingest import ingest
 

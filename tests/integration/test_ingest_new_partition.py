@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from fraudpipe.adapters.postgres.bulk_load import NEW_TABLE_LOAD_SETTINGS, new_batch_table
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
-from fraudpipe.db.bulk_load import NEW_TABLE_LOAD_SETTINGS, new_batch_table
-from fraudpipe.db.connect import connect
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraudpipe.adapters.postgres.batches import BatchRepository
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.data.resolve import fit_on_ulb
 from fraudpipe.data.synthetic import FEATURE_COLUMNS, SyntheticDayGenerator, SyntheticSource
 from fraudpipe.data.ulb import ULB_FRAUDS, ULB_ROWS
-from fraudpipe.db.batches import BatchRepository
-from fraudpipe.db.connect import connect
 from fraudpipe.ingest import ingest
 
 pytestmark = pytest.mark.integration

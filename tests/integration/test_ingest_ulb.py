@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fraudpipe.adapters.postgres.batches import BatchRepository, BatchStatus
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.data.ulb import ULB_FRAUDS, ULB_ROWS, UlbSource
-from fraudpipe.db.batches import BatchRepository, BatchStatus
-from fraudpipe.db.connect import connect
 from fraudpipe.ids import transaction_id
 from fraudpipe.ingest import IngestReport, ingest
 

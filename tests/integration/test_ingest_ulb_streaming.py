@@ -1,7 +1,7 @@
 """The ULB file streams into PostgreSQL day by day, and a damaged copy never commits a bad day.
 
 The ULB source hands over its rows in pieces and each day loads while the next piece is
-validated (`fraudpipe.ingest_streaming`). What it stores must be exactly what the whole-file path
+validated (`fraudpipe.ingest.chunked`). What it stores must be exactly what the whole-file path
 stores, and a copy of the file that went bad must not leave a wrong or partial batch.
 """
 
@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from scratch_db import scratch_database
 
+from fraudpipe.adapters.postgres.batches import BatchRepository
+from fraudpipe.adapters.postgres.bulk_load import transaction_payload
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.data.days import prepare
 from fraudpipe.data.ulb import ULB_ROWS, UlbSource, ulb_csv_path
-from fraudpipe.db.batches import BatchRepository
-from fraudpipe.db.bulk_load import transaction_payload
-from fraudpipe.db.connect import connect
-from fraudpipe.db.scratch import scratch_database
 from fraudpipe.errors import DatasetError
 from fraudpipe.ingest import ingest
 

@@ -27,8 +27,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from fraudpipe.adapters.avro.registration import delete_subject_completely
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.contracts.registration import delete_subject_completely
 
 pytestmark = pytest.mark.integration
 
@@ -102,10 +102,10 @@ def scope(
     from confluent_kafka.admin import AdminClient
     from mlflow import MlflowClient
 
-    from fraudpipe.contracts import Contract, registry_client
-    from fraudpipe.contracts.registration import register_contracts
+    from fraudpipe.adapters.avro import Contract, registry_client
+    from fraudpipe.adapters.avro.registration import register_contracts
+    from fraudpipe.adapters.kafka.topics import ensure_topics
     from fraudpipe.orchestration.prefect_runs import run_scope_env
-    from fraudpipe.streaming.topics import ensure_topics
 
     suffix = uuid.uuid4().hex[:10]
     scoped = fresh_db.model_copy(
@@ -189,8 +189,8 @@ class Snapshot:
 def _snapshot(settings: Settings, batch_id: str) -> Snapshot:
     from confluent_kafka import Consumer, TopicPartition
 
-    from fraudpipe.db.connect import create_engine
-    from fraudpipe.model.registry import current_serving_version, list_versions
+    from fraudpipe.adapters.mlflow.registry import current_serving_version, list_versions
+    from fraudpipe.adapters.postgres.connect import create_engine
 
     engine = create_engine(settings, "app")
     try:

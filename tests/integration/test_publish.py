@@ -25,20 +25,20 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
-from fraudpipe.config import Settings
-from fraudpipe.contracts import (
+from fraudpipe.adapters.avro import (
     Contract,
-    TransactionRecord,
     make_deserializer,
     make_latest_serializer,
     make_serializer,
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.postgres.batch_reads import read_batch_records
+from fraudpipe.adapters.postgres.batches import BatchRepository, BatchStatus
+from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.config import Settings
 from fraudpipe.data.files import FileSource
-from fraudpipe.db.batches import BatchRepository, BatchStatus
-from fraudpipe.db.connect import connect
 from fraudpipe.errors import (
     BatchNotFoundError,
     ContractNotRegisteredError,
@@ -48,7 +48,8 @@ from fraudpipe.errors import (
     TopicSetupError,
 )
 from fraudpipe.ingest import ingest
-from fraudpipe.streaming.publisher import publish_batch, read_batch_records
+from fraudpipe.publish import publish_batch
+from fraudpipe.records import TransactionRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

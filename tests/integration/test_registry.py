@@ -17,8 +17,8 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from fraudpipe.adapters.avro.registration import delete_subject_completely
 from fraudpipe.config import Settings
-from fraudpipe.contracts.registration import delete_subject_completely
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

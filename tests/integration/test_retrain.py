@@ -19,16 +19,16 @@ from mlflow import MlflowClient
 from mlflow.models import Model
 from model_frames import ulb_slice
 
-from fraudpipe.config import Settings
-from fraudpipe.errors import NoServingModelError
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
-from fraudpipe.model.registry import (
+from fraudpipe.adapters.mlflow.registry import (
     current_serving_version,
     delete_registered_model,
     list_versions,
     load_serving_model,
     register_and_gate,
 )
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
+from fraudpipe.config import Settings
+from fraudpipe.errors import NoServingModelError
 from fraudpipe.model.training import Candidate, TrainingConfig, TrainingResult, train_model
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,10 @@ from model_frames import DAY_ZERO_MS, synthetic_history
 from typer.testing import CliRunner
 
 from fraudpipe import cli
+from fraudpipe.adapters.mlflow.registry import delete_registered_model
 from fraudpipe.cli import app
+from fraudpipe.columns import V_COLUMNS
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.model.features import V_COLUMNS
-from fraudpipe.model.registry import delete_registered_model
 
 pytestmark = pytest.mark.integration
 

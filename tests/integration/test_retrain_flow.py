@@ -17,8 +17,8 @@ from mlflow import MlflowClient
 from model_frames import store_transactions, synthetic_history
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from fraudpipe.adapters.mlflow.registry import delete_registered_model
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.model.registry import delete_registered_model
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from model_frames import store_transactions, synthetic_history
 
+from fraudpipe.adapters.postgres.history import load_labelled_history, read_labelled_history
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import TrainingDataError
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
-from fraudpipe.model.history import load_labelled_history, read_labelled_history
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ import re
 import pytest
 from scoring_support import ingest_ulb_day, write_ulb_day
 
+from fraudpipe.adapters.postgres.batch_progress import LAST_UNSCORED, has_unscored
+from fraudpipe.adapters.postgres.connect import Connection, connect
 from fraudpipe.config import Settings
-from fraudpipe.db.connect import Connection, connect
-from fraudpipe.scoring.batch_progress import LAST_UNSCORED, has_unscored
 
 pytestmark = pytest.mark.integration
 

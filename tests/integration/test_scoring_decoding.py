@@ -21,19 +21,19 @@ import pytest
 from confluent_kafka import Message
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from fraudpipe.config import Settings
-from fraudpipe.contracts import (
+from fraudpipe.adapters.avro import (
     Contract,
-    TransactionRecord,
     load_schema_str,
     make_serializer,
     registry_client,
     value_context,
 )
-from fraudpipe.contracts.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.avro.decoding import ColumnarDecoder, Decoded, RecordDecoder
+from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.scoring.batch import from_epoch_ms
-from fraudpipe.scoring.decoding import ColumnarDecoder, Decoded, RecordDecoder
+from fraudpipe.microbatch import from_epoch_ms
+from fraudpipe.records import TransactionRecord
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 # The documented import path, though the package does not mark it as re-exported.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from fraudpipe.adapters.kafka.offsets import OffsetCommitter, next_offsets
 from fraudpipe.config import Settings
-from fraudpipe.scoring.offsets import OffsetCommitter, next_offsets
 
 pytestmark = pytest.mark.integration
 

@@ -39,20 +39,20 @@ from scoring_support import (
     write_ulb_day,
 )
 
-from fraudpipe.config import Settings
-from fraudpipe.contracts import (
-    AlertRecord,
+from fraudpipe.adapters.avro import (
     Contract,
-    PredictionRecord,
     load_schema_str,
     make_deserializer,
     registry_client,
     value_context,
 )
-from fraudpipe.db.connect import connect
-from fraudpipe.model.registry import load_model_version
-from fraudpipe.scoring.service import RunSummary, ScoringOptions, ScoringService
-from fraudpipe.streaming.publisher import publish_batch
+from fraudpipe.adapters.mlflow.registry import load_model_version
+from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.config import Settings
+from fraudpipe.publish import publish_batch
+from fraudpipe.records import AlertRecord, PredictionRecord
+from fraudpipe.scoring.runtime import RunSummary, ScoringOptions
+from fraudpipe.scoring.service import ScoringService
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -365,7 +365,7 @@ def _end_offsets(settings: Settings) -> dict[int, int]:
 def _model_frame(conn: object, batch_id: str) -> object:
     import pandas as pd
 
-    from fraudpipe.model.features import MODEL_INPUT_COLUMNS
+    from fraudpipe.columns import MODEL_INPUT_COLUMNS
 
     cols = ", ".join(c for c in MODEL_INPUT_COLUMNS if c != "event_time")
     rows = conn.execute(  # type: ignore[attr-defined]

@@ -14,13 +14,13 @@ import psycopg
 import pytest
 from scoring_support import ingest_ulb_day, write_ulb_day
 
+from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.adapters.postgres.prediction_rows import COPY_PREDICTIONS, prediction_payload
+from fraudpipe.adapters.postgres.prediction_sink import PredictionSink, WriteOutcome
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.config import Settings
-from fraudpipe.db.connect import connect
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.model.features import MODEL_INPUT_COLUMNS
-from fraudpipe.scoring.batch import DeadLetter, ScoredBatch, TransactionBatch
-from fraudpipe.scoring.prediction_copy import COPY_PREDICTIONS, prediction_payload
-from fraudpipe.scoring.sink import PredictionSink, WriteOutcome
+from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
 
 pytestmark = pytest.mark.integration
 

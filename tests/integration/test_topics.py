@@ -18,8 +18,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigResource,
 )
 
+from fraudpipe.adapters.kafka.topics import TopicAction, ensure_topics, topic_specs
 from fraudpipe.config import Settings
-from fraudpipe.streaming.topics import TopicAction, ensure_topics, topic_specs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -28,11 +28,11 @@ from scoring_support import (
     scoring_topics,
     write_ulb_day,
 )
+from scratch_db import scratch_database
 
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
-from fraudpipe.db.connect import connect
-from fraudpipe.db.scratch import scratch_database
-from fraudpipe.streaming.publisher import publish_batch
+from fraudpipe.publish import publish_batch
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
 

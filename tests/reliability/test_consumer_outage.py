@@ -24,12 +24,13 @@ from scoring_support import (
     scoring_topics,
     write_ulb_day,
 )
+from scratch_db import scratch_database
 
 from fraudpipe.config import Settings
-from fraudpipe.db.scratch import scratch_database
-from fraudpipe.scoring.retry import Backoff
-from fraudpipe.scoring.service import ScoringOptions, ScoringService
-from fraudpipe.streaming.publisher import publish_batch
+from fraudpipe.publish import publish_batch
+from fraudpipe.retry import Backoff
+from fraudpipe.scoring.runtime import ScoringOptions
+from fraudpipe.scoring.service import ScoringService
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 

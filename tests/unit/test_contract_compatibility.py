@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from fraudpipe.contracts import Contract, load_schema_str
-from fraudpipe.contracts.compatibility import why_unreadable
+from fraudpipe.adapters.avro import Contract, load_schema_str
+from fraudpipe.adapters.avro.compatibility import why_unreadable
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,9 @@ from typing import Any
 import fastavro
 import pytest
 
-from fraudpipe.contracts import Contract, TransactionRecord, load_schema_str, to_dict
-from fraudpipe.contracts.flat_encoding import FlatRecordEncoder, plan_flat_encoder
+from fraudpipe.adapters.avro import Contract, load_schema_str
+from fraudpipe.adapters.avro.codec.record_writer import FlatRecordEncoder, plan_flat_encoder
+from fraudpipe.records import TransactionRecord, to_dict
 
 pytestmark = pytest.mark.unit
 

@@ -16,17 +16,10 @@ from typing import Any
 import fastavro
 import pytest
 
-from fraudpipe.contracts import (
-    AlertDriver,
-    AlertRecord,
-    Contract,
-    PredictionRecord,
-    TransactionRecord,
-    load_schema_str,
-    to_dict,
-)
+from fraudpipe.adapters.avro import Contract, load_schema_str
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ContractFileError, ContractViolationError
-from fraudpipe.model.features import MODEL_INPUT_COLUMNS
+from fraudpipe.records import AlertDriver, AlertRecord, PredictionRecord, TransactionRecord, to_dict
 
 pytestmark = pytest.mark.unit
 

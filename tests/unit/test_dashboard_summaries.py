@@ -10,8 +10,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from fraudpipe.adapters.postgres.dashboard_queries import (
+    AMOUNT_BINS,
+    AMOUNT_LOG_MAX,
+    SCORE_BINS,
+    V_COLUMNS,
+)
 from fraudpipe.dashboard import summaries
-from fraudpipe.dashboard.queries import AMOUNT_BINS, AMOUNT_LOG_MAX, SCORE_BINS, V_COLUMNS
 
 pytestmark = pytest.mark.unit
 

@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 from model_frames import synthetic_history
 
-from fraudpipe.model.features import (
-    MODEL_INPUT_COLUMNS,
-    MS_PER_DAY,
-    build_preprocessor,
-    hour_of_day_cyclic,
-    log_amount,
-)
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
+from fraudpipe.model.features import MS_PER_DAY, build_preprocessor, hour_of_day_cyclic, log_amount
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, V_COLUMNS
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS, V_COLUMNS
 from fraudpipe.model.linear_scoring import compile_linear
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.model.training import Candidate, TrainingConfig, build_pipeline, fit_candidate

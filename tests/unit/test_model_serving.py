@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from model_frames import normal_and_fraud_rows, synthetic_history
 
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ModelInputError
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.model.training import Candidate, TrainingConfig, fit_candidate
 

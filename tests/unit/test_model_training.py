@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from model_frames import normal_and_fraud_rows, synthetic_history
 
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ConfigurationError, TrainingDataError
-from fraudpipe.model.features import LABEL_COLUMN, MODEL_INPUT_COLUMNS, MS_PER_DAY
+from fraudpipe.model.features import MS_PER_DAY
 from fraudpipe.model.training import (
     Candidate,
     TrainingConfig,

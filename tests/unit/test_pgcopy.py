@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from fraudpipe.db import pgcopy
+from fraudpipe.adapters.postgres import pgcopy
 
 pytestmark = pytest.mark.unit
 

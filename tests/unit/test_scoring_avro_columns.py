@@ -12,7 +12,7 @@ import fastavro
 import numpy as np
 import pytest
 
-from fraudpipe.scoring.avro_columns import FlatRecordReader, UnsupportedSchemaError
+from fraudpipe.adapters.avro.codec.column_reader import FlatRecordReader, UnsupportedSchemaError
 
 pytestmark = pytest.mark.unit
 

@@ -11,8 +11,8 @@ import fastavro
 import numpy as np
 import pytest
 
-from fraudpipe.scoring.avro_columns import UnsupportedSchemaError
-from fraudpipe.scoring.avro_rows import (
+from fraudpipe.adapters.avro.codec.column_reader import UnsupportedSchemaError
+from fraudpipe.adapters.avro.codec.row_writer import (
     Categorical,
     Constant,
     FixedText,

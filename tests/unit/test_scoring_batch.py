@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from fraudpipe.contracts import TransactionRecord
-from fraudpipe.model.features import MODEL_INPUT_COLUMNS
-from fraudpipe.scoring.batch import TransactionBatch, empty_batch, from_epoch_ms
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
+from fraudpipe.microbatch import TransactionBatch, empty_batch, from_epoch_ms
+from fraudpipe.records import TransactionRecord
 
 pytestmark = pytest.mark.unit
 

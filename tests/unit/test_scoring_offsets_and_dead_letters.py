@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError, Message
 
+from fraudpipe.adapters.avro.decoding import dead_letter, wire_schema_id
+from fraudpipe.adapters.kafka.dlq import dead_letter_headers
+from fraudpipe.adapters.kafka.offsets import judge_commit_error, next_offsets
 from fraudpipe.errors import KafkaFatalError, NotAvroError, ServiceUnavailableError
-from fraudpipe.scoring.decoding import dead_letter, wire_schema_id
-from fraudpipe.scoring.dlq import dead_letter_headers
-from fraudpipe.scoring.offsets import judge_commit_error, next_offsets
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.scoring.retry import Backoff, StopRequested, retry_until_done
+from fraudpipe.retry import Backoff, StopRequested, retry_until_done
 
 pytestmark = pytest.mark.unit
 

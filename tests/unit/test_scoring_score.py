@@ -12,10 +12,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from fraudpipe.contracts import TransactionRecord
-from fraudpipe.model.features import MODEL_INPUT_COLUMNS, build_preprocessor
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
+from fraudpipe.microbatch import TransactionBatch, from_epoch_ms
+from fraudpipe.model.features import build_preprocessor
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.scoring.batch import TransactionBatch, from_epoch_ms
+from fraudpipe.records import TransactionRecord
 from fraudpipe.scoring.score import alert_drivers, score_batch
 
 pytestmark = pytest.mark.unit

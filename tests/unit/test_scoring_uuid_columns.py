@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pytest
 
-from fraudpipe.scoring.uuid_columns import format_uuid_text, parse_uuid_text
+from fraudpipe.uuid_columns import format_uuid_text, parse_uuid_text
 
 pytestmark = pytest.mark.unit
 

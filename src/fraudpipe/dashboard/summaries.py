@@ -14,7 +14,12 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
-from fraudpipe.dashboard.queries import AMOUNT_BINS, AMOUNT_LOG_MAX, SCORE_BINS, V_COLUMNS
+from fraudpipe.adapters.postgres.dashboard_queries import (
+    AMOUNT_BINS,
+    AMOUNT_LOG_MAX,
+    SCORE_BINS,
+)
+from fraudpipe.columns import V_COLUMNS
 
 COUNT_COLUMNS: Final = [
     "scored",

@@ -18,15 +18,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from fraudpipe.data.schemas import (
-    MAX_TIME_SECONDS,
+from fraudpipe.columns import (
     RAW_AMOUNT_COLUMN,
     RAW_ID_COLUMN,
     RAW_LABEL_COLUMN,
     RAW_TIME_COLUMN,
     RAW_V_COLUMNS,
-    validate_raw,
 )
+from fraudpipe.data.schemas import MAX_TIME_SECONDS, validate_raw
 from fraudpipe.data.sources import TIME_ZERO, TIME_ZERO_DAY, RawRows
 from fraudpipe.ids import batch_id, transaction_ids
 

@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from fraudpipe.data.schemas import (
+from fraudpipe.columns import (
     RAW_ID_COLUMN,
     RAW_LABEL_COLUMN,
     RAW_OPTIONAL_COLUMNS,

@@ -18,13 +18,13 @@ import pandera.pandas as pa
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
-RAW_V_COLUMNS: Final = tuple(f"V{i}" for i in range(1, 29))
-RAW_TIME_COLUMN: Final = "Time"
-RAW_AMOUNT_COLUMN: Final = "Amount"
-RAW_LABEL_COLUMN: Final = "Class"
-RAW_ID_COLUMN: Final = "id"
-RAW_REQUIRED_COLUMNS: Final = (RAW_TIME_COLUMN, *RAW_V_COLUMNS, RAW_AMOUNT_COLUMN)
-RAW_OPTIONAL_COLUMNS: Final = (RAW_LABEL_COLUMN, RAW_ID_COLUMN)
+from fraudpipe.columns import (
+    RAW_AMOUNT_COLUMN,
+    RAW_ID_COLUMN,
+    RAW_LABEL_COLUMN,
+    RAW_TIME_COLUMN,
+    RAW_V_COLUMNS,
+)
 
 MAX_TIME_SECONDS: Final = 10_000_000_000.0
 """Upper bound on ``Time`` (~317 years): keeps event times inside PostgreSQL's and numpy's range."""

@@ -25,12 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from fraudpipe.data.schemas import (
-    RAW_AMOUNT_COLUMN,
-    RAW_LABEL_COLUMN,
-    RAW_TIME_COLUMN,
-    RAW_V_COLUMNS,
-)
+from fraudpipe.columns import RAW_AMOUNT_COLUMN, RAW_LABEL_COLUMN, RAW_TIME_COLUMN, RAW_V_COLUMNS
 from fraudpipe.data.sources import TIME_ZERO_DAY, RawRows
 from fraudpipe.errors import IngestRequestError
 

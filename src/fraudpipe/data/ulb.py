@@ -22,11 +22,11 @@ from typing import Final
 import pandas as pd
 import structlog
 
+from fraudpipe.columns import RAW_LABEL_COLUMN, RAW_REQUIRED_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.data.csv_stream import CsvStreamError, stream_numeric_csv
 from fraudpipe.data.days import FEATURE_ORDER_COLUMNS
 from fraudpipe.data.files import read_rows_file
-from fraudpipe.data.schemas import RAW_LABEL_COLUMN, RAW_REQUIRED_COLUMNS
 from fraudpipe.data.sources import RawRows
 from fraudpipe.errors import DatasetError
 

@@ -14,16 +14,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-V_COLUMNS: Final[list[str]] = [f"v{i}" for i in range(1, 29)]
-
-MODEL_INPUT_COLUMNS: Final[list[str]] = ["event_time", "amount", *V_COLUMNS]
-"""What the scoring service passes to the model, in this order.
-
-``event_time`` is int64 epoch milliseconds (UTC), ``amount`` and ``v1``..``v28`` are float64.
-A list (not a tuple) so ``frame[MODEL_INPUT_COLUMNS]`` selects columns; do not mutate it.
-"""
-
-LABEL_COLUMN: Final = "label"
+from fraudpipe.columns import V_COLUMNS
 
 MS_PER_DAY: Final = 86_400_000
 

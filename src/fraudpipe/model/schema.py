@@ -7,8 +7,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from fraudpipe.columns import LABEL_COLUMN, V_COLUMNS
 from fraudpipe.errors import TrainingDataError
-from fraudpipe.model.features import LABEL_COLUMN, V_COLUMNS
 
 
 def _finite(series: pd.Series) -> pd.Series:

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ModelInputError
-from fraudpipe.model.features import MODEL_INPUT_COLUMNS
 from fraudpipe.model.linear_scoring import LinearScorer, compile_linear
 
 

@@ -30,14 +30,10 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 import fraudpipe.model.features as features_module
+from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ConfigurationError, TrainingDataError
 from fraudpipe.model.evaluation import ScorerMetrics, evaluate_scores, max_f1_threshold
-from fraudpipe.model.features import (
-    LABEL_COLUMN,
-    MODEL_INPUT_COLUMNS,
-    MS_PER_DAY,
-    build_preprocessor,
-)
+from fraudpipe.model.features import MS_PER_DAY, build_preprocessor
 from fraudpipe.model.schema import validate_labelled_frame
 
 ModelKind = Literal["logreg", "hgb"]

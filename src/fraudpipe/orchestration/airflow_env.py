@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import AirflowCommandError, ConfigurationError
-from fraudpipe.orchestration.project import project_root
+from fraudpipe.project import project_root
 
 
 def airflow_home(settings: Settings) -> Path:

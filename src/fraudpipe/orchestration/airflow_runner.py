@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fraudpipe.errors import ConfigurationError
-from fraudpipe.orchestration.project import project_root
+from fraudpipe.project import project_root
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG

@@ -16,8 +16,8 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, Context
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from fraudpipe.adapters.postgres.reporting import BatchProgress, app_engine, batch_progress
 from fraudpipe.config import Settings, get_settings
-from fraudpipe.orchestration.reporting import BatchProgress, app_engine, batch_progress
 
 _CLASSPATH = "fraudpipe.orchestration.airflow_sensors.BatchStatusTrigger"
 

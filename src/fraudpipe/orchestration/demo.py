@@ -23,11 +23,11 @@ from datetime import UTC, date, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from fraudpipe.adapters.postgres.reporting import BatchOutcome
 from fraudpipe.config import Settings
 from fraudpipe.errors import DemoStepError
 from fraudpipe.orchestration.airflow_runner import DagRunOutcome
 from fraudpipe.orchestration.pipeline import RetrainReport, daily_target
-from fraudpipe.orchestration.reporting import BatchOutcome
 from fraudpipe.orchestration.scorer_process import ScorerProcess
 
 FIRST_DAY = date(2025, 9, 20)
@@ -92,33 +92,25 @@ class DemoResult:
 
 def pipeline_totals(settings: Settings) -> PipelineTotals:
     """Counts of batches, transactions, predictions and registered model versions."""
-    import sqlalchemy as sa
-
-    from fraudpipe.model.registry import list_versions
-    from fraudpipe.orchestration.reporting import app_engine
+    from fraudpipe.adapters.mlflow.registry import list_versions
+    from fraudpipe.adapters.postgres.reporting import app_engine, pipeline_counts
 
     engine = app_engine(settings)
     try:
-        with engine.connect() as conn:
-            row = conn.execute(
-                sa.text(
-                    "SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM transactions),"
-                    " (SELECT count(*) FROM predictions)"
-                )
-            ).one()
+        batches, transactions, predictions = pipeline_counts(engine)
     finally:
         engine.dispose()
-    return PipelineTotals(int(row[0]), int(row[1]), int(row[2]), len(list_versions(settings)))
+    return PipelineTotals(batches, transactions, predictions, len(list_versions(settings)))
 
 
 def bootstrap(settings: Settings, say: Say) -> None:
     """Schema, topics, contracts, Prefect deployments, Airflow metadata DB; all idempotent."""
-    from fraudpipe.contracts import CONTRACTS_DIR, registry_client
-    from fraudpipe.contracts.registration import register_contracts
-    from fraudpipe.db.migrate import upgrade
+    from fraudpipe.adapters.avro import CONTRACTS_DIR, registry_client
+    from fraudpipe.adapters.avro.registration import register_contracts
+    from fraudpipe.adapters.kafka.topics import ensure_topics
+    from fraudpipe.adapters.postgres.migrate import upgrade
     from fraudpipe.orchestration.airflow_env import migrate_airflow_db
     from fraudpipe.orchestration.deployments import apply_deployments
-    from fraudpipe.streaming.topics import ensure_topics
 
     say("database schema", f"at revision {upgrade(settings)}")
     topics = ensure_topics(settings)
@@ -279,7 +271,7 @@ def _require_success(outcome: DagRunOutcome) -> DagRunOutcome:
 
 
 def _collect(settings: Settings, result: DemoResult) -> None:
-    from fraudpipe.orchestration.reporting import app_engine, batch_outcomes
+    from fraudpipe.adapters.postgres.reporting import app_engine, batch_outcomes
 
     engine = app_engine(settings)
     try:

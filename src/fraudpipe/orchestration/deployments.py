@@ -20,7 +20,7 @@ import yaml
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import DeploymentApplyError, ServiceUnavailableError
-from fraudpipe.orchestration.project import project_root
+from fraudpipe.project import project_root
 
 #: Full names (`<flow>/<deployment>`) of the deployments the DAGs launch; `prefect.yaml` must
 #: declare each of them (a unit test holds the two together).

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fraudpipe.adapters.postgres.reporting import BatchOutcome, app_engine, batch_outcomes
 from fraudpipe.config import Settings
 from fraudpipe.errors import IngestRequestError
 from fraudpipe.orchestration.deployments import (
@@ -19,7 +20,6 @@ from fraudpipe.orchestration.deployments import (
     RETRAIN_DEPLOYMENT,
 )
 from fraudpipe.orchestration.prefect_runs import FlowRunResult, run_deployment_and_wait
-from fraudpipe.orchestration.reporting import BatchOutcome, app_engine, batch_outcomes
 
 #: Seed of the synthetic days the DAG ingests when a run does not name one (ingestion's own
 #: default, so `fraudpipe ingest --source synthetic` and the DAG load the same days).
@@ -154,7 +154,7 @@ def batch_report(settings: Settings, batch_id: str) -> BatchOutcome:
 
 def champion_version(settings: Settings) -> int | None:
     """The version serving now (the `champion` alias), None before the first training."""
-    from fraudpipe.model.registry import current_serving_version
+    from fraudpipe.adapters.mlflow.registry import current_serving_version
 
     return current_serving_version(settings)
 
@@ -194,7 +194,7 @@ class RetrainReport:
 
 def retrain_report(settings: Settings, champion_before: int | None) -> RetrainReport:
     """Compare the champion with the one before the retrain, and quote the gate's decision."""
-    from fraudpipe.model.registry import list_versions
+    from fraudpipe.adapters.mlflow.registry import list_versions
 
     versions = list_versions(settings)  # newest first
     latest = versions[0] if versions else None

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import StackError
-from fraudpipe.orchestration.project import project_root
+from fraudpipe.project import project_root
 
 #: A scorer that survives this long after start has loaded its model and joined the group.
 _STARTUP_GRACE_SECONDS = 5.0

@@ -1,37 +1,34 @@
 """Publish a scored micro-batch: a `Prediction` per transaction, an `Alert` per flagged one.
 
-Predictions are encoded column-wise (`avro_rows.RowEncoder`) with the local contract's schema,
-whose id is looked up under the predictions subject: the scorer never registers schemas, and a
-subject that lacks the contract fails loudly at start-up (`warm_up`). Alerts are few (the
-flagged share of transactions), so they go through the contracts' `AvroSerializer` as typed
-`AlertRecord`s. Both are keyed by transaction id; consumers deduplicate on
-``(transaction_id, model_version)`` (delivery is at least once).
+Predictions are encoded column-wise (`RowEncoder`) with the local contract's schema, whose id
+is looked up under the predictions subject: the scorer never registers schemas, and a subject
+that lacks the contract fails loudly at start-up (`warm_up`). Alerts are few (the flagged share
+of transactions), so they go through the contracts' `AvroSerializer` as typed `AlertRecord`s.
+Both are keyed by transaction id; consumers deduplicate on ``(transaction_id, model_version)``
+(delivery is at least once).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
-import fastavro
 import numpy as np
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from fraudpipe.config import Settings
-from fraudpipe.contracts import (
-    AlertRecord,
+from fraudpipe.adapters.avro import (
     Contract,
-    load_schema_str,
     make_serializer,
+    registered_row_encoder,
     registry_errors,
     value_context,
 )
-from fraudpipe.errors import ContractNotRegisteredError
+from fraudpipe.adapters.avro.codec.row_writer import Categorical, Constant, FixedText, RowEncoder
+from fraudpipe.adapters.kafka.producer import ConfirmedProducer
+from fraudpipe.config import Settings
+from fraudpipe.microbatch import ScoredBatch, from_epoch_ms
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.scoring.avro_rows import Categorical, Constant, FixedText, RowEncoder
-from fraudpipe.scoring.batch import ScoredBatch, from_epoch_ms
-from fraudpipe.scoring.delivery import ConfirmedProducer
+from fraudpipe.records import AlertRecord
 from fraudpipe.scoring.score import alert_drivers
 
 
@@ -136,11 +133,7 @@ class PredictionPublisher:
 
     def _encoder(self) -> RowEncoder:
         if self._predictions is None:
-            subject = Contract.PREDICTION.subject(self._settings)
-            text = load_schema_str(Contract.PREDICTION)
-            with registry_errors(self._settings, subject):
-                found = self._client.lookup_schema(subject, Schema(text, "AVRO"))
-            if found.schema_id is None:
-                raise ContractNotRegisteredError(subject)
-            self._predictions = RowEncoder(fastavro.parse_schema(json.loads(text)), found.schema_id)
+            self._predictions = registered_row_encoder(
+                self._settings, Contract.PREDICTION, self._client
+            )
         return self._predictions

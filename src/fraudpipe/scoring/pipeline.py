@@ -36,31 +36,28 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from fraudpipe.adapters.avro.decoding import Decoded, TransactionDecoder, dead_letter
+from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
+from fraudpipe.adapters.kafka.lag import consumer_lag
+from fraudpipe.adapters.kafka.offsets import OffsetCommitter, next_offsets, take_micro_batch
+from fraudpipe.adapters.kafka.producer import ConfirmedProducer
+from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
+from fraudpipe.adapters.postgres.batch_progress import BatchProgress
+from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
 from fraudpipe.errors import KafkaFatalError, ServiceUnavailableError, UnknownTransactionError
+from fraudpipe.microbatch import DeadLetter, ScoredBatch
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.scoring.batch import DeadLetter, ScoredBatch
-from fraudpipe.scoring.batch_progress import BatchProgress
 from fraudpipe.scoring.commit_stage import CommitStage
-from fraudpipe.scoring.decoding import Decoded, TransactionDecoder, dead_letter
-from fraudpipe.scoring.delivery import ConfirmedProducer
-from fraudpipe.scoring.dlq import DeadLetterPublisher
-from fraudpipe.scoring.lag import consumer_lag
-from fraudpipe.scoring.model_watch import ServingModelWatcher
-from fraudpipe.scoring.offsets import OffsetCommitter, next_offsets, take_micro_batch
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.periodic import Periodic
+from fraudpipe.scoring.runtime import ScorerRuntime
 from fraudpipe.scoring.score import score_batch
-from fraudpipe.scoring.sink import PredictionSink
-
-if TYPE_CHECKING:
-    from fraudpipe.scoring.service import ScoringService
 
 log = structlog.get_logger(__name__)
 
@@ -168,9 +165,9 @@ def _fulfil(write: Callable[[Prepared], Written], job: _WriteJob) -> None:
 
 @dataclass
 class ScoringPipeline:
-    """The components of one `ScoringService.run()` and the loop that drives them."""
+    """The components of one scorer run and the loop that drives them."""
 
-    service: ScoringService
+    runtime: ScorerRuntime
     consumer: Consumer
     decoder: TransactionDecoder
     models: ServingModelWatcher
@@ -185,14 +182,14 @@ class ScoringPipeline:
 
     def run(self) -> None:
         """Consume until stopped, `max_messages` or `idle_exit_s`; finish what was consumed."""
-        svc, opts = self.service, self.service.options
+        rt, opts = self.runtime, self.runtime.options
         # Load the model before consuming, so a missing champion fails at start-up.
-        model = svc.retry(self.models.model, "load the serving model")
-        svc.metrics.model_version.set(model.version)
+        model = rt.retry(self.models.model, "load the serving model")
+        rt.metrics.model_version.set(model.version)
         # Connections and registry look-ups now, not while the first messages wait.
-        svc.retry(self.publisher.warm_up, "look up the output contracts")
+        rt.retry(self.publisher.warm_up, "look up the output contracts")
         for sink in self.sinks:
-            svc.retry(sink.connect, "connect to PostgreSQL")
+            rt.retry(sink.connect, "connect to PostgreSQL")
         # What start-up built (the model, sklearn, pandas, MLflow: hundreds of thousands of
         # objects) lives as long as the process: out of the collector's sight, a full
         # collection no longer walks it in the middle of a micro-batch.
@@ -210,11 +207,11 @@ class ScoringPipeline:
         try:
             self._consume_until_done(housekeeping)
             self.stage.drain()
-            svc.retry(self.committer.commit_now, "commit offsets")
+            rt.retry(self.committer.commit_now, "commit offsets")
         except BaseException:
             # Ends any outage wait in the stages, so closing them cannot hang; whatever they
             # had not committed is consumed again after the restart.
-            svc.stop()
+            rt.stop()
             raise
         finally:
             self.stage.close()
@@ -228,16 +225,16 @@ class ScoringPipeline:
         stage = getattr(self, "stage", None)
         if stage is not None:
             stage.drain()
-        self.service.retry(partial(self.committer.commit_now, partitions), "commit offsets")
+        self.runtime.retry(partial(self.committer.commit_now, partitions), "commit offsets")
         self.committer.forget(partitions)
 
     def _consume_until_done(self, housekeeping: list[Periodic]) -> None:
-        svc, opts, summary = self.service, self.service.options, self.service.summary
+        rt, opts, summary = self.runtime, self.runtime.options, self.runtime.summary
         last_message = time.monotonic()
         next_lag = 0.0
         idle_checked = True
         consumed = 0
-        while not svc.stopping:
+        while not rt.stopping:
             self.stage.raise_if_failed()
             self.committer.raise_if_fatal()
             for task in housekeeping:
@@ -251,9 +248,9 @@ class ScoringPipeline:
             # Take the next micro-batch only once the write stage can accept it: meanwhile the
             # messages wait in the client's queue and join that micro-batch, instead of each
             # forming a small one that queues behind the others with its own fixed costs.
-            self.stage.wait_for_room(svc.stop_event)
+            self.stage.wait_for_room(rt.stop_event)
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
-            svc.raise_if_fatal()
+            rt.raise_if_fatal()
             self.committer.send()
             now = time.monotonic()
             if now >= next_lag:
@@ -270,7 +267,7 @@ class ScoringPipeline:
             if not idle_checked:
                 # The topic went quiet: a good moment to settle every pending batch.
                 self.stage.drain()
-                svc.retry(self.committer.commit_now, "commit offsets")
+                rt.retry(self.committer.commit_now, "commit offsets")
                 idle_checked = self.close_finished_batches(force=True)
             if opts.idle_exit_s is not None and now - last_message >= opts.idle_exit_s:
                 summary.stopped_by = "idle"
@@ -279,7 +276,7 @@ class ScoringPipeline:
 
     def prepare(self, messages: Sequence[Message]) -> Prepared | None:
         """Decode and score a micro-batch (the consume loop's half)."""
-        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        rt, metrics, summary = self.runtime, self.runtime.metrics, self.runtime.summary
         started = time.perf_counter()
         data = self._data_messages(messages)
         if summary.first_consumed_at is None:
@@ -290,7 +287,7 @@ class ScoringPipeline:
         if not data:
             return None
         decode_started = time.perf_counter()
-        decoded: Decoded = svc.retry(partial(self.decoder.decode, data), "decode (registry)")
+        decoded: Decoded = rt.retry(partial(self.decoder.decode, data), "decode (registry)")
         metrics.stage_seconds.labels("decode").observe(time.perf_counter() - decode_started)
         model = self.models.model()
         metrics.model_version.set(model.version)
@@ -307,15 +304,15 @@ class ScoringPipeline:
         """Dead letters, then the micro-batch's database transaction (a write stage)."""
         started = time.perf_counter()
         scored, dead = self._write(sink, batch.scored, batch.dead_letters, batch.messages)
-        self.service.metrics.stage_seconds.labels("write").observe(time.perf_counter() - started)
+        self.runtime.metrics.stage_seconds.labels("write").observe(time.perf_counter() - started)
         return Written(batch, scored, dead)
 
     def publish(self, written: Written) -> None:
         """Predictions and alerts, acknowledged; then the offsets (the publish stage)."""
-        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        rt, metrics, summary = self.runtime, self.runtime.metrics, self.runtime.summary
         batch, scored, dead = written.prepared, written.scored, written.dead_letters
         started = time.perf_counter()
-        alerts = svc.retry(
+        alerts = rt.retry(
             partial(self.publisher.publish, scored, batch.model), "encode predictions"
         )
         self.producer.confirm()
@@ -326,8 +323,8 @@ class ScoringPipeline:
 
         committed_at = time.time()
         summary.last_committed_at = time.monotonic()
-        if svc.on_commit is not None:
-            svc.on_commit(scored, committed_at)
+        if rt.on_commit is not None:
+            rt.on_commit(scored, committed_at)
         stamps = scored.transactions.record_timestamps_ms.astype(np.float64)
         metrics.end_to_end_seconds.observe_many(committed_at - stamps / 1000.0)
         metrics.scored.inc(len(scored))
@@ -360,7 +357,7 @@ class ScoringPipeline:
             elif err.fatal():
                 raise KafkaFatalError("consumer", str(err))
             elif err.code() != KafkaError._PARTITION_EOF:
-                self.service.metrics.errors.labels(f"kafka:{err.name()}").inc()
+                self.runtime.metrics.errors.labels(f"kafka:{err.name()}").inc()
                 log.warning("consume error", error=str(err))
         return data
 
@@ -372,7 +369,7 @@ class ScoringPipeline:
         data: Sequence[Message],
     ) -> tuple[ScoredBatch, list[DeadLetter]]:
         """DLQ first, then the one database transaction; returns what was finally written."""
-        svc, metrics, summary = self.service, self.service.metrics, self.service.summary
+        rt, metrics, summary = self.runtime, self.runtime.metrics, self.runtime.summary
         sent = 0
         while True:
             if sent < len(dead):
@@ -390,7 +387,7 @@ class ScoringPipeline:
                 with self._counts:
                     summary.dead_letters += len(dead) - sent
                 sent = len(dead)
-            outcome = svc.retry(partial(sink.write, scored, dead), "write predictions")
+            outcome = rt.retry(partial(sink.write, scored, dead), "write predictions")
             if outcome.committed:
                 with self._counts:
                     summary.inserted += outcome.inserted
@@ -412,17 +409,17 @@ class ScoringPipeline:
             log.debug("consumer lag not available", error=str(exc))
             return
         for (topic, partition), lag in lags.items():
-            self.service.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+            self.runtime.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
     def close_finished_batches(self, *, force: bool = False) -> bool:
         """Move finished batches to `scored`; False when PostgreSQL could not be asked."""
         try:
             moved = self.progress.close_finished(force=force)
         except ServiceUnavailableError as exc:
-            self.service.metrics.errors.labels("ServiceUnavailableError").inc()
+            self.runtime.metrics.errors.labels("ServiceUnavailableError").inc()
             log.warning("batch status check postponed", error=str(exc))
             return False
-        self.service.summary.batches_scored.extend(moved)
+        self.runtime.summary.batches_scored.extend(moved)
         return True
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from fraudpipe.contracts import AlertDriver
+from fraudpipe.microbatch import ScoredBatch, TransactionBatch
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.scoring.batch import ScoredBatch, TransactionBatch
+from fraudpipe.records import AlertDriver
 
 #: How many inputs an alert names as the reasons for its score.
 TOP_DRIVERS: Final = 3

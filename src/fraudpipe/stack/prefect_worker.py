@@ -73,7 +73,7 @@ class PrefectWorkerService(Service):
         return package_version("prefect")
 
     def launch(self) -> subprocess.Popen[bytes]:
-        from fraudpipe.orchestration.project import project_root
+        from fraudpipe.project import project_root
 
         self.home.mkdir(parents=True, exist_ok=True)
         prefect = Path(sys.executable).parent / "prefect"

@@ -1,0 +1,122 @@
+"""A producer for one bounded batch of records: every delivery report counted, the first
+refusal fatal to the batch.
+
+The publisher sends a whole loaded batch and marks it `published` only once every record was
+acknowledged. Unlike the scorer's `ConfirmedProducer`, which re-sends until the broker takes
+its outputs, a record refused or not acknowledged within the delivery timeout fails the run:
+the batch stays `loaded` and a re-run sends it again.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from fraudpipe.adapters.kafka.producer import producer_config
+from fraudpipe.config import Settings
+from fraudpipe.errors import ServiceUnavailableError, TopicSetupError
+
+#: Bound on the metadata request that checks the broker and the topic before anything is sent.
+PREFLIGHT_TIMEOUT_SECONDS = 10.0
+
+
+class _DeliveryTracker:
+    """Counts delivery reports; remembers the first failure."""
+
+    def __init__(self) -> None:
+        self.acknowledged = 0
+        self.failed = 0
+        self.first_error: KafkaError | None = None
+
+    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self.acknowledged += 1
+            return
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = err
+
+
+class BatchProducer:
+    """Produce the records of one batch to one topic and account for every one of them."""
+
+    def __init__(self, settings: Settings, topic: str, client_id: str = "fraudpipe-publisher"):
+        """Create the producer (librdkafka connects in the background).
+
+        Args:
+            settings: Where the broker is and how long a record may be retried.
+            topic: Where every record goes.
+            client_id: The client's name in the broker's logs and metrics.
+        """
+        self._settings = settings
+        self.topic = topic
+        self._producer = Producer(producer_config(settings, client_id, "publish"))
+        self._tracker = _DeliveryTracker()
+        self.sent = 0
+
+    @property
+    def acknowledged(self) -> int:
+        """Records the broker has acknowledged so far (as of the last `poll`)."""
+        return self._tracker.acknowledged
+
+    @property
+    def failed(self) -> int:
+        """Records refused or timed out so far (as of the last `poll`)."""
+        return self._tracker.failed
+
+    @property
+    def first_error(self) -> KafkaError | None:
+        return self._tracker.first_error
+
+    def check_topic(self) -> None:
+        """Check the broker answers and the topic exists (the broker never auto-creates it).
+
+        Raises:
+            ServiceUnavailableError: The broker did not answer.
+            TopicSetupError: The topic does not exist.
+        """
+        s = self._settings
+        timeout = min(PREFLIGHT_TIMEOUT_SECONDS, s.kafka_delivery_timeout_ms / 1000)
+        try:
+            metadata = self._producer.list_topics(self.topic, timeout=timeout)
+        except KafkaException as exc:
+            raise ServiceUnavailableError("Kafka", s.kafka_bootstrap_servers) from exc
+        found = metadata.topics.get(self.topic)
+        if found is None or found.error is not None:
+            raise TopicSetupError(
+                self.topic, "does not exist (the broker does not auto-create topics)"
+            )
+
+    def produce(self, value: bytes | None, key: str) -> None:
+        """Queue one record, serving delivery reports while the local queue is full.
+
+        A str key is sent as its UTF-8 bytes, as `StringSerializer` would write it.
+        """
+        try:
+            self._producer.produce(self.topic, value, key, on_delivery=self._tracker)
+        except BufferError:
+            while True:
+                self._producer.poll(0.1)
+                try:
+                    self._producer.produce(self.topic, value, key, on_delivery=self._tracker)
+                    break
+                except BufferError:
+                    continue
+        self.sent += 1
+
+    def poll(self) -> None:
+        """Serve the delivery reports that arrived (counts move on)."""
+        self._producer.poll(0)
+
+    def wait(self) -> int:
+        """Wait for every delivery report; returns how many records are still unanswered.
+
+        `flush()` returns once every queued record is delivered or has failed, which
+        ``message.timeout.ms`` bounds; the margin covers the last in-flight requests.
+        """
+        remaining: int = self._producer.flush(self._settings.kafka_delivery_timeout_ms / 1000 + 10)
+        return remaining
+
+    def abandon(self) -> None:
+        """Drop whatever is still queued (the batch fails and will be sent again)."""
+        self._producer.purge()
+        self._producer.flush(0)

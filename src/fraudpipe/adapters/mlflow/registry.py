@@ -1,0 +1,330 @@
+"""MLflow adapter: log a training run, register it, gate promotion, load the serving model.
+
+Registered model ``settings.model_name`` with aliases ``champion`` (what the scorer serves) and
+``challenger`` (the latest version that did not win); runs go to an experiment of the same name.
+Every step is safe to repeat: a version is found again by its training fingerprint, and the
+``promotion_decision`` tag is written last, so a retrain interrupted half-way finishes the gate
+on the next run instead of registering a duplicate.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+import httpx
+import mlflow
+from mlflow import MlflowClient
+from mlflow.models import Model
+
+from fraudpipe.adapters.mlflow.run_logging import log_training_run, version_tags
+from fraudpipe.columns import LABEL_COLUMN
+from fraudpipe.config import Settings
+from fraudpipe.errors import ModelRegistryError, NoServingModelError, ServiceUnavailableError
+from fraudpipe.model.card import render_model_card
+from fraudpipe.model.evaluation import evaluate_scores
+from fraudpipe.model.promotion import PromotionDecision, decide_promotion
+from fraudpipe.model.serving import ServingModel
+from fraudpipe.model.training import TrainingResult
+
+__all__ = [
+    "RegisteredVersion",
+    "ServingModel",
+    "VersionSummary",
+    "current_serving_version",
+    "find_registered",
+    "list_versions",
+    "load_model_version",
+    "load_serving_model",
+    "register_and_gate",
+]
+
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """Where a training result ended up in the registry."""
+
+    name: str
+    version: int
+    run_id: str
+    alias: str
+    reason: str
+    newly_registered: bool
+    decision: PromotionDecision | None
+    holdout: dict[str, float]
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One registered version as ``fraudpipe models`` and the dashboard list it."""
+
+    version: int
+    created_at: datetime
+    run_id: str
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+
+    def metric(self, name: str) -> float | None:
+        value = self.tags.get(name)
+        return float(value) if value else None
+
+
+def require_mlflow(settings: Settings) -> None:
+    """Fail fast with a named error when the tracking server is down.
+
+    MLflow's own client retries for minutes before giving up; a short health probe first turns
+    an outage into one clear line.
+    """
+    url = settings.mlflow_tracking_uri
+    try:
+        httpx.get(f"{url}/health", timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailableError("MLflow", url) from exc
+
+
+def _client(settings: Settings) -> MlflowClient:
+    require_mlflow(settings)
+    # The fluent API (start_run, log_model, register_model) reads the process-wide URI.
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+
+
+def current_serving_version(settings: Settings) -> int | None:
+    """The version holding the serving alias right now, or ``None`` (cheap; for polling).
+
+    One REST call with a short timeout, so a scorer can poll it between micro-batches.
+
+    Raises:
+        ServiceUnavailableError: MLflow is not reachable.
+        ModelRegistryError: MLflow answered with an unexpected error.
+    """
+    url = f"{settings.mlflow_tracking_uri}/api/2.0/mlflow/registered-models/alias"
+    params = {"name": settings.model_name, "alias": settings.serving_alias}
+    try:
+        response = httpx.get(url, params=params, timeout=5.0)
+    except httpx.TransportError as exc:
+        raise ServiceUnavailableError("MLflow", settings.mlflow_tracking_uri) from exc
+    if response.status_code == httpx.codes.NOT_FOUND:
+        return None
+    if response.is_error:
+        raise ModelRegistryError(
+            f"MLflow refused the alias lookup for {settings.model_name}@{settings.serving_alias}: "
+            f"HTTP {response.status_code} {response.text[:200]}"
+        )
+    return int(response.json()["model_version"]["version"])
+
+
+def load_model_version(settings: Settings, version: int, alias: str | None = None) -> ServingModel:
+    """Download and load one registered version with the threshold stored inside it.
+
+    Raises:
+        ModelRegistryError: The version's MLmodel carries no threshold (not logged by fraudpipe).
+    """
+    _client(settings)
+    uri = f"models:/{settings.model_name}/{version}"
+    with tempfile.TemporaryDirectory(prefix="fraudpipe-model-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri,
+            dst_path=tmp,
+            tracking_uri=settings.mlflow_tracking_uri,
+            registry_uri=settings.mlflow_tracking_uri,
+        )
+        metadata = Model.load(str(Path(local) / "MLmodel")).metadata or {}
+        pipeline = mlflow.sklearn.load_model(local)
+    if "threshold" not in metadata:
+        raise ModelRegistryError(
+            f"{uri} has no threshold in its MLmodel metadata: it was not logged by fraudpipe; "
+            "retrain with `fraudpipe train`"
+        )
+    return ServingModel(
+        name=settings.model_name,
+        version=version,
+        threshold=float(metadata["threshold"]),
+        pipeline=pipeline,
+        alias=alias,
+    )
+
+
+def load_serving_model(settings: Settings) -> ServingModel:
+    """The model behind ``models:/<model_name>@<serving_alias>``, with its threshold.
+
+    The alias is resolved to a version number first and that version is loaded, so ``.version``
+    always names the artifacts actually loaded even if the alias moves meanwhile.
+
+    Raises:
+        NoServingModelError: No version holds the serving alias yet.
+    """
+    version = current_serving_version(settings)
+    if version is None:
+        raise NoServingModelError(settings.model_name, settings.serving_alias)
+    return load_model_version(settings, version, alias=settings.serving_alias)
+
+
+def _find_by_fingerprint(
+    client: MlflowClient, name: str, fingerprint: str
+) -> tuple[int, str, dict[str, str]] | None:
+    found = client.search_model_versions(
+        f"name='{name}' and tags.training_fingerprint='{fingerprint}'"
+    )
+    if not found:
+        return None
+    mv = min(found, key=lambda v: int(v.version))
+    return int(mv.version), str(mv.run_id), dict(mv.tags)
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> int | None:
+    model = client.get_registered_model(name)
+    version = model.aliases.get(alias)
+    return int(version) if version is not None else None
+
+
+def _gate(
+    client: MlflowClient, settings: Settings, result: TrainingResult, version: int
+) -> PromotionDecision:
+    """Re-score the champion on this holdout, decide, move an alias, then record the decision."""
+    name = settings.model_name
+    champion_version = _alias_version(client, name, CHAMPION)
+    champion_metrics = None
+    if champion_version is not None and champion_version != version:
+        champion = load_model_version(settings, champion_version, alias=CHAMPION)
+        champion_metrics = evaluate_scores(
+            result.holdout[LABEL_COLUMN].to_numpy(),
+            champion.score(result.holdout),
+            champion.threshold,
+        )
+    decision = decide_promotion(
+        result.holdout_metrics,
+        champion_metrics,
+        champion_version=champion_version,
+        min_ap_gain=settings.promotion_min_ap_gain,
+        guard_tolerance=settings.promotion_guard_tolerance,
+    )
+    if champion_version == version:
+        # Resuming after a crash between the alias move and the decision tags.
+        decision = PromotionDecision(
+            promote=True,
+            reason="already champion: an interrupted gate had moved the alias",
+            candidate=result.holdout_metrics,
+            champion=None,
+            champion_version=version,
+            min_ap_gain=settings.promotion_min_ap_gain,
+            guard_tolerance=settings.promotion_guard_tolerance,
+        )
+    client.set_registered_model_alias(name, decision.alias, str(version))
+    for key, value in decision.as_tags().items():
+        if key != "promotion_decision":
+            client.set_model_version_tag(name, str(version), key, value)
+    # Written last: its presence means the gate finished for this version.
+    client.set_model_version_tag(name, str(version), "promotion_decision", decision.alias)
+    return decision
+
+
+def _already_gated(client: MlflowClient, name: str, fingerprint: str) -> RegisteredVersion | None:
+    existing = _find_by_fingerprint(client, name, fingerprint)
+    if existing is None or "promotion_decision" not in existing[2]:
+        return None
+    version, run_id, tags = existing
+    metrics = client.get_run(run_id).data.metrics
+    return RegisteredVersion(
+        name=name,
+        version=version,
+        run_id=run_id,
+        alias=tags["promotion_decision"],
+        reason=tags.get("promotion_reason", ""),
+        newly_registered=False,
+        decision=None,
+        holdout={
+            k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")
+        },
+    )
+
+
+def find_registered(settings: Settings, fingerprint: str) -> RegisteredVersion | None:
+    """The version an identical earlier training (same fingerprint) registered and gated, if any.
+
+    Lets a re-run with unchanged data and configuration skip training altogether.
+    """
+    return _already_gated(_client(settings), settings.model_name, fingerprint)
+
+
+def register_and_gate(result: TrainingResult, settings: Settings) -> RegisteredVersion:
+    """Log the run, register a version, and let the gate give it ``champion`` or ``challenger``.
+
+    Idempotent: a result with the same training fingerprint as an existing version reuses that
+    version (finishing its gate if an earlier attempt stopped half-way).
+
+    Raises:
+        ServiceUnavailableError: MLflow is not reachable.
+    """
+    client = _client(settings)
+    name = settings.model_name
+    done = _already_gated(client, name, result.fingerprint)
+    if done is not None:
+        return done
+    existing = _find_by_fingerprint(client, name, result.fingerprint)
+    if existing is not None:
+        version, run_id, _ = existing
+        newly = False
+    else:
+        run_id, model_uri = log_training_run(client, result, settings)
+        registered = mlflow.register_model(model_uri, name, tags=version_tags(result))
+        version, newly = int(registered.version), True
+        client.update_model_version(name, str(version), description=render_model_card(result, name))
+    decision = _gate(client, settings, result, version)
+    client.log_dict(run_id, {"version": version, **decision.as_tags()}, "promotion.json")
+    return RegisteredVersion(
+        name=name,
+        version=version,
+        run_id=run_id,
+        alias=decision.alias,
+        reason=decision.reason,
+        newly_registered=newly,
+        decision=decision,
+        holdout=result.holdout_metrics.as_dict(),
+    )
+
+
+def list_versions(settings: Settings) -> list[VersionSummary]:
+    """Every version of the registered model, newest first, with aliases and metric tags."""
+    client = _client(settings)
+    name = settings.model_name
+    if not client.search_registered_models(f"name='{name}'"):
+        return []
+    # Search results may omit aliases; the registered model always carries them.
+    aliases: dict[int, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases.setdefault(int(version), []).append(alias)
+    summaries = [
+        VersionSummary(
+            version=int(mv.version),
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+            run_id=str(mv.run_id),
+            aliases=tuple(sorted(aliases.get(int(mv.version), []))),
+            tags=dict(mv.tags),
+        )
+        for mv in client.search_model_versions(f"name='{name}'")
+    ]
+    return sorted(summaries, key=lambda s: s.version, reverse=True)
+
+
+def delete_registered_model(settings: Settings) -> None:
+    """Delete ``settings.model_name`` with every version, and its experiment; a no-op if absent.
+
+    For throwaway models (tests and benchmarks register under names of their own); the
+    experiment shares the model's name, as `register_and_gate` logs runs there.
+    """
+    client = _client(settings)
+    name = settings.model_name
+    if client.search_registered_models(f"name='{name}'"):
+        for mv in client.search_model_versions(f"name='{name}'"):
+            client.delete_model_version(name, mv.version)
+        client.delete_registered_model(name)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "active":
+        client.delete_experiment(experiment.experiment_id)

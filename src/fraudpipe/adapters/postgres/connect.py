@@ -1,0 +1,91 @@
+"""Connections to the fraudpipe database as one of its roles; nothing connects at import.
+
+Roles follow least privilege: ``owner`` runs migrations, ``app`` reads and writes rows (the
+pipeline), ``reader`` only selects (the dashboard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import psycopg
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from fraudpipe.config import Settings
+from fraudpipe.errors import ServiceUnavailableError
+
+Role = Literal["owner", "app", "reader"]
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+#: Raised inside ``conn.transaction()``, rolls that transaction back and is not raised further.
+Rollback = psycopg.Rollback
+
+#: A connection that broke in use (the server went away mid-transaction): what `connect` turns
+#: into `ServiceUnavailableError` when it happens at connection time.
+CONNECTION_LOST_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
+
+#: Errors after which the whole transaction rolled back and can simply be run again: a
+#: deadlock or serialization failure between two writers (two scorers, say).
+RETRIABLE_TRANSACTION_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.errors.TransactionRollback,
+)
+
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def role_credentials(settings: Settings, role: Role) -> tuple[str, SecretStr]:
+    """User name and password of one role."""
+    match role:
+        case "owner":
+            return settings.pg_owner_user, settings.pg_owner_password
+        case "app":
+            return settings.pg_app_user, settings.pg_app_password
+        case "reader":
+            return settings.pg_reader_user, settings.pg_reader_password
+
+
+def conninfo(settings: Settings, role: Role = "app") -> str:
+    """libpq connection string for `role` on ``settings.pg_database``."""
+    user, password = role_credentials(settings, role)
+    return psycopg.conninfo.make_conninfo(
+        host=settings.pg_host,
+        port=settings.pg_port,
+        dbname=settings.pg_database,
+        user=user,
+        password=password.get_secret_value(),
+        connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+        application_name="fraudpipe",
+    )
+
+
+def connect(settings: Settings, role: Role = "app", *, autocommit: bool = False) -> Connection:
+    """A psycopg 3 connection as `role` (use it as a context manager).
+
+    Raises:
+        ServiceUnavailableError: PostgreSQL did not accept the connection.
+    """
+    try:
+        return psycopg.connect(conninfo(settings, role), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailableError(
+            "PostgreSQL",
+            f"{settings.pg_host}:{settings.pg_port}/{settings.pg_database} as {role}",
+            f"run `fraudpipe stack up` or check FRAUDPIPE_PG_* ({str(exc).strip()})",
+        ) from exc
+
+
+def create_engine(settings: Settings, role: Role = "app") -> sa.Engine:
+    """A SQLAlchemy 2 engine (psycopg 3 driver) as `role`; dispose it when done."""
+    user, password = role_credentials(settings, role)
+    return sa.create_engine(settings.pg_url(user, password), pool_pre_ping=True)
+
+
+def set_for_transaction(conn: Connection, settings: Mapping[str, str]) -> None:
+    """Set server settings until the current transaction ends (``SET LOCAL``).
+
+    The connection must be in a transaction (not autocommit): outside one, nothing is kept.
+    """
+    for name, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))

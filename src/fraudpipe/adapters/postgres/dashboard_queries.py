@@ -1,0 +1,522 @@
+"""Every SQL aggregation the dashboard shows: plain functions over a SQLAlchemy engine.
+
+Aggregation happens in PostgreSQL; each function returns a small DataFrame (one row per hour,
+batch, class or bin) or a LIMITed page of rows, never a whole table. The dashboard connects as
+the read-only role, so nothing here can change data.
+
+Two habits keep a render cheap on millions of rows:
+
+* History queries select transactions by ``event_time`` (indexed) *and* predictions by
+  ``batch_id = ANY(<the window's batches>)`` (indexed). The second predicate is implied by the
+  first (a batch is one calendar day of event time, and a prediction carries its transaction's
+  batch), but the planner cannot know that; without it, it scans every prediction.
+* Each query runs with a generous ``work_mem`` so hash joins and sorts of a window stay in
+  memory, planner settings suited to scans that return few rows (`read_frame`), and a statement
+  timeout so a very wide range cannot pin the database.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import pandas as pd
+import sqlalchemy as sa
+
+from fraudpipe.columns import V_COLUMNS
+from fraudpipe.data.window import DateWindow
+from fraudpipe.errors import (
+    DashboardFilterError,
+    DashboardSchemaError,
+    ServiceUnavailableError,
+)
+
+TABLES: Final = ("batches", "transactions", "predictions", "quarantine", "dead_letters")
+
+#: The engine type the query functions take.
+Engine = sa.Engine
+
+STATEMENT_TIMEOUT_MS: Final = 60_000
+WORK_MEM: Final = "64MB"
+
+AMOUNT_BINS: Final = 40
+AMOUNT_LOG_MAX: Final = math.log1p(32_768.0)
+"""Upper edge of the log-amount histogram; larger amounts land in one overflow bin."""
+
+SCORE_BINS: Final = 200
+
+
+def create_reader_engine(url: str) -> Engine:
+    """An engine for the dashboard's read-only role at `url`, with a small pool: one user
+    session rarely runs more than a couple of queries at once."""
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=3, max_overflow=2)
+
+
+def read_frame(engine: sa.Engine, query: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run one read-only query and return its rows as a DataFrame (columns as selected).
+
+    Settings local to the query's transaction: the time zone is UTC, so ``date_trunc`` and
+    ``extract(hour)`` bucket by UTC calendar hours and days, like the batches. JIT is off: its
+    compile time (measured at up to a second here) exceeds what it saves on these scans. Parallel
+    workers are made cheap to start because every query here scans a window of rows and returns
+    a few aggregated ones, while the planner's defaults (and its guesses of how many groups a
+    multi-column GROUP BY yields) assume large results and keep such scans single-threaded.
+    """
+    with engine.connect() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT set_config('TimeZone', 'UTC', true), "
+                "set_config('statement_timeout', :timeout, true), "
+                "set_config('work_mem', :work_mem, true), "
+                "set_config('jit', 'off', true), "
+                "set_config('parallel_setup_cost', '10', true), "
+                "set_config('parallel_tuple_cost', '0.001', true)"
+            ),
+            {"timeout": str(STATEMENT_TIMEOUT_MS), "work_mem": WORK_MEM},
+        )
+        result = conn.execute(sa.text(query), params or {})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def check_schema(engine: sa.Engine) -> None:
+    """Fail with a clear message when the pipeline's tables are not there.
+
+    Raises:
+        ServiceUnavailableError: PostgreSQL does not accept the reader's connection.
+        DashboardSchemaError: One or more of the tables is missing.
+    """
+    try:
+        frame = read_frame(
+            engine,
+            "SELECT current_database() AS db, name FROM unnest(CAST(:names AS text[])) AS name "
+            "WHERE to_regclass('public.' || name) IS NULL",
+            {"names": list(TABLES)},
+        )
+    except sa.exc.OperationalError as exc:
+        url = engine.url
+        raise ServiceUnavailableError(
+            "PostgreSQL",
+            f"{url.host}:{url.port}/{url.database} as {url.username}",
+            f"run `fraudpipe stack up` or check FRAUDPIPE_PG_* ({str(exc.orig).strip()})",
+        ) from exc
+    if not frame.empty:
+        raise DashboardSchemaError(str(frame["db"].iloc[0]), frame["name"].tolist())
+
+
+@dataclass(frozen=True)
+class DataExtent:
+    """What the database holds, from index endpoints only (cheap on any size).
+
+    Attributes:
+        first_event: Earliest transaction event time, ``None`` when no transaction is loaded.
+        last_event: Latest transaction event time.
+        last_scored: Latest prediction time, ``None`` before anything was scored.
+        batches: Number of batches.
+        now: The database's clock, to say how long ago things happened.
+    """
+
+    first_event: datetime | None
+    last_event: datetime | None
+    last_scored: datetime | None
+    batches: int
+    now: datetime
+
+
+def data_extent(engine: sa.Engine) -> DataExtent:
+    """First and last event time, last scoring time and batch count."""
+    row = read_frame(
+        engine,
+        """
+        SELECT (SELECT min(event_time) FROM transactions) AS first_event,
+               (SELECT max(event_time) FROM transactions) AS last_event,
+               (SELECT max(scored_at) FROM predictions) AS last_scored,
+               (SELECT count(*) FROM batches) AS batches,
+               now() AS now
+        """,
+    ).iloc[0]
+    return DataExtent(
+        first_event=_timestamp_or_none(row["first_event"]),
+        last_event=_timestamp_or_none(row["last_event"]),
+        last_scored=_timestamp_or_none(row["last_scored"]),
+        batches=int(row["batches"]),
+        now=pd.Timestamp(row["now"]).to_pydatetime(),
+    )
+
+
+def _timestamp_or_none(value: object) -> datetime | None:
+    # An empty table's min/max comes back as None (or NaT once pandas has seen the column).
+    if not isinstance(value, datetime) or pd.isna(value):
+        return None
+    return pd.Timestamp(value).to_pydatetime()
+
+
+def window_batch_ids(engine: sa.Engine, window: DateWindow) -> list[str]:
+    """Ids of the batches whose day lies in the window."""
+    frame = read_frame(
+        engine,
+        "SELECT batch_id FROM batches WHERE batch_date BETWEEN :first_day AND :last_day",
+        {"first_day": window.first_day, "last_day": window.last_day},
+    )
+    return [str(b) for b in frame["batch_id"]]
+
+
+def _window_params(engine: sa.Engine, window: DateWindow) -> dict[str, Any]:
+    return {
+        "start": window.start,
+        "end": window.end,
+        "batch_ids": window_batch_ids(engine, window),
+    }
+
+
+# --- Live -------------------------------------------------------------------------------------
+
+
+def latest_predictions(
+    engine: sa.Engine, limit: int = 50, alerts_only: bool = False
+) -> pd.DataFrame:
+    """The most recently scored transactions (or only those flagged as fraud), newest first."""
+    only_alerts = "WHERE p.is_fraud" if alerts_only else ""
+    return read_frame(
+        engine,
+        f"""
+        SELECT p.scored_at, p.transaction_id::text AS transaction_id, p.model_version,
+               p.score, p.threshold, p.is_fraud, p.latency_ms, t.event_time, t.amount, t.label,
+               p.batch_id
+        FROM predictions p
+        JOIN transactions t ON t.transaction_id = p.transaction_id
+        {only_alerts}
+        ORDER BY p.scored_at DESC
+        LIMIT :limit
+        """,
+        {"limit": limit},
+    )
+
+
+def scoring_activity(engine: sa.Engine, minutes: int = 60) -> pd.DataFrame:
+    """Per minute of the latest ``minutes`` of scoring: volume, alerts and latency percentiles.
+
+    The period ends at the newest prediction rather than at now, so a paused consumer still
+    shows its last activity (the page says how long ago that was). The last row, with a null
+    ``minute``, holds the totals and percentiles over the whole period.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT date_trunc('minute', scored_at) AS minute,
+               count(*) AS scored,
+               count(*) FILTER (WHERE is_fraud) AS flagged,
+               min(scored_at) AS first_scored,
+               max(scored_at) AS last_scored,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50_ms,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95_ms,
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS latency_p99_ms
+        FROM predictions
+        WHERE scored_at > (SELECT max(scored_at) FROM predictions) - make_interval(mins => :minutes)
+        GROUP BY GROUPING SETS ((date_trunc('minute', scored_at)), ())
+        ORDER BY minute NULLS LAST
+        """,
+        {"minutes": minutes},
+    )
+
+
+# --- Fraud history ----------------------------------------------------------------------------
+
+
+def fraud_by_hour(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
+    """Per event hour (UTC) and model version: volume, alerts, labels and the confusion counts.
+
+    ``caught`` = flagged and labelled fraud, ``missed`` = not flagged but labelled fraud,
+    ``false_alarms`` = flagged but labelled normal; amounts are summed the same way.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT date_trunc('hour', t.event_time) AS hour,
+               p.model_version,
+               count(*) AS scored,
+               count(*) FILTER (WHERE p.is_fraud) AS flagged,
+               count(t.label) AS labelled,
+               count(*) FILTER (WHERE t.label = 1) AS frauds,
+               count(*) FILTER (WHERE p.is_fraud AND t.label = 1) AS caught,
+               count(*) FILTER (WHERE NOT p.is_fraud AND t.label = 1) AS missed,
+               count(*) FILTER (WHERE p.is_fraud AND t.label = 0) AS false_alarms,
+               sum(t.amount) AS amount,
+               coalesce(sum(t.amount) FILTER (WHERE p.is_fraud), 0) AS amount_flagged,
+               coalesce(sum(t.amount) FILTER (WHERE p.is_fraud AND t.label = 1), 0)
+                   AS amount_caught,
+               coalesce(sum(t.amount) FILTER (WHERE NOT p.is_fraud AND t.label = 1), 0)
+                   AS amount_missed
+        FROM predictions p
+        JOIN transactions t ON t.transaction_id = p.transaction_id
+        WHERE t.event_time >= :start AND t.event_time < :end
+          AND p.batch_id = ANY(:batch_ids)
+        GROUP BY 1, 2
+        ORDER BY 1, 2
+        """,
+        _window_params(engine, window),
+    )
+
+
+# --- Batches & lineage ------------------------------------------------------------------------
+
+
+def batch_status_counts(engine: sa.Engine) -> pd.DataFrame:
+    """Batches and rows per status, over every batch."""
+    return read_frame(
+        engine,
+        """
+        SELECT status, count(*) AS batches, coalesce(sum(row_count), 0) AS rows,
+               coalesce(sum(quarantined_count), 0) AS quarantined
+        FROM batches GROUP BY status ORDER BY status
+        """,
+    )
+
+
+def batches_overview(engine: sa.Engine, window: DateWindow, limit: int = 500) -> pd.DataFrame:
+    """The window's batches, newest first, with status, row counts and their predictions."""
+    return read_frame(
+        engine,
+        """
+        SELECT b.batch_id, b.source, b.batch_date, b.status, b.row_count, b.quarantined_count,
+               coalesce(s.predictions, 0) AS predictions, coalesce(s.flagged, 0) AS flagged,
+               s.versions, b.is_synthetic, b.loaded_at, b.published_at, b.scored_at
+        FROM batches b
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS predictions, count(*) FILTER (WHERE p.is_fraud) AS flagged,
+                   string_agg(DISTINCT p.model_version::text, ', ') AS versions
+            FROM predictions p WHERE p.batch_id = b.batch_id
+        ) s ON true
+        WHERE b.batch_date BETWEEN :first_day AND :last_day
+        ORDER BY b.batch_date DESC, b.batch_id
+        LIMIT :limit
+        """,
+        {"first_day": window.first_day, "last_day": window.last_day, "limit": limit},
+    )
+
+
+def batch_quarantine(engine: sa.Engine, batch_id: str) -> pd.DataFrame:
+    """Why rows of one batch were quarantined: reasons with counts, most frequent first."""
+    return read_frame(
+        engine,
+        """
+        SELECT reason, count(*) AS rows, min(source_row) AS first_source_row,
+               max(quarantined_at) AS last_quarantined_at
+        FROM quarantine WHERE batch_id = :batch_id
+        GROUP BY reason ORDER BY rows DESC, reason LIMIT 100
+        """,
+        {"batch_id": batch_id},
+    )
+
+
+def batch_transactions(
+    engine: sa.Engine,
+    batch_id: str,
+    page: int = 0,
+    page_size: int = 50,
+    model_version: int | None = None,
+) -> pd.DataFrame:
+    """One page of a batch's transactions in source order, each with its prediction.
+
+    Args:
+        engine: Read-only engine.
+        batch_id: The batch to page through.
+        page: Zero-based page number.
+        page_size: Rows per page.
+        model_version: Show this version's prediction; ``None`` shows the newest version's.
+    """
+    version_filter = "AND p.model_version = :model_version" if model_version is not None else ""
+    return read_frame(
+        engine,
+        f"""
+        SELECT t.source_row, t.transaction_id::text AS transaction_id, t.event_time, t.amount,
+               t.label, p.model_version, p.score, p.threshold, p.is_fraud, p.scored_at
+        FROM transactions t
+        LEFT JOIN LATERAL (
+            SELECT p.model_version, p.score, p.threshold, p.is_fraud, p.scored_at
+            FROM predictions p
+            WHERE p.transaction_id = t.transaction_id {version_filter}
+            ORDER BY p.model_version DESC LIMIT 1
+        ) p ON true
+        WHERE t.batch_id = :batch_id
+        ORDER BY t.source_row
+        LIMIT :limit OFFSET :offset
+        """,
+        {
+            "batch_id": batch_id,
+            "limit": page_size,
+            "offset": page * page_size,
+            "model_version": model_version,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class TransactionTrail:
+    """Everything recorded about one transaction, from its batch to its alerts.
+
+    Attributes:
+        transaction: One row (transaction and its batch), empty if the id is unknown.
+        predictions: One row per model version that scored it.
+        dead_letters: Dead-lettered messages keyed by this id.
+    """
+
+    transaction: pd.DataFrame
+    predictions: pd.DataFrame
+    dead_letters: pd.DataFrame
+
+    @property
+    def found(self) -> bool:
+        return not self.transaction.empty
+
+
+def parse_transaction_id(text: str) -> uuid.UUID:
+    """The UUID in a search box, or a clear error.
+
+    Raises:
+        DashboardFilterError: The text is not a UUID.
+    """
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError as exc:
+        raise DashboardFilterError(
+            f"'{text.strip()}' is not a transaction id",
+            "paste a UUID such as 2f1c0a9e-7d4b-5c3e-9a1f-0b6d8e2c4a57 from a table on this page",
+        ) from exc
+
+
+def transaction_trail(engine: sa.Engine, transaction_id: str) -> TransactionTrail:
+    """The whole trail of one transaction: batch, event, scores, thresholds, alerts, label.
+
+    Raises:
+        DashboardFilterError: ``transaction_id`` is not a UUID.
+    """
+    tid = parse_transaction_id(transaction_id)
+    params = {"tid": tid, "key": str(tid)}
+    transaction = read_frame(
+        engine,
+        """
+        SELECT t.transaction_id::text AS transaction_id, t.batch_id, t.source_row, t.event_time,
+               t.amount, t.label, b.source, b.batch_date, b.status AS batch_status,
+               b.loaded_at, b.published_at, b.scored_at AS batch_scored_at
+        FROM transactions t JOIN batches b ON b.batch_id = t.batch_id
+        WHERE t.transaction_id = :tid
+        """,
+        params,
+    )
+    predictions = read_frame(
+        engine,
+        """
+        SELECT model_name, model_version, score, threshold, is_fraud, scored_at, latency_ms,
+               batch_id
+        FROM predictions WHERE transaction_id = :tid ORDER BY model_version
+        """,
+        params,
+    )
+    dead_letters = read_frame(
+        engine,
+        """
+        SELECT topic, partition, "offset", error_type, error, received_at
+        FROM dead_letters WHERE key = convert_to(:key, 'UTF8')
+        ORDER BY received_at DESC LIMIT 20
+        """,
+        params,
+    )
+    return TransactionTrail(transaction, predictions, dead_letters)
+
+
+# --- Models -----------------------------------------------------------------------------------
+
+
+def serving_history(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
+    """Per model version that scored the window: when it first and last scored, how much."""
+    return read_frame(
+        engine,
+        """
+        SELECT model_version, count(*) AS predictions,
+               count(*) FILTER (WHERE is_fraud) AS flagged,
+               min(threshold) AS threshold_min, max(threshold) AS threshold_max,
+               min(scored_at) AS first_scored, max(scored_at) AS last_scored
+        FROM predictions WHERE batch_id = ANY(:batch_ids)
+        GROUP BY model_version ORDER BY model_version
+        """,
+        {"batch_ids": window_batch_ids(engine, window)},
+    )
+
+
+def score_bins(engine: sa.Engine, window: DateWindow, model_version: int) -> pd.DataFrame:
+    """Labelled scored transactions of one version, counted per score bin and class.
+
+    ``bin`` k (1..SCORE_BINS) holds scores in [(k-1)/SCORE_BINS, k/SCORE_BINS); a score of
+    exactly 1 joins the top bin. PR and ROC curves follow from cumulative sums of these counts.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT least(width_bucket(p.score, 0, 1, :bins), :bins) AS bin,
+               count(*) FILTER (WHERE t.label = 1) AS positives,
+               count(*) FILTER (WHERE t.label = 0) AS negatives
+        FROM predictions p
+        JOIN transactions t ON t.transaction_id = p.transaction_id
+        WHERE p.model_version = :model_version AND t.label IS NOT NULL
+          AND t.event_time >= :start AND t.event_time < :end
+          AND p.batch_id = ANY(:batch_ids)
+        GROUP BY 1 ORDER BY 1
+        """,
+        {**_window_params(engine, window), "model_version": model_version, "bins": SCORE_BINS},
+    )
+
+
+# --- EDA --------------------------------------------------------------------------------------
+
+
+def class_moments(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
+    """Per label (1 fraud, 0 normal, null unlabelled): row count, amount and V-feature moments.
+
+    Columns: ``label``, ``rows``, ``amount_mean``, ``amount_std``, ``amount_max`` and
+    ``<v>_mean``, ``<v>_std`` for v1..v28 (sample standard deviation).
+    """
+    moments = ",\n".join(f"avg({v}) AS {v}_mean, stddev_samp({v}) AS {v}_std" for v in V_COLUMNS)
+    return read_frame(
+        engine,
+        f"""
+        SELECT label, count(*) AS rows, avg(amount) AS amount_mean,
+               stddev_samp(amount) AS amount_std, max(amount) AS amount_max,
+               {moments}
+        FROM transactions
+        WHERE event_time >= :start AND event_time < :end
+        GROUP BY label ORDER BY label NULLS LAST
+        """,
+        {"start": window.start, "end": window.end},
+    )
+
+
+def amount_and_hour_counts(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
+    """Rows and amount per label, log-amount bin and hour of day (UTC), in one scan.
+
+    Columns: ``label``, ``amount_bin`` (1..AMOUNT_BINS over log1p(amount) from 0 to
+    AMOUNT_LOG_MAX, AMOUNT_BINS + 1 above), ``hour`` (0..23), ``rows``, ``amount``: at most
+    3 x 41 x 24 cells, from which `summaries` sums the amount histogram and the hourly pattern.
+    One plain GROUP BY rather than GROUPING SETS, because PostgreSQL cannot split grouping sets
+    across parallel workers, and reading the window's rows is most of the cost.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT label,
+               width_bucket(ln(greatest(amount, 0) + 1), 0, :log_max, :bins) AS amount_bin,
+               extract(hour FROM event_time)::int AS hour,
+               count(*) AS rows, sum(amount) AS amount
+        FROM transactions
+        WHERE event_time >= :start AND event_time < :end
+        GROUP BY 1, 2, 3
+        """,
+        {
+            "start": window.start,
+            "end": window.end,
+            "log_max": AMOUNT_LOG_MAX,
+            "bins": AMOUNT_BINS,
+        },
+    )

@@ -1,0 +1,161 @@
+"""SQLAlchemy 2 models of the fraudpipe tables; Alembic migrations create them.
+
+The models describe the schema for readers (the dashboard, training) and for Alembic's
+autogenerate check; bulk writes go through `fraudpipe.adapters.postgres.bulk_load` (binary COPY).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TIMESTAMP
+
+TIMESTAMPTZ = TIMESTAMP(timezone=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; naming is left to PostgreSQL's defaults (as the migrations create)."""
+
+
+class Batch(Base):
+    """One source's rows for one calendar day (UTC), moving loaded → published → scored."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        CheckConstraint("status IN ('loaded', 'published', 'scored')", name="batches_status_check"),
+    )
+
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    batch_date: Mapped[date] = mapped_column(Date)
+    is_synthetic: Mapped[bool] = mapped_column(Boolean)
+    row_count: Mapped[int] = mapped_column(Integer)
+    quarantined_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    content_sha256: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    # The batch's range of `source_row`: only batches of a source whose ranges overlap can
+    # share a transaction id, so only those are checked when a batch loads.
+    min_source_row: Mapped[int | None] = mapped_column(BigInteger)
+    max_source_row: Mapped[int | None] = mapped_column(BigInteger)
+    loaded_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+    published_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+    scored_at: Mapped[datetime | None] = mapped_column(TIMESTAMPTZ)
+
+
+class Transaction(Base):
+    """One card transaction; `label` (fraud or not) is never sent to scoring."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        CheckConstraint("label IN (0, 1)", name="transactions_label_check"),
+        Index("ix_transactions_event_time", "event_time"),
+        # One partition per batch (migration 0002); ingest creates and attaches them.
+        {"postgresql_partition_by": "LIST (batch_id)"},
+    )
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    source_row: Mapped[int] = mapped_column(BigInteger)
+    event_time: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+    amount: Mapped[float] = mapped_column(Double)
+    v1: Mapped[float] = mapped_column(Double)
+    v2: Mapped[float] = mapped_column(Double)
+    v3: Mapped[float] = mapped_column(Double)
+    v4: Mapped[float] = mapped_column(Double)
+    v5: Mapped[float] = mapped_column(Double)
+    v6: Mapped[float] = mapped_column(Double)
+    v7: Mapped[float] = mapped_column(Double)
+    v8: Mapped[float] = mapped_column(Double)
+    v9: Mapped[float] = mapped_column(Double)
+    v10: Mapped[float] = mapped_column(Double)
+    v11: Mapped[float] = mapped_column(Double)
+    v12: Mapped[float] = mapped_column(Double)
+    v13: Mapped[float] = mapped_column(Double)
+    v14: Mapped[float] = mapped_column(Double)
+    v15: Mapped[float] = mapped_column(Double)
+    v16: Mapped[float] = mapped_column(Double)
+    v17: Mapped[float] = mapped_column(Double)
+    v18: Mapped[float] = mapped_column(Double)
+    v19: Mapped[float] = mapped_column(Double)
+    v20: Mapped[float] = mapped_column(Double)
+    v21: Mapped[float] = mapped_column(Double)
+    v22: Mapped[float] = mapped_column(Double)
+    v23: Mapped[float] = mapped_column(Double)
+    v24: Mapped[float] = mapped_column(Double)
+    v25: Mapped[float] = mapped_column(Double)
+    v26: Mapped[float] = mapped_column(Double)
+    v27: Mapped[float] = mapped_column(Double)
+    v28: Mapped[float] = mapped_column(Double)
+    label: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class Prediction(Base):
+    """One model version's score for one transaction (idempotent per transaction and version)."""
+
+    __tablename__ = "predictions"
+    # No foreign key to `transactions`: the scorer checks every micro-batch's ids set-based
+    # before inserting (see migration 0003 and `scoring.sink`).
+    __table_args__ = (
+        Index("ix_predictions_batch_id", "batch_id"),
+        Index("ix_predictions_scored_at", "scored_at"),
+    )
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    model_name: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Double)
+    is_fraud: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[float] = mapped_column(Double)
+    scored_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+    latency_ms: Mapped[float | None] = mapped_column(Double)
+
+
+class QuarantinedRow(Base):
+    """A source row that broke the raw-row contract, kept with why and its raw values."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    source_row: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    quarantined_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
+
+
+class DeadLetter(Base):
+    """A Kafka message the scoring service could not decode or validate."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("topic", "partition", "offset"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(Text)
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    error_type: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))

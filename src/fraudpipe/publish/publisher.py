@@ -1,0 +1,197 @@
+"""Publish one loaded batch from PostgreSQL to Kafka as registry-validated Avro transactions.
+
+At least once, never silently less: the producer is idempotent (no duplicates from its own
+retries), every delivery report is counted, and the batch becomes `published` only after all of
+its records were acknowledged by all in-sync replicas. Any failure leaves the batch `loaded`, so
+a re-run sends it again; records that had already arrived are then on the topic twice, which the
+scoring consumer absorbs (its write is idempotent on transaction id and model version).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import structlog
+
+from fraudpipe.adapters.avro import (
+    Contract,
+    Serializer,
+    make_latest_serializer,
+    registry_client,
+    registry_errors,
+    value_context,
+)
+from fraudpipe.adapters.kafka.batch_producer import BatchProducer
+from fraudpipe.adapters.postgres.batch_reads import read_batch_records
+from fraudpipe.adapters.postgres.batches import Batch, BatchRepository, BatchStatus
+from fraudpipe.adapters.postgres.connect import Connection, connect
+from fraudpipe.config import Settings
+from fraudpipe.errors import BatchNotFoundError, PublishError
+
+log = structlog.get_logger("fraudpipe.publish")
+
+#: How often (in records) the produce loop serves delivery reports and reports progress.
+POLL_EVERY: Final = 1_000
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as `(records acknowledged so far, records in the batch)` while publishing."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What `publish_batch` did."""
+
+    batch_id: str | None
+    """The batch published (None: no loaded batch was waiting)."""
+    status: str
+    """The batch's status afterwards: `published`, what it already was if nothing was sent, or
+    `none` when there was no batch."""
+    records: int
+    acknowledged: int
+    seconds: float
+    topic: str
+
+    @property
+    def records_per_second(self) -> float:
+        return self.acknowledged / self.seconds if self.seconds > 0 else 0.0
+
+
+def publish_batch(
+    settings: Settings,
+    batch_id: str | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> PublishResult:
+    """Send a loaded batch's transactions to `settings.topic_transactions`, then mark it published.
+
+    One database transaction spans the run: it holds the batch's lock (so a second publisher of
+    the same batch waits, then finds it published and sends nothing), streams the rows, and
+    moves the batch to `published` after the last acknowledgement. A failure rolls it back.
+
+    Args:
+        settings: Database, broker, registry and topic.
+        batch_id: The batch to publish; by default the oldest `loaded` one.
+        on_progress: Progress callback (acknowledged, total).
+
+    Returns:
+        What was sent; `batch_id` is None when no batch was waiting. A batch that is no longer
+        `loaded` is not sent again (`status` says what it is).
+
+    Raises:
+        BatchNotFoundError: `batch_id` does not exist.
+        ServiceUnavailableError: PostgreSQL, the broker or the registry cannot be reached.
+        TopicSetupError: The topic does not exist (run `fraudpipe topics ensure`).
+        ContractNotRegisteredError: The transaction subject is missing from the registry.
+        ContractViolationError: A stored row breaks the contract (e.g. a NaN amount).
+        PublishError: A record was refused or not acknowledged in time; the batch stays `loaded`.
+    """
+    topic = settings.topic_transactions
+    with connect(settings, "app") as conn:
+        repo = BatchRepository(conn)
+        batch = _claim(repo, batch_id)
+        if batch is None:
+            log.info("publish.nothing_to_do", reason="no loaded batch")
+            return PublishResult(None, "none", 0, 0, 0.0, topic)
+        if batch.status is not BatchStatus.LOADED:
+            log.info("publish.skipped", batch_id=batch.batch_id, status=batch.status.value)
+            return PublishResult(batch.batch_id, batch.status.value, 0, 0, 0.0, topic)
+        started = time.perf_counter()
+        sent, acknowledged = _send_batch(conn, batch, settings, on_progress)
+        if sent != batch.row_count:
+            raise PublishError(
+                batch.batch_id,
+                f"the batch row says {batch.row_count} rows, the transactions table holds {sent}",
+            )
+        repo.mark_published(batch.batch_id)
+    seconds = time.perf_counter() - started
+    result = PublishResult(batch.batch_id, "published", sent, acknowledged, seconds, topic)
+    log.info(
+        "publish.done",
+        batch_id=batch.batch_id,
+        topic=topic,
+        records=sent,
+        seconds=round(seconds, 2),
+        records_per_second=round(result.records_per_second),
+    )
+    return result
+
+
+def _claim(repo: BatchRepository, batch_id: str | None) -> Batch | None:
+    """The batch to publish, locked for this transaction and read again under the lock."""
+    found = repo.get(batch_id) if batch_id else repo.oldest_batch_with_status(BatchStatus.LOADED)
+    if found is None:
+        if batch_id:
+            raise BatchNotFoundError(batch_id)
+        return None
+    repo.lock(found.batch_id)
+    return repo.get(found.batch_id)
+
+
+def _send_batch(
+    conn: Connection, batch: Batch, settings: Settings, on_progress: ProgressCallback | None
+) -> tuple[int, int]:
+    """Produce every row of `batch` and wait for the acknowledgements; (sent, acknowledged)."""
+    subject = Contract.TRANSACTION.subject(settings)
+    with registry_client(settings) as client:
+        # Fetched before anything is sent, so a missing subject fails the run, not a record.
+        with registry_errors(settings, subject):
+            serializer = make_latest_serializer(Contract.TRANSACTION, client, subject)
+        producer = BatchProducer(settings, settings.topic_transactions)
+        producer.check_topic()
+        log.info(
+            "publish.start",
+            batch_id=batch.batch_id,
+            rows=batch.row_count,
+            topic=settings.topic_transactions,
+        )
+        try:
+            _produce_all(conn, producer, serializer, batch, on_progress)
+            _await_acknowledgements(producer, batch)
+        except BaseException:
+            # Drop what is still queued: the batch stays loaded and a re-run resends it all.
+            producer.abandon()
+            raise
+    if on_progress:
+        on_progress(producer.acknowledged, batch.row_count)
+    return producer.sent, producer.acknowledged
+
+
+def _produce_all(
+    conn: Connection,
+    producer: BatchProducer,
+    serializer: Serializer,
+    batch: Batch,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Queue every record of the batch; stops at the first failed delivery report."""
+    value_ctx = value_context(producer.topic)
+    # Bound once: this loop runs per record, and attribute lookups are a visible part of it.
+    produce = producer.produce
+    for record in read_batch_records(conn, batch):
+        # The key is the UUID's text (see `BatchProducer.produce`).
+        produce(serializer(record, value_ctx), str(record.transaction_id))
+        if producer.sent % POLL_EVERY == 0:
+            producer.poll()
+            if producer.failed:
+                break  # no point queueing more: this run fails anyway
+            if on_progress:
+                on_progress(producer.acknowledged, batch.row_count)
+
+
+def _await_acknowledgements(producer: BatchProducer, batch: Batch) -> None:
+    """Wait for every delivery report; raise unless every record sent was acknowledged."""
+    remaining = producer.wait()
+    if producer.failed:
+        raise PublishError(
+            batch.batch_id,
+            f"{producer.failed} record(s) refused, first: {producer.first_error}",
+        )
+    sent = producer.sent
+    if remaining or producer.acknowledged != sent:
+        raise PublishError(
+            batch.batch_id,
+            f"{sent - producer.acknowledged} of {sent} record(s) not acknowledged in time",
+        )
