@@ -22,6 +22,7 @@ stack-status:
 lint: bootstrap
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports --no-cache
 
 typecheck: bootstrap
 	$(RUN) mypy

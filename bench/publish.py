@@ -8,7 +8,7 @@ subject, and times each stage of the path on its own:
   (`make_serializer`: schema expanded and walked for rules per message), the pinned
   `PinnedAvroSerializer` with fastavro bodies (`planned_encoding=False`), the same with planned
   bodies (`make_latest_serializer`, what the publisher uses; same bytes, see
-  `contracts/flat_encoding.py`), and bare fastavro with no framing;
+  `adapters/avro/codec/record_writer.py`), and bare fastavro with no framing;
 - raw produce: already-encoded values of the same size, same producer settings, all acked
   (the Kafka ceiling for this machine);
 - `publish_batch` end to end (read → record → serialize → produce → every ack → published).

@@ -10,9 +10,8 @@ import pytest
 from model_frames import DAY_ZERO_MS, synthetic_history
 from typer.testing import CliRunner
 
-from fraudpipe import cli
 from fraudpipe.adapters.mlflow.registry import delete_registered_model
-from fraudpipe.cli import app
+from fraudpipe.cli import app, output
 from fraudpipe.columns import V_COLUMNS
 from fraudpipe.config import Settings, get_settings
 
@@ -49,7 +48,7 @@ def test_train_registers_the_first_champion_and_models_lists_it(
     cli_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     csv = ulb_format_csv(tmp_path / "creditcard.csv")
-    monkeypatch.setattr(cli.console, "width", 160)  # a wide terminal: no truncated cells
+    monkeypatch.setattr(output.console, "width", 160)  # a wide terminal: no truncated cells
     runner = CliRunner()
 
     trained = runner.invoke(app, ["train", "--csv", str(csv)])

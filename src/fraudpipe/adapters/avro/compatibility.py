@@ -1,15 +1,28 @@
-"""Why one Avro schema cannot read data written with another, in words a reviewer can act on.
+"""Whether one Avro schema can read data written with another, and if not why, in words a
+reviewer can act on.
 
-The registry decides compatibility; this module only explains a refusal. Apicurio's
-compatibility-test endpoint answers a bare `{"is_compatible": false}` even when asked to be
-verbose, so `fraudpipe contracts check` applies the Avro specification's schema-resolution rules
-locally to say which field broke and how.
+The verdict is the Avro project's own: `avro.compatibility.ReaderWriterCompatibilityChecker`.
+Its explanations are not enough to act on, so the words are this module's. The library gives
+the place of a problem as a JSON pointer into the reader schema (``/fields/1/type/items/fields/0
+/type`` where a reviewer needs ``top_drivers[].feature``); with several problems it returns the
+messages and the pointers as two unordered sets, so which message belongs to which field is
+lost; a missing default is reported as the bare field name; and nothing says which version
+wrote what or what would fix it. Apicurio's compatibility-test endpoint is no better: it answers
+a bare ``{"is_compatible": false}`` even when asked to be verbose.
+
+So `_Resolver` walks both schemas by the specification's resolution rules and names each field
+that does not resolve, what changed and what to do; it speaks only once the library said
+"incompatible", and the library's own messages stand in should it find nothing to say
+(`tests/unit/test_avro_compatibility.py` checks that the two agree on every case it tries).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Final
+
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from avro.schema import parse
 
 #: Writer type -> reader types it resolves to (Avro 1.11 spec, "Schema Resolution").
 _PROMOTIONS: Final[dict[str, frozenset[str]]] = {
@@ -204,10 +217,43 @@ class _Resolver:
         return f"field '{path}'" if path else "the top-level type"
 
 
+def _qualify_aliases(schema: Any, namespace: str = "") -> Any:
+    """The schema with each named type's aliases written in full.
+
+    The specification reads an alias without a dot in the namespace of its type, as the
+    registry's Java implementation does; the Python library compares aliases as written, so
+    ``"aliases": ["Txn"]`` on ``t.Payment`` would not match the writer's ``t.Txn`` there.
+    """
+    if isinstance(schema, list):
+        return [_qualify_aliases(branch, namespace) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    kind = schema.get("type")
+    if kind in _NAMED:
+        namespace = _full_name(schema, namespace).rpartition(".")[0]
+        if "aliases" in schema:
+            out["aliases"] = [
+                a if "." in a or not namespace else f"{namespace}.{a}" for a in schema["aliases"]
+            ]
+        if "fields" in schema:
+            out["fields"] = [
+                {**f, "type": _qualify_aliases(f["type"], namespace)} for f in schema["fields"]
+            ]
+    elif kind in ("array", "map"):
+        key = "items" if kind == "array" else "values"
+        out[key] = _qualify_aliases(schema[key], namespace)
+    elif isinstance(kind, (dict, list)):
+        out["type"] = _qualify_aliases(kind, namespace)
+    return out
+
+
 def unreadable_fields(
     reader: str, writer: str, *, reader_label: str = "the reader", writer_label: str = "the writer"
 ) -> dict[str, str]:
     """Why data written with `writer` cannot be read with `reader`, by field (empty when it can).
+
+    Empty exactly when the Avro library's checker finds the pair compatible.
 
     Args:
         reader: Reader schema (Avro JSON text).
@@ -219,9 +265,21 @@ def unreadable_fields(
         Field path (`amount`, `top_drivers[].feature`; "" for the top level) -> one sentence
         naming the field, what changed and what to do.
     """
+    verdict = ReaderWriterCompatibilityChecker().get_compatibility(
+        parse(json.dumps(_qualify_aliases(json.loads(reader)))), parse(writer)
+    )
+    if verdict.compatibility is SchemaCompatibilityType.compatible:
+        return {}
     resolver = _Resolver(reader_label, writer_label)
     resolver.check(json.loads(reader), json.loads(writer), "")
-    return resolver.problems
+    if resolver.problems:
+        return resolver.problems
+    where = ", ".join(sorted(verdict.locations))
+    return {
+        "": f"{writer_label} cannot be read as {reader_label}: "
+        + "; ".join(sorted(verdict.messages))
+        + f" (at {where})"
+    }
 
 
 def why_unreadable(

@@ -6,7 +6,7 @@ Two decoders share one contract:
   `serde`) builds a `TransactionRecord` per message, whose constructor enforces the
   contract's meaning (finite numbers, amount >= 0, aware event time).
 * `ColumnarDecoder` is the fast path the service runs: it reads the Confluent framing and the
-  Avro bodies of a whole micro-batch column by column (`avro_columns`) with writer schemas
+  Avro bodies of a whole micro-batch column by column (`codec.column_reader`) with writer schemas
   checked by the registry (`SchemaGuard`), and applies the same meaning checks vectorised. Every
   message it cannot prove clean goes through `RecordDecoder`, so which message is dead-lettered,
   and with which error, is always the reference decoder's decision.

@@ -113,11 +113,11 @@ class PinnedAvroSerializer(AvroSerializer):
     framing) is kept; later values of that topic get `to_dict`, the Avro body and that framing.
     Nothing the library does for them is dropped: its per-message work there has a fixed result.
 
-    The body comes from `flat_encoding` when the schema is a flat record of scalars (fastavro's
-    bytes, planned once: see that module), else from fastavro; the first value's body is checked
-    against fastavro's before the planned encoder is trusted, and any value the planned encoder
-    cannot write exactly as fastavro does is written by fastavro. Keys, a missing context and
-    inline validation rules always take the library's path.
+    The body comes from `codec.record_writer` when the schema is a flat record of scalars
+    (fastavro's bytes, planned once: see that module), else from fastavro; the first value's body
+    is checked against fastavro's before the planned encoder is trusted, and any value the planned
+    encoder cannot write exactly as fastavro does is written by fastavro. Keys, a missing context
+    and inline validation rules always take the library's path.
     """
 
     def __init__(
@@ -207,7 +207,7 @@ def make_latest_serializer(
         contract: Which message the serializer writes (its record type feeds `to_dict`).
         client: The registry client.
         subject: The subject to write under (`contract.subject(settings)`).
-        planned_encoding: Write Avro bodies with `flat_encoding` when the schema allows
+        planned_encoding: Write Avro bodies with `codec.record_writer` when the schema allows
             (fastavro's bytes for well under half its CPU); False keeps fastavro for every body.
 
     Returns:

@@ -113,7 +113,7 @@ class Prediction(Base):
 
     __tablename__ = "predictions"
     # No foreign key to `transactions`: the scorer checks every micro-batch's ids set-based
-    # before inserting (see migration 0003 and `scoring.sink`).
+    # before inserting (see migration 0003 and `adapters.postgres.prediction_sink`).
     __table_args__ = (
         Index("ix_predictions_batch_id", "batch_id"),
         Index("ix_predictions_scored_at", "scored_at"),

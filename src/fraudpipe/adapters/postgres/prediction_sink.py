@@ -7,13 +7,13 @@ itself:
 
 1. Check that every prediction names a transaction PostgreSQL holds under the message's batch,
    set-based: per batch id of the micro-batch, one anti-join of its ids (a binary ``uuid[]``
-   parameter, `pg_arrays`, in key order so neighbouring probes share index pages) against the
+   parameter, `arrays`, in key order so neighbouring probes share index pages) against the
    batch's partition of `transactions` (the batch id a constant, so the plan touches that
    partition alone). The queries of a micro-batch go in one pipeline: one round trip. A
    per-row foreign key did the same at a trigger, a query and a row lock per prediction (see
    migration 0003). When ids are unknown nothing is written and they are reported, so the
    caller can dead-letter just them and write the rest.
-2. Binary COPY of the rows (`prediction_copy`: encoded with numpy before anything is sent, in
+2. Binary COPY of the rows (`prediction_rows`: encoded with numpy before anything is sent, in
    key order, each id once). Without dead letters the COPY is its own transaction
    (autocommit); with them, it and their rows share an explicit one.
 3. Only if the COPY hits a row that is already there (``unique_violation``: a redelivery, or

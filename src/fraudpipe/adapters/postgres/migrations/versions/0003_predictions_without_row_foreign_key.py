@@ -4,9 +4,9 @@ The foreign key ``(batch_id, transaction_id) → transactions`` fired one trigge
 prediction: a query against the partitioned table and a ``FOR KEY SHARE`` row lock, which
 writes the referenced transaction's tuple header (a dirtied page and WAL per row). The scorer now
 checks the same thing set-based in the micro-batch's own transaction, before it inserts: one
-anti-join of the staged ids against the partitions' primary keys (`scoring.sink`). Rows of
-`transactions` are never deleted or updated, so the lock guarded against nothing the pipeline
-does.
+anti-join of the staged ids against the partitions' primary keys
+(`adapters.postgres.prediction_sink`). Rows of `transactions` are never deleted or updated,
+so the lock guarded against nothing the pipeline does.
 
 Revision ID: 0003
 Revises: 0002

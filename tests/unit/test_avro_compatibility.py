@@ -1,4 +1,5 @@
-"""The local explanation of an incompatible schema change follows Avro's resolution rules."""
+"""Compatibility is the Avro library's verdict, explained field by field in words that agree
+with it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from avro.schema import parse
 
-from fraudpipe.adapters.avro import Contract, load_schema_str
+from fraudpipe.adapters.avro import Contract, compatibility, load_schema_str
 from fraudpipe.adapters.avro.compatibility import why_unreadable
 
 pytestmark = pytest.mark.unit
@@ -119,3 +122,67 @@ def test_enum_losing_a_symbol_needs_a_default() -> None:
 
     assert why_unreadable(enum("POS"), enum("POS", "WEB"))
     assert why_unreadable(enum("POS", "OTHER", default="OTHER"), enum("POS", "WEB")) == []
+
+
+def _enum_record(*symbols: str, **extra: Any) -> str:
+    kind = {"type": "enum", "name": "Channel", "symbols": list(symbols), **extra}
+    return record({"name": "channel", "type": kind})
+
+
+_DRIVER = {"type": "record", "name": "Driver", "fields": [{"name": "feature", "type": "string"}]}
+_DRIVER_V2 = {**_DRIVER, "fields": [*_DRIVER["fields"], {"name": "weight", "type": "double"}]}
+
+# (reader, writer) pairs, compatible and not, covering each rule the explanations speak of.
+PAIRS = [
+    (record(ID, AMOUNT), record(ID, AMOUNT)),
+    (record(ID, AMOUNT, {"name": "c", "type": "string", "default": "EUR"}), record(ID, AMOUNT)),
+    (record(ID, AMOUNT, {"name": "mcc", "type": "int"}), record(ID, AMOUNT)),
+    (record(ID), record(ID, AMOUNT)),
+    (record(ID, AMOUNT), record(ID)),
+    *[
+        (record({"name": "x", "type": r}), record({"name": "x", "type": w}))
+        for w, r in [
+            ("int", "long"),
+            ("int", "double"),
+            ("float", "double"),
+            ("string", "bytes"),
+            ("long", "int"),
+            ("double", "string"),
+            ("boolean", "int"),
+        ]
+    ],
+    (
+        record({"name": "n", "type": ["null", "string"], "default": None}),
+        record({"name": "n", "type": "string"}),
+    ),
+    (
+        record({"name": "n", "type": "string"}),
+        record({"name": "n", "type": ["null", "string"], "default": None}),
+    ),
+    (record(AMOUNT, name="Payment"), record(AMOUNT, name="Txn")),
+    (
+        json.dumps({**json.loads(record(AMOUNT, name="Payment")), "aliases": ["Txn"]}),
+        record(AMOUNT, name="Txn"),
+    ),
+    (
+        record({"name": "d", "type": {"type": "array", "items": _DRIVER_V2}}),
+        record({"name": "d", "type": {"type": "array", "items": _DRIVER}}),
+    ),
+    (
+        record({"name": "d", "type": {"type": "array", "items": _DRIVER}}),
+        record({"name": "d", "type": {"type": "array", "items": _DRIVER_V2}}),
+    ),
+    (_enum_record("POS"), _enum_record("POS", "WEB")),
+    (_enum_record("POS", "OTHER", default="OTHER"), _enum_record("POS", "WEB")),
+    *[(load_schema_str(c), load_schema_str(c)) for c in Contract],
+]
+
+
+@pytest.mark.parametrize(("reader", "writer"), PAIRS)
+def test_the_explanations_agree_with_the_avro_librarys_verdict(reader: str, writer: str) -> None:
+    qualified = json.dumps(compatibility._qualify_aliases(json.loads(reader)))
+    library = ReaderWriterCompatibilityChecker().get_compatibility(parse(qualified), parse(writer))
+    resolver = compatibility._Resolver("the reader", "the writer")
+    resolver.check(json.loads(reader), json.loads(writer), "")
+    compatible = library.compatibility is SchemaCompatibilityType.compatible
+    assert compatible == (not resolver.problems), (library.messages, resolver.problems)

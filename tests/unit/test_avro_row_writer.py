@@ -18,7 +18,6 @@ from fraudpipe.adapters.avro.codec.row_writer import (
     FixedText,
     RowEncoder,
     confluent_header,
-    zigzag_varint,
 )
 
 pytestmark = pytest.mark.unit
@@ -122,14 +121,6 @@ def test_matches_fastavro(varying_longs: bool) -> None:
 
 def test_empty_batch_encodes_to_nothing() -> None:
     assert RowEncoder(SCHEMA, 1).encode({}, 0) == []
-
-
-@pytest.mark.parametrize("value", [0, 1, -1, 63, -64, 64, 2**31, -(2**63), 2**63 - 1])
-def test_zigzag_varint_matches_fastavro(value: int) -> None:
-    schema = fastavro.parse_schema({"type": "long"})
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, schema, value)
-    assert zigzag_varint(value) == out.getvalue()
 
 
 def test_refuses_unions() -> None:

@@ -1,0 +1,1 @@
+"""The Streamlit app: pages that read through `fraudpipe.dashboard` and its queries."""

@@ -1,0 +1,1 @@
+"""Prefect flows: thin wiring of `fraudpipe` use cases to Prefect (deployed from `prefect.yaml`)."""

@@ -1,0 +1,57 @@
+"""`fraudpipe stack`: start, stop and show the local services."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from fraudpipe.cli.output import console, domain_errors
+from fraudpipe.config import get_settings
+
+app = typer.Typer(help="The local service stack (PostgreSQL, Kafka, registry, MLflow, Prefect).")
+
+
+def print_status() -> None:
+    from fraudpipe.stack.manager import stack_status
+
+    table = Table(title="fraudpipe stack")
+    for col in ("service", "url", "state", "version", "started by us"):
+        table.add_column(col)
+    all_up = True
+    for st in stack_status(get_settings()):
+        all_up &= st.up
+        state = "[green]up[/]" if st.up else "[red]down[/]"
+        table.add_row(st.name, st.url, state, st.version or "-", "yes" if st.managed else "no")
+    console.print(table)
+    if not all_up:
+        raise typer.Exit(1)
+
+
+@app.command("up")
+@domain_errors
+def stack_up_cmd() -> None:
+    """Start each service that is not already reachable and wait until it is healthy."""
+    from fraudpipe.stack.manager import stack_up
+
+    def report(name: str, started: bool) -> None:
+        console.print(f"{name}: {'started' if started else 'already up'}")
+
+    stack_up(get_settings(), on_service=report)
+    print_status()
+
+
+@app.command("down")
+@domain_errors
+def stack_down_cmd() -> None:
+    """Stop the services this stack started."""
+    from fraudpipe.stack.manager import stack_down
+
+    stopped = stack_down(get_settings())
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing'}")
+
+
+@app.command("status")
+@domain_errors
+def stack_status_cmd() -> None:
+    """Print a table of service, URL, up/down and version (exit 1 if any is down)."""
+    print_status()
