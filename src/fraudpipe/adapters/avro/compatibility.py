@@ -265,7 +265,8 @@ def unreadable_fields(
         Field path (`amount`, `top_drivers[].feature`; "" for the top level) -> one sentence
         naming the field, what changed and what to do.
     """
-    verdict = ReaderWriterCompatibilityChecker().get_compatibility(
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    verdict = checker.get_compatibility(
         parse(json.dumps(_qualify_aliases(json.loads(reader)))), parse(writer)
     )
     if verdict.compatibility is SchemaCompatibilityType.compatible:

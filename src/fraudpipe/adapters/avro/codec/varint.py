@@ -69,12 +69,12 @@ def decode_many(window: Bytes2D) -> tuple[Int64s, Int64s, npt.NDArray[np.bool_]]
         bytes (a row that did not is corrupt; its value and width are then meaningless).
     """
     stops = window < 0x80
-    terminated = stops.any(axis=1)
+    terminated = np.asarray(stops.any(axis=1), dtype=np.bool_)
     nbytes = np.where(terminated, stops.argmax(axis=1) + 1, 1)
     used = np.arange(MAX_BYTES) < nbytes[:, None]
     payload = np.where(used, (window & 0x7F).astype(np.uint64), np.uint64(0)) << _SHIFTS
     unsigned = np.bitwise_or.reduce(payload, axis=1)
-    value = (unsigned >> np.uint64(1)).astype(np.int64) ^ -(unsigned & np.uint64(1)).astype(
+    value: Int64s = (unsigned >> np.uint64(1)).astype(np.int64) ^ -(unsigned & np.uint64(1)).astype(
         np.int64
     )
     return value, nbytes.astype(np.int64), terminated
