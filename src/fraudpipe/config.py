@@ -89,6 +89,15 @@ class Settings(BaseSettings):
         1, ge=1, description="The latest calendar days (UTC) of event time held out of training."
     )
 
+    # Input bounds (fraudpipe.data.bounds)
+    bounds_margin: float = Field(
+        1.0,
+        ge=0.0,
+        le=1000.0,
+        description="How far beyond the values seen in the real data a feature may go: each "
+        "field's observed range widened by this many times its width on each side.",
+    )
+
     # Prefect
     prefect_host: str = "127.0.0.1"
     prefect_port: int = 4200

@@ -7,6 +7,7 @@ only at the edges.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 
 class FraudpipeError(Exception):
@@ -67,6 +68,20 @@ class NoServingModelError(FraudpipeError):
         )
         self.model_name = model_name
         self.alias = alias
+
+
+class ModelTrustError(FraudpipeError):
+    """A registered version that must not serve: not what the gate signed, not safely loadable,
+    or not scoring its reference frame as recorded."""
+
+    def __init__(self, model: str, version: int, reason: str) -> None:
+        super().__init__(
+            f"{model} version {version} refused: {reason}; the last version that passed keeps "
+            "serving (retrain, or move the alias back, with `fraudpipe train`)"
+        )
+        self.model = model
+        self.version = version
+        self.reason = reason
 
 
 class ModelRegistryError(FraudpipeError):
@@ -251,6 +266,20 @@ class ContractViolationError(FraudpipeError):
         self.rule = rule
 
 
+class OutOfBoundsError(ContractViolationError):
+    """A finite value beyond the bounds of its field (`fraudpipe.data.bounds`)."""
+
+    def __init__(self, record: str, field: str, value: float, low: float, high: float) -> None:
+        super().__init__(
+            record,
+            field,
+            value,
+            f"is outside its bounds [{low:.6g}, {high:.6g}] (FRAUDPIPE_BOUNDS_MARGIN widens them)",
+        )
+        self.low = low
+        self.high = high
+
+
 class ContractNotRegisteredError(FraudpipeError):
     """A subject the code writes to does not hold the contract's schema."""
 
@@ -378,6 +407,54 @@ class UnknownTransactionError(PoisonMessageError):
             "cannot reference it: ingest its batch before publishing it"
         )
         self.transaction_id = transaction_id
+
+
+class ContentConflictError(PoisonMessageError):
+    """A message naming a stored transaction whose content it does not carry (a forgery, or a
+    producer that changed the data after it was loaded)."""
+
+    def __init__(self, transaction_id: str, batch_id: str) -> None:
+        super().__init__(
+            f"transaction {transaction_id} of batch {batch_id} differs from the stored one "
+            "(event time, amount or features): it was not scored; the stored row is the "
+            "record, re-publish the batch if the message should have matched it"
+        )
+        self.transaction_id = transaction_id
+        self.batch_id = batch_id
+
+
+class InvalidScoreError(PoisonMessageError):
+    """The serving model answered something that is not a probability for a transaction."""
+
+    def __init__(self, transaction_id: str, model: str, score: float) -> None:
+        super().__init__(
+            f"{model} scored transaction {transaction_id} as {score!r}, not a probability in "
+            "[0, 1]: no prediction is stored; check the model (fraudpipe models)"
+        )
+        self.transaction_id = transaction_id
+
+
+class RefusedMessage(NamedTuple):
+    """A message the broker refused for good, as it was produced, and the broker's reason."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, str | bytes | None]] | None
+    reason: str
+
+
+class DeliveryRefusedError(FraudpipeError):
+    """The broker refused messages in a way no retry changes (too large, not authorized...)."""
+
+    def __init__(self, refused: list[RefusedMessage]) -> None:
+        topics = sorted({r.topic for r in refused})
+        super().__init__(
+            f"{len(refused)} message(s) to {', '.join(topics)} refused for good "
+            f"(first: {refused[0].reason}): re-sending cannot help; check the topic's limits "
+            "and the producer's rights"
+        )
+        self.refused = refused
 
 
 class KafkaFatalError(FraudpipeError):

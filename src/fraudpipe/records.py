@@ -143,6 +143,11 @@ class TransactionRecord(_FlatRecord):
     v27: float
     v28: float
 
+    def features(self) -> tuple[float, ...]:
+        """``amount``, ``v1``..``v28``, in `FEATURE_COLUMNS` order."""
+        values: tuple[float, ...] = _get_features(self)
+        return values
+
     def __post_init__(self) -> None:
         _require_aware("Transaction", "event_time", self.event_time)
         values = _get_features(self)

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from fraudpipe.adapters.postgres.bulk_load import ensure_batch_partition
 from fraudpipe.adapters.postgres.connect import connect, create_engine
 from fraudpipe.adapters.postgres.migrate import (
     alembic_config,
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_upgrade_reaches_head_and_repeats_as_a_no_op(fresh_db: Settings) -> None:
-    assert current_revision(fresh_db) == head_revision() == "0003"
-    assert upgrade(fresh_db) == "0003"
+    assert current_revision(fresh_db) == head_revision() == "0005"
+    assert upgrade(fresh_db) == "0005"
 
 
 def test_models_match_the_migrated_schema(fresh_db: Settings) -> None:
@@ -55,6 +56,7 @@ def test_tables_belong_to_the_owner_and_roles_keep_to_their_rights(fresh_db: Set
         "predictions",
         "quarantine",
         "dead_letters",
+        "model_refusals",
     }
     assert set(owners.values()) == {fresh_db.pg_owner_user}
     with connect(fresh_db, "app") as conn:
@@ -87,7 +89,7 @@ def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings)
             "INSERT INTO predictions SELECT transaction_id, 'fd', 1, batch_id, 0.1, false, 0.5, "
             "now(), 1.0 FROM transactions"
         )
-    assert upgrade(fresh_db) == "0003"
+    assert upgrade(fresh_db) == "0005"
     with connect(fresh_db, "owner") as conn:
         parts = conn.execute(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'transactions'::regclass"
@@ -105,4 +107,39 @@ def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings)
     command.downgrade(alembic_config(fresh_db), "0001")
     with connect(fresh_db, "owner") as conn:
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (4,)
-    assert upgrade(fresh_db) == "0003"
+    assert upgrade(fresh_db) == "0005"
+
+
+def test_stored_rows_are_append_only_for_the_app_role(fresh_db: Settings) -> None:
+    """Everything the sink's checks rest on: no role of the pipeline can change a stored row."""
+    with connect(fresh_db, autocommit=True) as conn:
+        ensure_batch_partition(conn, "priv:2025-09-20")
+        partition = conn.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'transactions'::regclass"
+        ).fetchone()
+    assert partition is not None
+    refused = [
+        "DELETE FROM transactions",
+        "UPDATE transactions SET amount = 1",
+        "TRUNCATE transactions",
+        f'DELETE FROM "{partition[0]}"',
+        f'UPDATE "{partition[0]}" SET amount = 1',
+        "DELETE FROM predictions",
+        "UPDATE predictions SET score = 0",
+        "DELETE FROM batches",
+        "DELETE FROM quarantine",
+        "DELETE FROM dead_letters",
+        "UPDATE dead_letters SET error = ''",
+    ]
+    for statement in refused:
+        with connect(fresh_db, "app") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
+
+
+def test_rights_granted_by_hand_are_taken_back_by_the_next_upgrade(fresh_db: Settings) -> None:
+    with connect(fresh_db, "owner", autocommit=True) as conn:
+        conn.execute(f'GRANT DELETE ON transactions TO "{fresh_db.pg_app_user}"')
+    upgrade(fresh_db)
+    with connect(fresh_db, "app") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM transactions")

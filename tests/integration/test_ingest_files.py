@@ -76,7 +76,7 @@ def test_corrupt_rows_are_quarantined_and_good_rows_load(
     assert reasons[7] == "Amount: negative (-12.5)"
     assert reasons[9] == "Time: negative (-30.0)"
     assert reasons[11] == "Class: not 0 or 1 (7.0)"
-    assert reasons[13] == "V20: infinite (inf)"
+    assert reasons[13] == "V20: inf is outside [-148.416, 133.34]"
     assert reasons[39].startswith("truncated line:")
     batch_of = {pos: b for pos, (b, _, _) in quarantined.items()}
     assert batch_of[9] is None  # a negative Time belongs to no day

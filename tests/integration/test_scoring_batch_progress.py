@@ -34,7 +34,7 @@ def _predict(conn: Connection, batch_id: str, version: int, where: str) -> None:
 
 @pytest.fixture(autouse=True)
 def no_predictions(fresh_db: Settings) -> None:
-    with connect(fresh_db) as conn:
+    with connect(fresh_db, "owner") as conn:  # the app role may not delete
         conn.execute("DELETE FROM predictions")
 
 
@@ -43,10 +43,12 @@ def test_a_transaction_without_prediction_anywhere_in_the_batch_is_found(
 ) -> None:
     with connect(fresh_db) as conn:
         _predict(conn, batch_id, 2, "source_row <> 1500")
-        _predict(conn, batch_id, 3, "source_row = 1500")  # a version this scorer never served
         conn.commit()
-        assert has_unscored(conn, batch_id, [2])
-        assert not has_unscored(conn, batch_id, [2, 3])
+        assert has_unscored(conn, batch_id)
+        # Scored by another version (say before a promotion and a restart): scored all the same.
+        _predict(conn, batch_id, 3, "source_row = 1500")
+        conn.commit()
+        assert not has_unscored(conn, batch_id)
 
 
 def test_every_probe_is_a_primary_key_lookup_even_when_predictions_looked_empty(
@@ -59,13 +61,10 @@ def test_every_probe_is_a_primary_key_lookup_even_when_predictions_looked_empty(
     with connect(fresh_db) as conn:
         _predict(conn, batch_id, 2, f"source_row >= {ROWS // 3}")
         conn.commit()
-        assert has_unscored(conn, batch_id, [2])
+        assert has_unscored(conn, batch_id)
         # Same transaction, so the same planner settings as the check's.
         plan = "\n".join(
-            str(row[0])
-            for row in conn.execute(
-                "EXPLAIN " + LAST_UNSCORED, {"batch_id": batch_id, "versions": [2]}
-            )
+            str(row[0]) for row in conn.execute("EXPLAIN " + LAST_UNSCORED, {"batch_id": batch_id})
         )
     assert "Seq Scan" not in plan
     assert "Join" not in plan

@@ -205,7 +205,7 @@ def test_two_scorers_split_the_partitions_and_agree_with_one(env: Settings, tmp_
     assert len(together) == DAY_ROWS
 
     # One scorer alone, on the same messages, from scratch: the same verdicts.
-    with connect(env) as conn:
+    with connect(env, "owner") as conn:  # the app role may not delete
         conn.execute("DELETE FROM predictions")
         conn.execute("UPDATE batches SET status = 'published', scored_at = NULL")
     alone = _run_until_idle(env)

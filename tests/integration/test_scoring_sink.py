@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -17,7 +18,7 @@ from scoring_support import ingest_ulb_day, write_ulb_day
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.adapters.postgres.prediction_rows import COPY_PREDICTIONS, prediction_payload
 from fraudpipe.adapters.postgres.prediction_sink import PredictionSink, WriteOutcome
-from fraudpipe.columns import MODEL_INPUT_COLUMNS
+from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
@@ -27,20 +28,27 @@ pytestmark = pytest.mark.integration
 SCORED_AT = datetime(2026, 11, 28, 12, 0, 0, 123000, tzinfo=UTC)
 
 
+#: What the messages of the stored transactions carry: id → event time (epoch ms), features.
+CONTENT: dict[bytes, tuple[int, list[float]]] = {}
+
+
 @pytest.fixture(scope="module")
 def days(fresh_db: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]]:
     """Two ingested days of 150 rows; transaction ids (16 bytes) per batch id."""
     out: dict[str, list[bytes]] = {}
+    features = ", ".join(FEATURE_COLUMNS)
     for offset in (0, 1):
         path = tmp_path_factory.mktemp("sink") / f"cards_sink{offset}.csv"
         write_ulb_day(path, 150, seed=30 + offset, day_offset=offset)
         batch_id = ingest_ulb_day(fresh_db, path)
         with connect(fresh_db) as conn:
             rows = conn.execute(
-                "SELECT transaction_id FROM transactions WHERE batch_id = %s ORDER BY source_row",
+                "SELECT transaction_id, floor(extract(epoch FROM event_time) * 1000)::bigint, "
+                f"{features} FROM transactions WHERE batch_id = %s ORDER BY source_row",
                 (batch_id,),
             ).fetchall()
         out[batch_id] = [r[0].bytes for r in rows]
+        CONTENT.update({r[0].bytes: (int(r[1]), [float(v) for v in r[2:]]) for r in rows})
     return out
 
 
@@ -49,7 +57,7 @@ def sink(fresh_db: Settings) -> Iterator[PredictionSink]:
     sink = PredictionSink(fresh_db)
     yield sink
     sink.close()
-    with connect(fresh_db) as conn:
+    with connect(fresh_db, "owner") as conn:  # the app role may not delete
         conn.execute("DELETE FROM predictions")
         conn.execute("DELETE FROM dead_letters")
 
@@ -59,9 +67,10 @@ def _scored(
 ) -> ScoredBatch:
     n = len(ids)
     rng = np.random.default_rng(version)
-    columns = {
-        c: np.zeros(n, np.int64 if c == "event_time" else np.float64) for c in MODEL_INPUT_COLUMNS
-    }
+    # The stored content for known ids, as their genuine messages carry it; zeros for others.
+    stored = [CONTENT.get(i, (0, [0.0] * len(FEATURE_COLUMNS))) for i in ids]
+    columns = {"event_time": np.array([s[0] for s in stored], np.int64)}
+    columns |= {c: np.array([s[1][j] for s in stored]) for j, c in enumerate(FEATURE_COLUMNS)}
     txs = TransactionBatch(
         ids=np.frombuffer(b"".join(ids), np.uint8).reshape(n, 16),
         batch_codes=np.array(codes, np.int32),
@@ -147,7 +156,8 @@ def test_unknown_transactions_roll_the_whole_micro_batch_back_and_are_named(
     outcome = sink.write(scored, [letter])
 
     assert not outcome.committed and outcome.inserted == 0
-    assert sorted(bytes(r) for r in outcome.unknown_ids) == sorted(strangers)
+    assert outcome.unknown_rows.tolist() == [10, 11]
+    assert outcome.conflicting_rows.tolist() == []
     assert _rows(fresh_db) == []
     with connect(fresh_db) as conn:
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
@@ -250,7 +260,7 @@ def test_unknown_ids_are_found_before_anything_is_written(
     outcome = sink.write(scored, [])
 
     assert (outcome.committed, outcome.inserted) == (False, 0)
-    assert sorted(bytes(r) for r in outcome.unknown_ids) == sorted([b[20], stranger])
+    assert outcome.unknown_rows.tolist() == [40, 41]
     assert _rows(fresh_db) == []
 
 
@@ -340,3 +350,47 @@ def test_the_copy_rows_hold_every_column_in_key_order_for_batch_ids_of_any_lengt
     assert sorted(in_copy_order) == _expected_rows(scored)
     keys = [(str(r[3]).encode(), uuid.UUID(str(r[0])).bytes) for r in in_copy_order]
     assert keys == sorted(keys)
+
+
+def _forged(scored: ScoredBatch, row: int, **changes: float) -> ScoredBatch:
+    """The micro-batch with one row's content altered, as a forged message would carry it."""
+    columns = {c: v.copy() for c, v in scored.transactions.columns.items()}
+    for name, value in changes.items():
+        columns[name][row] = value
+    txs = dataclasses.replace(scored.transactions, columns=columns)
+    return dataclasses.replace(scored, transactions=txs)
+
+
+@pytest.mark.parametrize(
+    "change", [{"amount": 9_999.0}, {"v14": -19.0}, {"event_time": 1}, {"v28": -0.5}]
+)
+def test_a_message_with_a_real_id_and_other_content_is_a_conflict(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink, change: dict[str, float]
+) -> None:
+    (first, a), *_ = days.items()
+    scored = _forged(_scored(a[:12], [0] * 12, (first,), version=9), 4, **change)
+
+    outcome = sink.write(scored, [])
+
+    assert (outcome.committed, outcome.inserted) == (False, 0)
+    assert outcome.conflicting_rows.tolist() == [4]
+    assert outcome.unknown_rows.tolist() == []
+    assert _rows(fresh_db) == []
+
+
+def test_a_forgery_before_the_genuine_message_leaves_the_genuine_one_to_be_stored(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), *_ = days.items()
+    # Row 0 is a forgery of a[5]; row 6 is the genuine a[5], later in the same micro-batch.
+    ids = [a[5], *a[:5], a[5]]
+    scored = _forged(_scored(ids, [0] * 7, (first,), version=10), 0, amount=1.0, v17=-20.0)
+
+    outcome = sink.write(scored, [])
+    assert outcome.conflicting_rows.tolist() == [0]
+    rest = sink.write(scored.select(np.arange(7) != 0), [])
+
+    assert (rest.committed, rest.inserted) == (True, 6)
+    stored = {r[0]: r[4] for r in _rows(fresh_db) if r[2] == 10}
+    genuine = float(scored.scores[6])
+    assert stored[uuid.UUID(bytes=a[5])] == genuine

@@ -28,8 +28,10 @@ def test_clean_rows_all_valid_and_typed() -> None:
         ("Time", -1.0, "Time: negative (-1.0)"),
         ("Time", MAX_TIME_SECONDS * 2, "Time: too large"),
         ("V7", np.nan, "V7: missing"),
-        ("Amount", np.inf, "Amount: infinite (inf)"),
-        ("V3", -np.inf, "V3: infinite (-inf)"),
+        ("Amount", np.inf, "Amount: inf is outside [0, 51382.3]"),
+        ("V3", -np.inf, "V3: -inf is outside [-106.034, 67.0907]"),
+        ("V28", 1e308, "V28: 1e+308 is outside [-64.708, 83.1257]"),
+        ("Amount", 1e300, "Amount: 1e+300 is outside [0, 51382.3]"),
         ("Class", 2, "Class: not 0 or 1 (2.0)"),
     ],
 )

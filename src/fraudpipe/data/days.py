@@ -25,7 +25,8 @@ from fraudpipe.columns import (
     RAW_TIME_COLUMN,
     RAW_V_COLUMNS,
 )
-from fraudpipe.data.schemas import MAX_TIME_SECONDS, validate_raw
+from fraudpipe.data.bounds import FeatureBounds
+from fraudpipe.data.schemas import DEFAULT_BOUNDS, MAX_TIME_SECONDS, validate_raw
 from fraudpipe.data.sources import TIME_ZERO, TIME_ZERO_DAY, RawRows
 from fraudpipe.ids import batch_id, transaction_ids
 
@@ -120,17 +121,18 @@ class PreparedSource:
         return placed + len(self.unplaced)
 
 
-def prepare(source: str, raw: RawRows) -> PreparedSource:
+def prepare(source: str, raw: RawRows, bounds: FeatureBounds = DEFAULT_BOUNDS) -> PreparedSource:
     """Validate a source's rows and cut them into per-day batches.
 
     Args:
         source: The source's name (part of every id).
         raw: What the source read.
+        bounds: What each feature may hold; a row beyond them is quarantined.
 
     Returns:
         One `DayBatch` per day holding valid or rejected rows, in date order.
     """
-    checked = validate_raw(raw.frame)
+    checked = validate_raw(raw.frame, bounds)
     valid = checked.valid
     time_us = TIME_ZERO_US + np.rint(valid[RAW_TIME_COLUMN].to_numpy() * 1e6).astype(np.int64)
     day_numbers = (time_us - TIME_ZERO_US) // US_PER_DAY

@@ -9,7 +9,9 @@ it never stops the other rows.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -22,9 +24,12 @@ from fraudpipe.columns import (
     RAW_AMOUNT_COLUMN,
     RAW_ID_COLUMN,
     RAW_LABEL_COLUMN,
-    RAW_TIME_COLUMN,
     RAW_V_COLUMNS,
 )
+from fraudpipe.data.bounds import FeatureBounds, feature_bounds
+
+#: The bounds at the default margin, for callers without settings (tests, the synthetic fit).
+DEFAULT_BOUNDS: Final = feature_bounds()
 
 MAX_TIME_SECONDS: Final = 10_000_000_000.0
 """Upper bound on ``Time`` (~317 years): keeps event times inside PostgreSQL's and numpy's range."""
@@ -68,37 +73,52 @@ class RawTransactionSchema(pa.DataFrameModel):
     Class: Series[float] | None = pa.Field(isin=[0.0, 1.0], nullable=True)
     id: Series[str] | None = pa.Field(str_matches=_ID_PATTERN)
 
-    # NaN is reported by the non-null check; this one only catches ±inf.
-    @pa.check(RAW_TIME_COLUMN, *RAW_V_COLUMNS, RAW_AMOUNT_COLUMN, name="finite")
-    @classmethod
-    def finite(cls, column: pd.Series[float]) -> pd.Series[bool]:
-        # np.isinf, not Series.isin([inf, -inf]): isin hashes every value, and on the ULB data
-        # it was half of all validation time.
-        finite: pd.Series[bool] = pd.Series(
-            ~np.isinf(column.to_numpy(dtype=np.float64)), index=column.index, dtype=bool
-        )
-        return finite
-
     class Config:
         coerce = True
         strict = True
 
 
-_COERCING: Final = RawTransactionSchema.to_schema()
-#: The same contract without its coercion step, for a frame whose columns already have the
-#: contract's types (a parsed CSV): coercing float64 to float64 still copied every column,
-#: about a fifth of the validation of a ULB piece.
-_TYPED: Final = copy.deepcopy(_COERCING)
-_TYPED.coerce = False
+@lru_cache(maxsize=8)
+def _schemas(bounds: FeatureBounds) -> tuple[pa.DataFrameSchema, pa.DataFrameSchema]:
+    """The contract with each feature's bounds, coercing and not.
+
+    The bounds also refuse ±inf (NaN is reported by the non-null check). The typed variant has
+    no coercion step, for a frame whose columns already have the contract's types (a parsed
+    CSV): coercing float64 to float64 still copied every column, about a fifth of the
+    validation of a ULB piece.
+    """
+    coercing = RawTransactionSchema.to_schema()
+    for name in (RAW_AMOUNT_COLUMN, *RAW_V_COLUMNS):
+        low, high = bounds.of(name)
+        column = coercing.columns[name]
+        # An amount's own ``ge=0`` already reports a negative one: one reason per fault.
+        floor = -np.inf if name == RAW_AMOUNT_COLUMN else low
+        within = pa.Check(
+            functools.partial(_within, floor, high), name=f"within [{low:.6g}, {high:.6g}]"
+        )
+        coercing = coercing.update_column(name, checks=[*column.checks, within])
+    typed = copy.deepcopy(coercing)
+    typed.coerce = False
+    return coercing, typed
 
 
-def _schema_for(frame: pd.DataFrame) -> pa.DataFrameSchema:
-    columns = _COERCING.columns
-    typed = all(
+def _within(low: float, high: float, column: pd.Series[float]) -> pd.Series[bool]:
+    # One pass of numpy comparisons: Series.between builds intermediate Series per bound.
+    values = column.to_numpy(dtype=np.float64)
+    inside: pd.Series[bool] = pd.Series(
+        (values >= low) & (values <= high), index=column.index, dtype=bool
+    )
+    return inside
+
+
+def _schema_for(frame: pd.DataFrame, bounds: FeatureBounds) -> pa.DataFrameSchema:
+    coercing, typed = _schemas(bounds)
+    columns = coercing.columns
+    all_typed = all(
         name in columns and columns[name].dtype.check(pandas_engine.Engine.dtype(dtype))
         for name, dtype in frame.dtypes.items()
     )
-    return _TYPED if typed else _COERCING
+    return typed if all_typed else coercing
 
 
 @dataclass(frozen=True)
@@ -116,8 +136,9 @@ class ValidatedRows:
     reasons: dict[int, list[str]]
 
 
-def validate_raw(frame: pd.DataFrame) -> ValidatedRows:
-    """Check every row of a raw frame against `RawTransactionSchema`, lazily, and ids across rows.
+def validate_raw(frame: pd.DataFrame, bounds: FeatureBounds = DEFAULT_BOUNDS) -> ValidatedRows:
+    """Check every row of a raw frame against `RawTransactionSchema` and the features' bounds,
+    lazily, and ids across rows.
 
     Cells that are not numbers are found first (pandera's coercion step); those rows are set
     aside and the rest is validated again so every other rule still runs on every other row.
@@ -125,18 +146,20 @@ def validate_raw(frame: pd.DataFrame) -> ValidatedRows:
     Args:
         frame: Raw rows indexed by position; columns already checked to be the ULB columns.
             Numeric columns may be float64 or text (a file with a word in a number).
+        bounds: What each feature may hold (`fraudpipe.data.bounds`).
 
     Returns:
         The valid rows (typed) and the reasons for each rejected row.
     """
     reasons: dict[int, list[str]] = {}
     remaining = frame
+    coercing, typed = _schemas(bounds)
     for _ in range(2):
-        schema = _schema_for(remaining)
+        schema = _schema_for(remaining, bounds)
         try:
             # Without coercion there is nothing to change: validating in place spares pandera
             # its copy of the frame (a third of its time on a ULB piece).
-            checked = schema.validate(remaining, lazy=True, inplace=schema is _TYPED)
+            checked = schema.validate(remaining, lazy=True, inplace=schema is typed)
         except pa.errors.SchemaErrors as exc:
             failures = exc.failure_cases
             coercion = failures["check"].astype(str).str.startswith("coerce_dtype")
@@ -148,7 +171,7 @@ def validate_raw(frame: pd.DataFrame) -> ValidatedRows:
             remaining = remaining.drop(index=list(_positions(failures)))
             continue
         return _unique_ids(ValidatedRows(_typed(checked), reasons))
-    return _unique_ids(ValidatedRows(_typed(_COERCING.validate(remaining)), reasons))
+    return _unique_ids(ValidatedRows(_typed(coercing.validate(remaining)), reasons))
 
 
 def _unique_ids(rows: ValidatedRows) -> ValidatedRows:
@@ -222,8 +245,8 @@ def describe_failure(column: str, check: str, case: object) -> str:
         return f"{column}: too large ({case}; at most {MAX_TIME_SECONDS:.0f})"
     if check.startswith("isin"):
         return f"{column}: not 0 or 1 ({case})"
-    if check == "finite":
-        return f"{column}: infinite ({case})"
+    if check.startswith("within ["):
+        return f"{column}: {case} is outside {check.removeprefix('within ')}"
     if check.startswith("str_matches"):
         return f"{column}: not a non-negative integer of at most 18 digits ({case!r})"
     return f"{column}: failed {check} ({case!r})"

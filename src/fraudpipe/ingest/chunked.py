@@ -34,6 +34,7 @@ from fraudpipe.adapters.postgres.bulk_load import (
 )
 from fraudpipe.adapters.postgres.connect import Connection, Rollback, connect
 from fraudpipe.config import Settings
+from fraudpipe.data.bounds import feature_bounds
 from fraudpipe.data.days import DayBatch, QuarantineRecord, prepare
 from fraudpipe.data.sources import ChunkedSource
 from fraudpipe.errors import SourceOrderError
@@ -127,7 +128,7 @@ def ingest_chunked(
         current: _DayFeed | None = None
         try:
             for raw in source.read_chunks():
-                prepared = prepare(source.name, raw)
+                prepared = prepare(source.name, raw, feature_bounds(settings.bounds_margin))
                 unplaced.extend(prepared.unplaced)
                 for day, fragment in prepared.days.items():
                     if wanted is not None and day not in wanted:

@@ -8,6 +8,7 @@ from datetime import date
 
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
+from fraudpipe.data.bounds import feature_bounds
 from fraudpipe.data.days import DayBatch, prepare
 from fraudpipe.data.sources import Source
 from fraudpipe.ingest.day import check_requested_days, load_day, quarantine_unplaced
@@ -31,7 +32,7 @@ def ingest_whole(
 ) -> IngestReport:
     """`fraudpipe.ingest.ingest` for a source read whole (same arguments, result and errors)."""
     raw = source.read(days)
-    prepared = prepare(source.name, raw)
+    prepared = prepare(source.name, raw, feature_bounds(settings.bounds_margin))
     check_requested_days(source.name, days, prepared.days.__contains__, prepared.days)
     wanted = prepared.days if days is None else {d: prepared.days[d] for d in sorted(set(days))}
     batches = list(wanted.values())

@@ -130,6 +130,12 @@ class ScoringMetrics:
         self.model_version = Gauge(
             f"{PREFIX}_model_version", "Registered version of the model being served.", registry=r
         )
+        self.model_refusals = Counter(
+            f"{PREFIX}_model_refusals",
+            "Model versions refused at loading or scoring (failed verification), by version.",
+            ["version"],
+            registry=r,
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> MetricsServer:
         """Expose the metrics over HTTP (``/metrics``) until the returned server is closed."""

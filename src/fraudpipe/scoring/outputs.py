@@ -27,9 +27,8 @@ from fraudpipe.adapters.avro.codec.row_writer import Categorical, Constant, Fixe
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer
 from fraudpipe.config import Settings
 from fraudpipe.microbatch import ScoredBatch, from_epoch_ms
-from fraudpipe.model.serving import ServingModel
 from fraudpipe.records import AlertRecord
-from fraudpipe.scoring.score import alert_drivers
+from fraudpipe.scoring.score import AlertReasons
 
 
 class PredictionPublisher:
@@ -59,12 +58,13 @@ class PredictionPublisher:
             # Cached by the client: the alert serializer writes with this latest version.
             self._client.get_latest_version(subject)
 
-    def publish(self, scored: ScoredBatch, model: ServingModel) -> int:
+    def publish(self, scored: ScoredBatch, reasons: AlertReasons) -> int:
         """Queue the predictions and alerts (call the producer's `confirm()` afterwards).
 
         Args:
             scored: The micro-batch, already committed to PostgreSQL.
-            model: The model that scored it (its pipeline explains the alerts).
+            reasons: Each flagged row's drivers (`explain_alerts`), worked out before the
+                micro-batch was written.
 
         Returns:
             How many alerts were queued.
@@ -94,15 +94,14 @@ class PredictionPublisher:
             n,
         )
         self._producer.produce_many(self._settings.topic_predictions, values, keys)
-        return self._publish_alerts(scored, model, keys)
+        return self._publish_alerts(scored, reasons, keys)
 
-    def _publish_alerts(self, scored: ScoredBatch, model: ServingModel, keys: list[bytes]) -> int:
+    def _publish_alerts(self, scored: ScoredBatch, reasons: AlertReasons, keys: list[bytes]) -> int:
         rows = np.flatnonzero(scored.is_fraud)
         if not len(rows):
             return 0
         txs = scored.transactions
         inputs = {c: values[rows] for c, values in txs.columns.items()}
-        drivers = alert_drivers(model, inputs)
         raised_at = datetime.now(UTC)
         topic = self._settings.topic_alerts
         # Plain Python values column by column: per-row pandas indexing cost more than encoding.
@@ -111,6 +110,7 @@ class PredictionPublisher:
         event_ms = inputs["event_time"].tolist()
         amounts = inputs["amount"].tolist()
         scores = scored.scores[rows].tolist()
+        message_rows = txs.message_rows[rows].tolist()
         with registry_errors(self._settings, Contract.ALERT.subject(self._settings)):
             for j, i in enumerate(rows.tolist()):
                 score = scores[j]
@@ -124,7 +124,7 @@ class PredictionPublisher:
                     model_name=scored.model_name,
                     model_version=scored.model_version,
                     reason=f"score {score:.3f} >= threshold {scored.threshold:.3f}",
-                    top_drivers=drivers[j],
+                    top_drivers=reasons.get(message_rows[j], ()),
                     raised_at=raised_at,
                 )
                 value = self._alert_serializer(alert, self._alert_context)

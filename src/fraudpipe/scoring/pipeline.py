@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from functools import partial
 
 import numpy as np
-import numpy.typing as npt
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -50,14 +49,21 @@ from fraudpipe.adapters.kafka.producer import ConfirmedProducer
 from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
 from fraudpipe.adapters.postgres.batch_progress import BatchProgress
 from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
-from fraudpipe.errors import KafkaFatalError, ServiceUnavailableError, UnknownTransactionError
-from fraudpipe.microbatch import DeadLetter, ScoredBatch
+from fraudpipe.errors import (
+    ContentConflictError,
+    InvalidScoreError,
+    KafkaFatalError,
+    PoisonMessageError,
+    ServiceUnavailableError,
+    UnknownTransactionError,
+)
+from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.scoring.commit_stage import CommitStage
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.periodic import Periodic
 from fraudpipe.scoring.runtime import ScorerRuntime
-from fraudpipe.scoring.score import score_batch
+from fraudpipe.scoring.score import AlertReasons, explain_alerts, score_batch, valid_scores
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +77,8 @@ class Prepared:
     scored: ScoredBatch
     dead_letters: list[DeadLetter]
     model: ServingModel
+    reasons: AlertReasons
+    """The alerts' drivers, worked out before the write: nothing can fail on them after it."""
     started: float
 
 
@@ -292,13 +300,40 @@ class ScoringPipeline:
         model = self.models.model()
         metrics.model_version.set(model.version)
         scoring_started = time.perf_counter()
-        scored = score_batch(model, decoded.transactions, datetime.now(UTC))
+        try:
+            scored = score_batch(model, decoded.transactions, datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001  # a model is untrusted code: refuse it, go on
+            model = self.models.refuse(model, f"it raised while scoring ({exc!r})")
+            metrics.model_version.set(model.version)
+            scored = score_batch(model, decoded.transactions, datetime.now(UTC))
+        dead = list(decoded.dead_letters)
+        scored = self._set_aside_invalid_scores(scored, model, data, dead)
+        reasons = explain_alerts(model, scored)
         scoring_took = time.perf_counter() - scoring_started
         metrics.scoring_seconds.observe(scoring_took)
         metrics.stage_seconds.labels("score").observe(scoring_took)
-        return Prepared(
-            data, next_offsets(data), scored, list(decoded.dead_letters), model, started
+        return Prepared(data, next_offsets(data), scored, dead, model, reasons, started)
+
+    def _set_aside_invalid_scores(
+        self,
+        scored: ScoredBatch,
+        model: ServingModel,
+        data: Sequence[Message],
+        dead: list[DeadLetter],
+    ) -> ScoredBatch:
+        """Rows the model did not score as a probability become dead letters, not predictions."""
+        ok = valid_scores(scored)
+        if ok.all():
+            return scored
+        txs = scored.transactions
+        for row in np.flatnonzero(~ok).tolist():
+            tx_id = str(uuid.UUID(bytes=bytes(txs.ids[row])))
+            error = InvalidScoreError(tx_id, f"{model.name} v{model.version}", scored.scores[row])
+            dead.append(dead_letter(data[int(txs.message_rows[row])], error))
+        log.error(
+            "model answered non-probabilities", model_version=model.version, rows=int((~ok).sum())
         )
+        return scored.select(ok)
 
     def write(self, sink: PredictionSink, batch: Prepared) -> Written:
         """Dead letters, then the micro-batch's database transaction (a write stage)."""
@@ -313,7 +348,7 @@ class ScoringPipeline:
         batch, scored, dead = written.prepared, written.scored, written.dead_letters
         started = time.perf_counter()
         alerts = rt.retry(
-            partial(self.publisher.publish, scored, batch.model), "encode predictions"
+            partial(self.publisher.publish, scored, batch.reasons), "encode predictions"
         )
         self.producer.confirm()
         published = time.perf_counter()
@@ -332,7 +367,7 @@ class ScoringPipeline:
         summary.scored += len(scored)
         summary.micro_batches += 1
         summary.model_versions.add(scored.model_version)
-        self.progress.touched(scored.transactions.batch_ids, scored.model_version)
+        self.progress.touched(scored.transactions.batch_ids)
         log.debug(
             "micro-batch committed",
             messages=len(batch.messages),
@@ -393,14 +428,16 @@ class ScoringPipeline:
                     summary.inserted += outcome.inserted
                 metrics.predictions_written.inc(outcome.inserted)
                 return scored, dead
-            # Transactions PostgreSQL does not know: dead-letter those, write the rest.
-            unknown = _rows_matching(scored, outcome.unknown_ids)
+            # Transactions PostgreSQL does not know, or knows with other content: dead-letter
+            # those messages, write the rest.
             txs = scored.transactions
-            for row in np.flatnonzero(unknown).tolist():
-                message = data[int(txs.message_rows[row])]
-                tx_id = str(uuid.UUID(bytes=bytes(txs.ids[row])))
-                dead.append(dead_letter(message, UnknownTransactionError(tx_id)))
-            scored = scored.select(~unknown)
+            refused = np.zeros(len(scored), dtype=np.bool_)
+            for rows, unknown in ((outcome.unknown_rows, True), (outcome.conflicting_rows, False)):
+                for row in rows.tolist():
+                    error = _refusal(txs, row, unknown=unknown)
+                    dead.append(dead_letter(data[txs.message_rows[row]], error))
+                    refused[row] = True
+            scored = scored.select(~refused)
 
     def _sample_lag(self) -> None:
         try:
@@ -423,6 +460,9 @@ class ScoringPipeline:
         return True
 
 
-def _rows_matching(scored: ScoredBatch, ids: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    wanted = {bytes(row) for row in ids}
-    return np.array([bytes(row) in wanted for row in scored.transactions.ids], dtype=np.bool_)
+def _refusal(txs: TransactionBatch, row: int, *, unknown: bool) -> PoisonMessageError:
+    """Why the sink would not store a row: its transaction is unknown, or stored otherwise."""
+    tx_id = str(uuid.UUID(bytes=bytes(txs.ids[row])))
+    if unknown:
+        return UnknownTransactionError(tx_id)
+    return ContentConflictError(tx_id, txs.batch_ids[txs.batch_codes[row]])

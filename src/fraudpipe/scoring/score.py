@@ -1,7 +1,14 @@
-"""Score a micro-batch with the serving model, vectorised, and explain its alerts."""
+"""Score a micro-batch with the serving model, vectorised, and explain its alerts.
+
+What a model answers is checked before anything is stored: a score that is not a probability
+(NaN, ±inf, outside [0, 1]) makes no prediction (`valid_scores`), and an alert's reasons are
+worked out here, before the micro-batch's database transaction, so nothing about explaining
+an alert can fail once it is written.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -44,6 +51,27 @@ def score_batch(model: ServingModel, batch: TransactionBatch, scored_at: datetim
     )
 
 
+def valid_scores(scored: ScoredBatch) -> npt.NDArray[np.bool_]:
+    """Per row, whether the model's answer is a probability: finite and in [0, 1]."""
+    scores = scored.scores
+    return np.asarray(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0), dtype=np.bool_)
+
+
+#: The reasons of a micro-batch's alerts, by the flagged row's position in the micro-batch's
+#: messages (`TransactionBatch.message_rows`: it survives rows being set aside later).
+AlertReasons = dict[int, tuple[AlertDriver, ...]]
+
+
+def explain_alerts(model: ServingModel, scored: ScoredBatch) -> AlertReasons:
+    """The drivers of each flagged row of a scored micro-batch (`alert_drivers`)."""
+    rows = np.flatnonzero(scored.is_fraud)
+    if not len(rows):
+        return {}
+    txs = scored.transactions
+    drivers = alert_drivers(model, {c: v[rows] for c, v in txs.columns.items()})
+    return dict(zip(txs.message_rows[rows].tolist(), drivers, strict=True))
+
+
 def alert_drivers(
     model: ServingModel, inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]
 ) -> list[tuple[AlertDriver, ...]]:
@@ -59,7 +87,9 @@ def alert_drivers(
             as arrays by column.
 
     Returns:
-        One tuple of up to `TOP_DRIVERS` positive contributions per row.
+        One tuple of up to `TOP_DRIVERS` positive contributions per row. A contribution that
+        is not finite (a degenerate model) cannot be stated: it is left out, and the alert
+        still goes out with the reasons that can be given.
     """
     contributions: npt.NDArray[np.float64] | None
     if model.linear is not None:
@@ -75,7 +105,9 @@ def alert_drivers(
     top = np.argsort(-contributions, axis=1, kind="stable")[:, :TOP_DRIVERS]
     values = np.take_along_axis(contributions, top, axis=1)
     return [
-        tuple(AlertDriver(names[j], v) for j, v in zip(cols, vals, strict=True) if v > 0)
+        tuple(
+            AlertDriver(names[j], v) for j, v in zip(cols, vals, strict=True) if 0.0 < v < math.inf
+        )
         for cols, vals in zip(top.tolist(), values.tolist(), strict=True)
     ]
 

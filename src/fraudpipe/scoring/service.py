@@ -27,8 +27,10 @@ from fraudpipe.adapters.kafka.offsets import OffsetCommitter
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
 from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
 from fraudpipe.adapters.postgres.batch_progress import BatchProgress
+from fraudpipe.adapters.postgres.model_refusals import record_refusal
 from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
 from fraudpipe.config import Settings
+from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.microbatch import ScoredBatch
 from fraudpipe.retry import StopRequested
 from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
@@ -124,7 +126,7 @@ class ScoringService:
             runtime=self.runtime,
             consumer=consumer,
             decoder=decoder,
-            models=ServingModelWatcher(s),
+            models=ServingModelWatcher(s, on_refusal=self._on_model_refusal),
             sinks=[PredictionSink(s) for _ in range(opts.writers)],
             producer=producer,
             dlq=DeadLetterPublisher(dlq_producer, s.topic_dlq),
@@ -156,6 +158,14 @@ class ScoringService:
     def assigned_partitions(self) -> frozenset[int]:
         """Partitions of the transactions topic this member holds right now."""
         return frozenset(self._assigned)
+
+    def _on_model_refusal(self, version: int, reason: str) -> None:
+        """A model version failed verification: count it and record it for the dashboard."""
+        self.metrics.model_refusals.labels(str(version)).inc()
+        try:
+            record_refusal(self.settings, version, reason, self._client_id)
+        except ServiceUnavailableError as exc:
+            log.warning("model refusal not recorded in PostgreSQL", version=version, error=str(exc))
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():

@@ -248,10 +248,11 @@ def ensure_database(conn: psycopg.Connection[tuple[object, ...]], db: str, owner
 
 
 def grant_app_privileges(settings: Settings, conninfo: str) -> None:
-    """Give the owner the public schema and the app/reader roles their row-level rights.
+    """Give the owner the public schema and the app/reader roles its use.
 
-    Default privileges make every table the owner's migrations create usable by the app role
-    (DML only) and readable by the reader, without a grant per migration.
+    What each role may do on each table is the schema's business, set by the owner after every
+    migration (`fraudpipe.adapters.postgres.privileges`); here only sequences, which the app
+    role's inserts draw ids from.
     """
     s = settings
     owner, app, reader = (
@@ -263,21 +264,10 @@ def grant_app_privileges(settings: Settings, conninfo: str) -> None:
         sql.SQL("GRANT USAGE ON SCHEMA public TO {}, {}").format(app, reader),
         sql.SQL(
             "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
-        ).format(owner, app),
-        sql.SQL(
-            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
             "GRANT USAGE, SELECT ON SEQUENCES TO {}"
         ).format(owner, app),
-        sql.SQL(
-            "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}"
-        ).format(owner, reader),
-        # Tables that already exist (e.g. after a role was re-created).
-        sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(
-            app
-        ),
+        # Sequences that already exist (e.g. after a role was re-created).
         sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(app),
-        sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader),
     ]
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for stmt in statements:

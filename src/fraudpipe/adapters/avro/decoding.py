@@ -37,12 +37,14 @@ from fraudpipe.adapters.avro.codec.column_reader import (
     UnsupportedSchemaError,
 )
 from fraudpipe.adapters.avro.schema_guard import SchemaGuard, WriterSchema
-from fraudpipe.columns import MODEL_INPUT_COLUMNS, V_COLUMNS
+from fraudpipe.columns import FEATURE_COLUMNS, MODEL_INPUT_COLUMNS, V_COLUMNS
 from fraudpipe.config import Settings
+from fraudpipe.data.bounds import FeatureBounds, feature_bounds
 from fraudpipe.errors import (
     ContractViolationError,
     MalformedAvroError,
     NotAvroError,
+    OutOfBoundsError,
     PoisonMessageError,
 )
 from fraudpipe.microbatch import DeadLetter, TransactionBatch, empty_batch
@@ -132,6 +134,7 @@ class RecordDecoder:
             topic: The transactions topic (its subject is `<topic>-value`).
         """
         self._settings = settings
+        self.bounds = feature_bounds(settings.bounds_margin)
         self.guard = SchemaGuard(settings, client, topic)
         self._deserializer = make_deserializer(Contract.TRANSACTION, client)
         self._context = value_context(topic)
@@ -160,6 +163,10 @@ class RecordDecoder:
             raise MalformedAvroError(schema_id, f"{type(exc).__name__}: {problem}") from exc
         if not isinstance(record, TransactionRecord):
             raise MalformedAvroError(schema_id, f"decoded to {type(record).__name__}")
+        for name, feature in zip(FEATURE_COLUMNS, record.features(), strict=True):
+            low, high = self.bounds.of(name)
+            if not low <= feature <= high:
+                raise OutOfBoundsError("Transaction", name, feature, low, high)
         return record
 
     def decode(self, messages: Sequence[Message]) -> Decoded:
@@ -247,7 +254,7 @@ class ColumnarDecoder:
             if reader is None:
                 continue
             cols = reader.read(buf, starts[rows] + HEADER_BYTES, ends[rows])
-            batch, ok = _columns_to_batch(cols, stamps, rows)
+            batch, ok = _columns_to_batch(cols, stamps, rows, self._reference.bounds)
             clean[rows[ok]] = True
             parts.append(batch)
 
@@ -280,17 +287,23 @@ class ColumnarDecoder:
 
 
 def _columns_to_batch(
-    cols: Columns, stamps: npt.NDArray[np.int64], rows: npt.NDArray[np.intp]
+    cols: Columns,
+    stamps: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.intp],
+    bounds: FeatureBounds,
 ) -> tuple[TransactionBatch, npt.NDArray[np.bool_]]:
-    """The clean rows of decoded columns as a batch, and the mask of which rows were clean."""
+    """The clean rows of decoded columns as a batch, and the mask of which rows were clean.
+
+    A row is clean when every value is within its bounds (which also rules out NaN and ±inf);
+    the others go to the reference decoder, which names what is wrong.
+    """
     ok = cols.ok.copy()
     id_text, fits = cols.fixed_width("transaction_id", TEXT_WIDTH)
     ids, parsed = parse_uuid_text(id_text)
     ok &= fits & parsed
-    amount = cols.numbers["amount"]
-    ok &= np.isfinite(amount) & (amount >= 0)
-    for c in V_COLUMNS:
-        ok &= np.isfinite(cols.numbers[c])
+    for c, low, high in zip(FEATURE_COLUMNS, bounds.low, bounds.high, strict=True):
+        values = cols.numbers[c]
+        ok &= (values >= low) & (values <= high)
     event_time = cols.numbers["event_time"]
     ok &= (event_time >= 0) & (event_time <= _MAX_EVENT_MS)
 

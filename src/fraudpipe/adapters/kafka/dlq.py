@@ -10,15 +10,40 @@ as it was) and carries these headers (UTF-8 text):
 ``original.offset``     its offset
 ``original.timestamp``  its Kafka record timestamp (epoch ms; empty when it had none)
 ``dead_lettered_at``    when the scorer dead-lettered it (epoch ms)
+
+A message too large to be copied (a value near the broker's limit, plus these headers, no
+longer fits in one record), or whose copy the broker refuses for good, goes as a reference
+instead: no key or value, the headers above, and
+
+``original.stored_in``  ``postgresql:dead_letters``: the row of the same topic, partition and
+                        offset holds the original key and value, whatever their size
+``original.key_bytes``, ``original.value_bytes``  their sizes
+
+The scorer writes that row in the micro-batch's database transaction, after the DLQ record is
+acknowledged, so the reference never points at nothing once the offsets move on.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Final
+
+import structlog
 
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer, Headers
+from fraudpipe.errors import DeliveryRefusedError
 from fraudpipe.microbatch import DeadLetter
+
+log = structlog.get_logger(__name__)
+
+#: Largest key plus value copied onto the DLQ topic. Well under the producer's
+#: ``message.max.bytes`` (1,000,000 by default) whatever the headers add, and under the
+#: broker's ``message.max.bytes`` (1,048,588): a larger message goes as a reference.
+MAX_COPY_BYTES: Final = 512 * 1024
+
+#: Where a reference's original bytes are (the header's value).
+STORED_IN: Final = "postgresql:dead_letters"
 
 
 def dead_letter_headers(letter: DeadLetter, dead_lettered_at_ms: int) -> Headers:
@@ -35,6 +60,21 @@ def dead_letter_headers(letter: DeadLetter, dead_lettered_at_ms: int) -> Headers
     ]
 
 
+def reference_headers(letter: DeadLetter, dead_lettered_at_ms: int) -> Headers:
+    """The headers of a dead letter sent as a reference to its PostgreSQL row."""
+    return [
+        *dead_letter_headers(letter, dead_lettered_at_ms),
+        ("original.stored_in", STORED_IN.encode()),
+        ("original.key_bytes", str(len(letter.key or b"")).encode()),
+        ("original.value_bytes", str(len(letter.value or b"")).encode()),
+    ]
+
+
+def fits_as_copy(letter: DeadLetter) -> bool:
+    """Whether the original key and value are small enough to travel on the DLQ topic."""
+    return len(letter.key or b"") + len(letter.value or b"") <= MAX_COPY_BYTES
+
+
 class DeadLetterPublisher:
     """Sends dead letters to the DLQ topic through a confirmed producer."""
 
@@ -45,19 +85,47 @@ class DeadLetterPublisher:
     def publish(self, letters: Sequence[DeadLetter]) -> None:
         """Queue the dead letters and wait until the broker has acknowledged them.
 
+        A letter too large to copy, or whose copy the broker refuses for good, is sent as a
+        reference to its PostgreSQL row (see the module docstring).
+
         Raises:
             KafkaFatalError: The producer cannot continue.
             StopRequested: A shutdown was requested while waiting for the broker.
+            DeliveryRefusedError: Even a reference was refused (the DLQ topic itself is the
+                problem: missing rights, say).
         """
         if not letters:
             return
         now_ms = time.time_ns() // 1_000_000
+        by_place: dict[tuple[str, int, int], DeadLetter] = {}
         for letter in letters:
-            self._producer.produce(
-                self.topic, letter.value, letter.key, dead_letter_headers(letter, now_ms)
-            )
-        self._producer.confirm()
+            if fits_as_copy(letter):
+                headers = dead_letter_headers(letter, now_ms)
+                self._producer.produce(self.topic, letter.value, letter.key, headers)
+                by_place[(letter.topic, letter.partition, letter.offset)] = letter
+            else:
+                self._produce_reference(letter, now_ms)
+        try:
+            self._producer.confirm()
+        except DeliveryRefusedError as refused:
+            for message in refused.refused:
+                letter = by_place[_original_place(message.headers)]
+                log.warning("dead letter copy refused, sent as a reference", reason=message.reason)
+                self._produce_reference(letter, now_ms)
+            self._producer.confirm()
 
     def close(self) -> None:
         """Release the producer (everything published was already acknowledged)."""
         self._producer.close()
+
+    def _produce_reference(self, letter: DeadLetter, now_ms: int) -> None:
+        self._producer.produce(self.topic, None, None, reference_headers(letter, now_ms))
+
+
+def _original_place(headers: Headers | None) -> tuple[str, int, int]:
+    """(topic, partition, offset) of the original message, from a dead letter's headers."""
+    found = {name: value for name, value in headers or []}
+    topic, partition = found["original.topic"], found["original.partition"]
+    offset = found["original.offset"]
+    assert isinstance(topic, bytes) and isinstance(partition, bytes) and isinstance(offset, bytes)
+    return topic.decode(), int(partition), int(offset)

@@ -14,16 +14,35 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import structlog
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from fraudpipe.adapters.kafka.topics import COMPRESSION
 from fraudpipe.config import Settings
-from fraudpipe.errors import KafkaFatalError
+from fraudpipe.errors import DeliveryRefusedError, KafkaFatalError, RefusedMessage
 from fraudpipe.retry import StopRequested
 
 log = structlog.get_logger(__name__)
 
 Headers = list[tuple[str, str | bytes | None]]
+
+#: Delivery errors no retry can change: the message itself, or the producer's rights, are the
+#: problem. Every other failure (timeouts, a leader moving, a broker away) is re-sent.
+PERMANENT_ERRORS: Final = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_TIMESTAMP,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        KafkaError.INVALID_REQUIRED_ACKS,
+        KafkaError._INVALID_ARG,
+        KafkaError.POLICY_VIOLATION,
+    }
+)
 
 #: One wait for acknowledgements; a longer outage is waited out in several of these.
 FLUSH_SECONDS: Final = 10.0
@@ -105,12 +124,17 @@ class ConfirmedProducer:
         self.config = config
         self._stop = stop
         self._failed: list[_Pending] = []
+        self._refused: list[RefusedMessage] = []
         self._fatal: KafkaError | None = None
 
     def produce(
         self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None = None
     ) -> None:
-        """Queue one message (waiting for room while the local queue is full)."""
+        """Queue one message (waiting for room while the local queue is full).
+
+        A message the client refuses at once for good (larger than ``message.max.bytes``,
+        say) is kept as refused: `confirm()` raises it with the others.
+        """
         while True:
             try:
                 self._producer.produce(topic, value, key, headers=headers)
@@ -118,6 +142,12 @@ class ConfirmedProducer:
             except BufferError:
                 # The queue drains as the broker acknowledges; serving callbacks makes room.
                 self._producer.poll(0.1)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is None or error.code() not in PERMANENT_ERRORS:
+                    raise
+                self._refused.append(RefusedMessage(topic, key, value, headers, str(error)))
+                return
 
     def produce_many(self, topic: str, values: list[bytes], keys: list[bytes]) -> None:
         """Queue many messages without headers."""
@@ -132,18 +162,26 @@ class ConfirmedProducer:
         """Return once every message queued so far is acknowledged by the broker.
 
         Failed deliveries are re-sent; an unreachable broker is waited out (logged every
-        `FLUSH_SECONDS`), since the caller's offsets stay uncommitted meanwhile.
+        `FLUSH_SECONDS`), since the caller's offsets stay uncommitted meanwhile. Messages
+        refused for good (`PERMANENT_ERRORS`) are not re-sent: once everything else is
+        settled they are raised, and the producer stays usable.
 
         Raises:
+            DeliveryRefusedError: Messages were refused for good (each one, as produced).
             KafkaFatalError: The producer hit a fatal error (e.g. fenced idempotent producer).
-            StopRequested: A shutdown was requested while waiting (via `retry`).
+            StopRequested: A shutdown was requested while waiting or re-sending.
         """
         waited = 0.0
         while True:
             remaining = self._producer.flush(FLUSH_SECONDS)
             self._raise_if_fatal()
             if remaining == 0 and not self._failed:
+                if self._refused:
+                    refused, self._refused = self._refused, []
+                    raise DeliveryRefusedError(refused)
                 return
+            if self._stop.is_set():
+                raise StopRequested("confirm produced messages")
             if self._failed:
                 again, self._failed = self._failed, []
                 log.warning("re-sending undelivered messages", count=len(again))
@@ -152,8 +190,6 @@ class ConfirmedProducer:
                 continue
             waited += FLUSH_SECONDS
             log.warning("waiting for the broker to acknowledge", queued=remaining, waited_s=waited)
-            if self._stop.is_set():
-                raise StopRequested("confirm produced messages")
 
     def close(self) -> None:
         """Deliver what is still queued (bounded wait) and release the producer."""
@@ -167,9 +203,11 @@ class ConfirmedProducer:
         if err.fatal():
             self._fatal = err
             return
-        self._failed.append(
-            _Pending(msg.topic() or "", msg.key(), msg.value(), _headers(msg.headers()))
-        )
+        topic, key, value, headers = msg.topic() or "", msg.key(), msg.value(), msg.headers()
+        if err.code() in PERMANENT_ERRORS:
+            self._refused.append(RefusedMessage(topic, key, value, _headers(headers), str(err)))
+        else:
+            self._failed.append(_Pending(topic, key, value, _headers(headers)))
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():

@@ -9,21 +9,29 @@ on the next run instead of registering a duplicate.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 import httpx
 import mlflow
+import structlog
 from mlflow import MlflowClient
-from mlflow.models import Model
 
 from fraudpipe.adapters.mlflow.run_logging import log_training_run, version_tags
+from fraudpipe.adapters.mlflow.verified_load import (
+    ARTIFACT_DIGEST_TAG,
+    load_verified,
+    record_artifact_digest,
+)
 from fraudpipe.columns import LABEL_COLUMN
 from fraudpipe.config import Settings
-from fraudpipe.errors import ModelRegistryError, NoServingModelError, ServiceUnavailableError
+from fraudpipe.errors import (
+    ModelRegistryError,
+    ModelTrustError,
+    NoServingModelError,
+    ServiceUnavailableError,
+)
 from fraudpipe.model.card import render_model_card
 from fraudpipe.model.evaluation import evaluate_scores
 from fraudpipe.model.promotion import PromotionDecision, decide_promotion
@@ -41,6 +49,8 @@ __all__ = [
     "load_serving_model",
     "register_and_gate",
 ]
+
+log = structlog.get_logger(__name__)
 
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
@@ -121,34 +131,12 @@ def current_serving_version(settings: Settings) -> int | None:
 
 
 def load_model_version(settings: Settings, version: int, alias: str | None = None) -> ServingModel:
-    """Download and load one registered version with the threshold stored inside it.
+    """Download, verify and load one registered version (`verified_load.load_verified`).
 
     Raises:
-        ModelRegistryError: The version's MLmodel carries no threshold (not logged by fraudpipe).
+        ModelTrustError: The version fails a check (digest, format, types, reference frame).
     """
-    _client(settings)
-    uri = f"models:/{settings.model_name}/{version}"
-    with tempfile.TemporaryDirectory(prefix="fraudpipe-model-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri,
-            dst_path=tmp,
-            tracking_uri=settings.mlflow_tracking_uri,
-            registry_uri=settings.mlflow_tracking_uri,
-        )
-        metadata = Model.load(str(Path(local) / "MLmodel")).metadata or {}
-        pipeline = mlflow.sklearn.load_model(local)
-    if "threshold" not in metadata:
-        raise ModelRegistryError(
-            f"{uri} has no threshold in its MLmodel metadata: it was not logged by fraudpipe; "
-            "retrain with `fraudpipe train`"
-        )
-    return ServingModel(
-        name=settings.model_name,
-        version=version,
-        threshold=float(metadata["threshold"]),
-        pipeline=pipeline,
-        alias=alias,
-    )
+    return load_verified(_client(settings), settings, version, alias)
 
 
 def load_serving_model(settings: Settings) -> ServingModel:
@@ -189,15 +177,24 @@ def _gate(
 ) -> PromotionDecision:
     """Re-score the champion on this holdout, decide, move an alias, then record the decision."""
     name = settings.model_name
+    # Signed, then loaded the way serving loads it: a version that could not serve never gets
+    # an alias that serves it.
+    record_artifact_digest(client, settings, version)
+    load_verified(client, settings, version)
     champion_version = _alias_version(client, name, CHAMPION)
     champion_metrics = None
     if champion_version is not None and champion_version != version:
-        champion = load_model_version(settings, champion_version, alias=CHAMPION)
-        champion_metrics = evaluate_scores(
-            result.holdout[LABEL_COLUMN].to_numpy(),
-            champion.score(result.holdout),
-            champion.threshold,
-        )
+        try:
+            champion = load_verified(client, settings, champion_version, alias=CHAMPION)
+        except ModelTrustError as exc:
+            # A champion that could not serve is no bar to clear: the candidate is judged alone.
+            log.warning("champion cannot be verified; judging the candidate alone", error=str(exc))
+        else:
+            champion_metrics = evaluate_scores(
+                result.holdout[LABEL_COLUMN].to_numpy(),
+                champion.score(result.holdout),
+                champion.threshold,
+            )
     decision = decide_promotion(
         result.holdout_metrics,
         champion_metrics,
@@ -287,6 +284,16 @@ def register_and_gate(result: TrainingResult, settings: Settings) -> RegisteredV
         newly_registered=newly,
         decision=decision,
         holdout=result.holdout_metrics.as_dict(),
+    )
+
+
+def signed_versions(settings: Settings) -> list[int]:
+    """Versions the promotion gate signed (an artifact digest recorded), newest first."""
+    client = _client(settings)
+    name = settings.model_name
+    found = client.search_model_versions(f"name='{name}'")
+    return sorted(
+        (int(mv.version) for mv in found if mv.tags.get(ARTIFACT_DIGEST_TAG)), reverse=True
     )
 
 

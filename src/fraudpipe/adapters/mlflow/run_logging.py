@@ -18,6 +18,7 @@ from fraudpipe.model.coefficients import COEFFICIENTS_ARTIFACT, as_artifact, lin
 from fraudpipe.model.features import TRUSTED_CALLABLES
 from fraudpipe.model.plots import confusion_matrix_figure, pr_curve_figure, roc_curve_figure
 from fraudpipe.model.training import THRESHOLD_RULE, VALIDATION_SCHEME, TrainingResult
+from fraudpipe.model.trust import reference_of
 
 MODEL_ARTIFACT: Final = "model"
 
@@ -95,8 +96,8 @@ def log_training_run(
     """Log one training as an MLflow run: params, metrics, plots, card, and the model.
 
     The run goes to the experiment named like the registered model. The model is saved with
-    skops (safe loading), a signature, an input example and its threshold in the MLmodel
-    metadata.
+    skops (safe loading), a signature, an input example, and in the MLmodel metadata its
+    threshold and its reference frame (`fraudpipe.model.trust`).
 
     Returns:
         ``(run_id, model_uri)``; the model is not registered yet.
@@ -152,6 +153,8 @@ def log_training_run(
                 "threshold_rule": THRESHOLD_RULE,
                 "model_input_columns": MODEL_INPUT_COLUMNS,
                 "training_fingerprint": result.fingerprint,
+                # Checked before the version may serve (fraudpipe.model.trust).
+                **reference_of(result.holdout, result.holdout_scores).as_metadata(),
             },
             # Pinned explicitly: inferring them would load the model in a subprocess.
             pip_requirements=[

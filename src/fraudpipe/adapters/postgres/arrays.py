@@ -24,6 +24,7 @@ from fraudpipe.adapters.postgres.connect import Connection
 # Element type oids (pg_type) and their array types.
 _UUID, _UUID_ARRAY = 2950, 2951
 _INT4, _INT4_ARRAY = 23, 1007
+_INT8, _INT8_ARRAY = 20, 1016
 _FLOAT8, _FLOAT8_ARRAY = 701, 1022
 _BOOL, _BOOL_ARRAY = 16, 1000
 
@@ -36,6 +37,10 @@ class UuidArray(bytes):
 
 class Int4Array(bytes):
     """An ``integer[]`` parameter in binary wire format."""
+
+
+class Int8Array(bytes):
+    """A ``bigint[]`` parameter in binary wire format."""
 
 
 class Float8Array(bytes):
@@ -65,6 +70,11 @@ def int4_array(values: npt.ArrayLike) -> Int4Array:
     return Int4Array(_encode(_INT4, np.asarray(values).astype(">i4")))
 
 
+def int8_array(values: npt.ArrayLike) -> Int8Array:
+    """Integers as ``bigint[]``."""
+    return Int8Array(_encode(_INT8, np.asarray(values).astype(">i8")))
+
+
 def float8_array(values: npt.ArrayLike) -> Float8Array:
     """Floats as ``double precision[]``."""
     return Float8Array(_encode(_FLOAT8, np.asarray(values).astype(">f8")))
@@ -91,6 +101,10 @@ class _Int4ArrayDumper(_ArrayDumper):
     oid = _INT4_ARRAY
 
 
+class _Int8ArrayDumper(_ArrayDumper):
+    oid = _INT8_ARRAY
+
+
 class _Float8ArrayDumper(_ArrayDumper):
     oid = _FLOAT8_ARRAY
 
@@ -104,5 +118,6 @@ def register_array_dumpers(conn: Connection) -> None:
     adapters = conn.adapters
     adapters.register_dumper(UuidArray, _UuidArrayDumper)
     adapters.register_dumper(Int4Array, _Int4ArrayDumper)
+    adapters.register_dumper(Int8Array, _Int8ArrayDumper)
     adapters.register_dumper(Float8Array, _Float8ArrayDumper)
     adapters.register_dumper(BoolArray, _BoolArrayDumper)

@@ -1,12 +1,12 @@
 """Move a batch to `scored` once every one of its transactions has a prediction.
 
-"Has a prediction" means one by a model version this scorer has served since it started: a
-champion that moves half-way through a batch leaves its first part scored by the old version,
-and insisting on the new one would keep the batch waiting forever. The check is an anti-join
-over the batch's transactions; it runs for the batches a scorer touched, at most every few
-seconds per batch (and when the topic goes idle), not per micro-batch, and off the consume loop
-(`touched` is all the loop calls). Several scorers may run it for the same batch: the status move
-is guarded, so only one moves it.
+"Has a prediction" means one by any model version: a champion that moves half-way through a
+batch leaves its first part scored by the old version, and a scorer restarted after the move
+only ever serves the new one; insisting on a version would keep the batch waiting forever.
+The check is an anti-join over the batch's transactions; it runs for the batches a scorer
+touched, at most every few seconds per batch (and when the topic goes idle), not per
+micro-batch, and off the consume loop (`touched` is all the loop calls). Several scorers may
+run it for the same batch: the status move is guarded, so only one moves it.
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ log = structlog.get_logger(__name__)
 LAST_UNSCORED: Final = """
 SELECT t.transaction_id FROM transactions t
 WHERE t.batch_id = %(batch_id)s
-  AND (SELECT true FROM predictions p
-       WHERE p.transaction_id = t.transaction_id AND p.model_version = ANY(%(versions)s)
-       LIMIT 1) IS NULL
+  AND (SELECT true FROM predictions p WHERE p.transaction_id = t.transaction_id LIMIT 1) IS NULL
 ORDER BY t.transaction_id DESC
 LIMIT 1
 """
@@ -71,7 +69,6 @@ class BatchProgress:
         self._every = every_seconds
         self._clock = clock
         self._pending: dict[str, float] = {}  # batch id -> when it may next be checked
-        self._versions: set[int] = set()
         self._state = threading.Lock()  # short: guards the two fields above
         self._checking = threading.Lock()  # one check at a time (loop and housekeeping thread)
 
@@ -81,11 +78,10 @@ class BatchProgress:
         with self._state:
             return frozenset(self._pending)
 
-    def touched(self, batch_ids: Iterable[str], model_version: int) -> None:
-        """Note that predictions by `model_version` were committed for these batches."""
+    def touched(self, batch_ids: Iterable[str]) -> None:
+        """Note that predictions were committed for these batches."""
         due = self._clock() + self._every
         with self._state:
-            self._versions.add(model_version)
             for batch_id in batch_ids:
                 self._pending.setdefault(batch_id, due)
 
@@ -106,20 +102,19 @@ class BatchProgress:
             now = self._clock()
             with self._state:
                 due = [b for b, at in self._pending.items() if force or at <= now]
-                versions = sorted(self._versions)
                 for batch_id in due:
                     self._pending[batch_id] = now + self._every
             if not due:
                 return []
-            finished, moved = self._check(due, versions)
+            finished, moved = self._check(due)
             with self._state:
                 for batch_id in finished:
                     self._pending.pop(batch_id, None)
         for batch_id in moved:
-            log.info("batch scored", batch_id=batch_id, model_versions=versions)
+            log.info("batch scored", batch_id=batch_id)
         return moved
 
-    def _check(self, due: list[str], versions: list[int]) -> tuple[list[str], list[str]]:
+    def _check(self, due: list[str]) -> tuple[list[str], list[str]]:
         """(batches done with, batches this call moved to `scored`) among `due`."""
         finished: list[str] = []
         moved: list[str] = []
@@ -127,7 +122,7 @@ class BatchProgress:
             with connect(self._settings, "app") as conn:
                 repo = BatchRepository(conn)
                 for batch_id in due:
-                    if has_unscored(conn, batch_id, versions):
+                    if has_unscored(conn, batch_id):
                         continue  # transactions still lack predictions
                     current = repo.get(batch_id)
                     if current is None or current.status is BatchStatus.SCORED:
@@ -149,12 +144,11 @@ class BatchProgress:
         return finished, moved
 
 
-def has_unscored(conn: Connection, batch_id: str, versions: list[int]) -> bool:
-    """Whether a transaction of the batch lacks a prediction by one of `versions`.
+def has_unscored(conn: Connection, batch_id: str) -> bool:
+    """Whether a transaction of the batch lacks a prediction (by any model version).
 
     Runs in the caller's transaction (not autocommit): its planner setting lasts until that
     transaction ends.
     """
     set_for_transaction(conn, _INDEX_PROBES_ONLY)
-    params = {"batch_id": batch_id, "versions": versions}
-    return conn.execute(LAST_UNSCORED, params).fetchone() is not None
+    return conn.execute(LAST_UNSCORED, {"batch_id": batch_id}).fetchone() is not None

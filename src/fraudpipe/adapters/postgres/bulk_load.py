@@ -197,7 +197,7 @@ def finish_batch_table(
     Returns:
         Rows removed as already loaded.
     """
-    skipped = _drop_known(conn, table, source, span)
+    skipped = _drop_known(conn, batch_id, source, span)
     conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch_id,))
     return skipped
 
@@ -224,7 +224,7 @@ def merge_transactions(
     ensure_batch_partition(conn, batch.batch_id)
     staging = _staging_table(conn)
     _copy(conn, staging, payload, on_rows)
-    _drop_known(conn, staging, source, source_row_span(batch))
+    _drop_known_staged(conn, staging, source, source_row_span(batch))
     cur = conn.execute(
         sql.SQL(
             "INSERT INTO transactions ({cols}) SELECT {cols} FROM {staging} "
@@ -241,28 +241,26 @@ def count_new_transactions(
     """How many of the payload's ids are not loaded yet (nothing is inserted)."""
     staging = _staging_table(conn)
     _copy(conn, staging, payload, None)
-    known = _drop_known(conn, staging, source, source_row_span(batch))
+    known = _drop_known_staged(conn, staging, source, source_row_span(batch))
     conn.execute(sql.SQL("DROP TABLE {}").format(staging))
     return payload.rows - known
 
 
-def _drop_known(
-    conn: Connection, table: sql.Identifier, source: str, span: tuple[int, int] | None
-) -> int:
-    """Delete from `table` the rows whose id is already loaded; returns how many.
+def _overlapping_batches(conn: Connection, source: str, span: tuple[int, int] | None) -> list[str]:
+    """Batches of `source` that may hold ids of rows in `span`, locked against new ones.
 
     An id is a function of ``(source, source_row)``, so only batches of the same source whose
-    `source_row` range overlaps this batch's can hold it. The per-source lock, held until the
+    `source_row` range overlaps this one's can hold it. The per-source lock, held until the
     transaction ends, makes a concurrent load of an overlapping batch wait and then see this
     one's rows.
     """
     if span is None:
-        return 0
+        return []
     conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"source-rows:{source}",)
     )
     lo, hi = span
-    overlapping = [
+    return [
         r[0]
         for r in conn.execute(
             "SELECT batch_id FROM batches WHERE source = %s AND (min_source_row IS NULL "
@@ -270,13 +268,35 @@ def _drop_known(
             (source, hi, lo),
         ).fetchall()
     ]
+
+
+def _drop_known(conn: Connection, batch_id: str, source: str, span: tuple[int, int] | None) -> int:
+    """Delete from the batch's new table the rows whose id is already loaded; returns how many.
+
+    The owner deletes (migration 0005): the app role has no DELETE on any table it does not own.
+    """
+    overlapping = _overlapping_batches(conn, source, span)
+    if not overlapping:
+        return 0
+    row = conn.execute(
+        "SELECT fraudpipe_drop_known_rows(%s, %s)", (batch_id, overlapping)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _drop_known_staged(
+    conn: Connection, staging: sql.Identifier, source: str, span: tuple[int, int] | None
+) -> int:
+    """Delete from a staging table (the session's own) the rows whose id is already loaded."""
+    overlapping = _overlapping_batches(conn, source, span)
     if not overlapping:
         return 0
     cur = conn.execute(
         sql.SQL(
-            "DELETE FROM {table} n USING transactions t WHERE t.batch_id = ANY(%s) "
+            "DELETE FROM {} n USING transactions t WHERE t.batch_id = ANY(%s) "
             "AND t.transaction_id = n.transaction_id"
-        ).format(table=table),
+        ).format(staging),
         (overlapping,),
     )
     return max(cur.rowcount, 0)

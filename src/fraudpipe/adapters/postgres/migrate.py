@@ -1,8 +1,8 @@
 """Alembic, configured in code: `upgrade(settings)` works from any working directory.
 
-The migrations live in this package (``fraudpipe/db/migrations``); there is no alembic.ini.
-Migrations run as the owner role, which owns every table; default privileges (set up with the
-database) give the app role DML and the reader role SELECT on what the owner creates.
+The migrations live in this package (``migrations``); there is no alembic.ini.
+Migrations run as the owner role, which owns every table; `privileges` then gives the app role
+the verbs the code uses on each table, and the reader role SELECT.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from fraudpipe.adapters.postgres.connect import create_engine
+from fraudpipe.adapters.postgres.bounds import apply_bounds
+from fraudpipe.adapters.postgres.connect import connect, create_engine
+from fraudpipe.adapters.postgres.privileges import apply_privileges
 from fraudpipe.config import Settings
+from fraudpipe.data.bounds import feature_bounds
 from fraudpipe.errors import ServiceUnavailableError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,7 +38,9 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> str | None:
-    """Apply migrations up to `revision` as the owner role; a no-op when already there.
+    """Apply migrations up to `revision` as the owner role, then the features' bounds of
+    `settings` (`bounds.apply_bounds`) and each role's rights (`privileges.apply_privileges`);
+    a no-op when all are already there.
 
     Returns:
         The revision the database is at afterwards.
@@ -44,6 +49,10 @@ def upgrade(settings: Settings, revision: str = "head") -> str | None:
         ServiceUnavailableError: PostgreSQL is not reachable.
     """
     command.upgrade(alembic_config(settings), revision)
+    if revision == "head":
+        with connect(settings, "owner", autocommit=True) as conn:
+            apply_bounds(conn, feature_bounds(settings.bounds_margin))
+            apply_privileges(conn, settings)
     return current_revision(settings)
 
 

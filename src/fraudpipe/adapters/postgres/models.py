@@ -159,3 +159,17 @@ class DeadLetter(Base):
     error_type: Mapped[str] = mapped_column(Text)
     error: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
+
+
+class ModelRefusal(Base):
+    """A registered model version a scorer refused to serve (failed verification), and why."""
+
+    __tablename__ = "model_refusals"
+
+    model_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    scorer: Mapped[str] = mapped_column(Text)
+    refusals: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    first_refused_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
+    last_refused_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))

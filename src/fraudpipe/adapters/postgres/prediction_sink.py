@@ -6,13 +6,16 @@ micro-batch is almost always new, so that case decides the design and a redelive
 itself:
 
 1. Check that every prediction names a transaction PostgreSQL holds under the message's batch,
-   set-based: per batch id of the micro-batch, one anti-join of its ids (a binary ``uuid[]``
-   parameter, `arrays`, in key order so neighbouring probes share index pages) against the
-   batch's partition of `transactions` (the batch id a constant, so the plan touches that
-   partition alone). The queries of a micro-batch go in one pipeline: one round trip. A
-   per-row foreign key did the same at a trigger, a query and a row lock per prediction (see
-   migration 0003). When ids are unknown nothing is written and they are reported, so the
-   caller can dead-letter just them and write the rest.
+   with the content the message carried, set-based: per batch id of the micro-batch, one join
+   of its rows (binary array parameters, `arrays`: the ids in key order so neighbouring probes
+   share index pages, and the event time and features the message carried) with the batch's
+   partition of `transactions` (the batch id a constant, so the plan touches that partition
+   alone). The queries of a micro-batch go in one pipeline: one round trip. A per-row foreign
+   key did the existence half at a trigger, a query and a row lock per prediction (see
+   migration 0003). A message whose id is unknown, or whose content differs from the stored
+   row (a forged message with a real id, say), is reported by its row, and nothing is written,
+   so the caller can dead-letter just those and write the rest: the stored row is the record,
+   and the genuine message still gets its prediction.
 2. Binary COPY of the rows (`prediction_rows`: encoded with numpy before anything is sent, in
    key order, each id once). Without dead letters the COPY is its own transaction
    (autocommit); with them, it and their rows share an explicit one.
@@ -41,10 +44,9 @@ the check and the failed COPY before the statement that used to be the whole wri
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -58,6 +60,7 @@ from fraudpipe.adapters.postgres.arrays import (
     bool_array,
     float8_array,
     int4_array,
+    int8_array,
     register_array_dumpers,
     uuid_array,
 )
@@ -69,6 +72,7 @@ from fraudpipe.adapters.postgres.prediction_rows import (
     key_order,
     prediction_payload,
 )
+from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
@@ -89,16 +93,25 @@ _SESSION: Final = {
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",
 }
-#: Step 1: which of a batch's ids `transactions` does not hold under it.
-_UNKNOWN_IDS: Final = """
-SELECT ARRAY(
-    SELECT s.transaction_id FROM unnest(%(ids)s) AS s(transaction_id)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM transactions t
-        WHERE t.batch_id = %(batch_id)s AND t.transaction_id = s.transaction_id
-    )
+#: Step 1: the rows of one batch's part of the micro-batch that `transactions` does not hold
+#: under it (unknown), or holds with other content (conflict). The message's event time has
+#: millisecond precision (its Avro type), the stored one microseconds: compared in milliseconds,
+#: as the publisher truncated it.
+_CHECK_ROWS: Final = (
+    "SELECT s.n, t.transaction_id IS NULL FROM unnest(%(ids)s, %(event_ms)s, "
+    + ", ".join(f"%({c})s" for c in FEATURE_COLUMNS)
+    + ") WITH ORDINALITY AS s(transaction_id, event_ms, "
+    + ", ".join(FEATURE_COLUMNS)
+    + ", n) LEFT JOIN transactions t"
+    " ON t.batch_id = %(batch_id)s AND t.transaction_id = s.transaction_id"
+    " WHERE t.transaction_id IS NULL"
+    " OR floor(extract(epoch FROM t.event_time) * 1000)::bigint <> s.event_ms"
+    " OR ("
+    + ", ".join(f"t.{c}" for c in FEATURE_COLUMNS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"s.{c}" for c in FEATURE_COLUMNS)
+    + ")"
 )
-"""
 # Step 3, the redelivery: check and insert what is missing in one statement.
 # MATERIALIZED: `unknown` is read twice (the insert's guard and the result) and must be
 # computed once; `staged` feeds both the check and the insert. Rows go in the COPY's order
@@ -142,15 +155,17 @@ class WriteOutcome:
     """What one `PredictionSink.write` did.
 
     Attributes:
-        committed: True when the transaction committed; False when it was rolled back because
-            of `unknown_ids` (nothing was written then).
+        committed: True when the transaction committed; False when nothing was written
+            because some rows cannot be (`unknown_rows`, `conflicting_rows`).
         inserted: Prediction rows inserted (redelivered ones are not counted).
-        unknown_ids: n×16 UUID bytes of transaction ids missing from `transactions`.
+        unknown_rows: Rows of the micro-batch whose transaction `transactions` does not hold.
+        conflicting_rows: Rows whose transaction it holds with other content.
     """
 
     committed: bool
     inserted: int
-    unknown_ids: npt.NDArray[np.uint8]
+    unknown_rows: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+    conflicting_rows: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
 
 
 class PredictionSink:
@@ -181,14 +196,14 @@ class PredictionSink:
         conn = self._connection()
         try:
             inserted = _write(conn, scored, dead_letters)
-        except _Unknown as unknown:
-            return WriteOutcome(False, 0, unknown.ids)
+        except _Refused as refused:
+            return WriteOutcome(False, 0, refused.unknown, refused.conflicting)
         except pg_errors.TransactionRollback:
             raise  # deadlock/serialization: rolled back whole, the connection is fine; retry
         except psycopg.OperationalError as exc:
             self._drop_connection()
             raise self._unavailable(exc) from exc
-        return WriteOutcome(True, inserted, np.empty((0, 16), np.uint8))
+        return WriteOutcome(True, inserted)
 
     def connect(self) -> None:
         """Open the connection now (at start-up), so the first micro-batch does not wait for it.
@@ -259,17 +274,29 @@ def _transaction_if(conn: Connection, explicit: bool) -> AbstractContextManager[
 
 
 def _check_known(conn: Connection, txs: TransactionBatch, order: KeyOrder) -> None:
-    """Step 1; raises `_Unknown` naming the ids `transactions` does not hold."""
+    """Step 1; raises `_Refused` naming the rows that are unknown or conflicting."""
     with conn.pipeline():
         cursors = [
-            conn.execute(
-                _UNKNOWN_IDS, {"ids": uuid_array(txs.ids[rows]), "batch_id": txs.batch_ids[code]}
-            )
+            (rows, conn.execute(_CHECK_ROWS, _check_params(txs, code, rows)))
             for code, rows in order
         ]
-    unknown = [i for cur in cursors for i in _single_row(cur)[0]]
-    if unknown:
-        raise _Unknown(unknown)
+    unknown: list[int] = []
+    conflicting: list[int] = []
+    for rows, cur in cursors:
+        for n, missing in cur.fetchall():
+            (unknown if missing else conflicting).append(int(rows[n - 1]))
+    if unknown or conflicting:
+        raise _Refused(unknown, conflicting)
+
+
+def _check_params(txs: TransactionBatch, code: int, rows: npt.NDArray[np.intp]) -> dict[str, Any]:
+    columns = txs.columns
+    return {
+        "batch_id": txs.batch_ids[code],
+        "ids": uuid_array(txs.ids[rows]),
+        "event_ms": int8_array(columns["event_time"][rows]),
+        **{c: float8_array(columns[c][rows]) for c in FEATURE_COLUMNS},
+    }
 
 
 def _copy(conn: Connection, payload: BinaryCopyPayload) -> None:
@@ -283,10 +310,12 @@ def _copy(conn: Connection, payload: BinaryCopyPayload) -> None:
 
 
 def _merge(conn: Connection, scored: ScoredBatch) -> int:
-    """Step 3; raises `_Unknown` when it inserted nothing because of unknown ids."""
+    """Step 3; raises `_Refused` when it inserted nothing because of unknown ids."""
     inserted, unknown = _single_row(conn.execute(_MERGE, _merge_params(scored)))
     if unknown:
-        raise _Unknown(unknown)
+        wanted = {u.bytes for u in unknown}
+        ids = scored.transactions.ids
+        raise _Refused([i for i in range(len(ids)) if bytes(ids[i]) in wanted], [])
     return int(inserted)
 
 
@@ -302,11 +331,11 @@ def _single_row(cur: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
     return row
 
 
-class _Unknown(Exception):  # noqa: N818  # unwinds the transaction; never leaves this module
-    def __init__(self, ids: list[uuid.UUID]) -> None:
-        super().__init__(f"{len(ids)} unknown transaction ids")
-        raw = b"".join(i.bytes for i in ids)
-        self.ids = np.frombuffer(raw, np.uint8).reshape(len(ids), 16)
+class _Refused(Exception):  # noqa: N818  # unwinds the transaction; never leaves this module
+    def __init__(self, unknown: list[int], conflicting: list[int]) -> None:
+        super().__init__(f"{len(unknown)} unknown and {len(conflicting)} conflicting rows")
+        self.unknown = np.array(sorted(unknown), dtype=np.intp)
+        self.conflicting = np.array(sorted(conflicting), dtype=np.intp)
 
 
 class _AlreadyStored(Exception):  # noqa: N818  # unwinds the transaction; never leaves this module

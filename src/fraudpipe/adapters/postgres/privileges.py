@@ -1,0 +1,82 @@
+"""What each role may do, table by table: the app role gets only the verbs the code uses.
+
+The pipeline's correctness rests on stored rows staying as they were loaded: a prediction is
+checked against its transaction's stored content, and a transaction that is there stays there.
+So `transactions` and `predictions` are append-only for the app role (no UPDATE, DELETE or
+TRUNCATE, on the parent or any partition), and so are `quarantine` and `dead_letters`; only
+`batches` (its status machine and counts) and `model_refusals` (a refusal counted again) are
+updated. Removing rows another batch already holds from a new batch table is the owner's work,
+through a function (migration 0005). The reader role only selects.
+
+Applied as the owner after every `migrate.upgrade`, idempotently: a grant made by hand, or a
+role created again, is brought back in line, and the default privileges cover every table the
+owner creates later (a batch's partition).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from psycopg import sql
+
+from fraudpipe.adapters.postgres.connect import Connection
+from fraudpipe.config import Settings
+
+#: The app role's rights on each table; every table not listed gets SELECT only.
+APP_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
+    "batches": ("SELECT", "INSERT", "UPDATE"),
+    "transactions": ("SELECT", "INSERT"),
+    "predictions": ("SELECT", "INSERT"),
+    "quarantine": ("SELECT", "INSERT"),
+    "dead_letters": ("SELECT", "INSERT"),
+    "model_refusals": ("SELECT", "INSERT", "UPDATE"),
+}
+#: What a table created later by the owner (a batch's partition) gives the app role.
+APP_DEFAULT: Final = ("SELECT", "INSERT")
+
+
+def apply_privileges(conn: Connection, settings: Settings) -> None:
+    """Set every table's rights for the app and reader roles (as the owner; one transaction)."""
+    app = sql.Identifier(settings.pg_app_user)
+    reader = sql.Identifier(settings.pg_reader_user)
+    owner = sql.Identifier(settings.pg_owner_user)
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public REVOKE ALL ON TABLES FROM {}"
+            ).format(owner, app)
+        )
+        conn.execute(
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT {} ON TABLES TO {}"
+            ).format(owner, _verbs(APP_DEFAULT), app)
+        )
+        conn.execute(
+            sql.SQL(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}"
+            ).format(owner, reader)
+        )
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+            )
+        ]
+        partitions = {
+            r[0]
+            for r in conn.execute(
+                "SELECT inhrelid::regclass::text FROM pg_inherits "
+                "WHERE inhparent = 'transactions'::regclass"
+            )
+        }
+        for table in tables:
+            rights = APP_RIGHTS.get(table, APP_DEFAULT if table in partitions else ("SELECT",))
+            name = sql.Identifier(table)
+            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, app))
+            conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(_verbs(rights), name, app))
+            conn.execute(sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(name, reader))
+
+
+def _verbs(rights: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.SQL(v) for v in rights)
