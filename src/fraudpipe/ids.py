@@ -2,8 +2,10 @@
 
 A row keeps its id however often, and in whatever order, it is ingested: the id is made of the
 source and `source_row` (the row's position in its source, or the source's own integer id for
-it). Content plays no part, so the ULB file's 1,081 exact duplicate rows stay distinct
-transactions.
+it). A file without ids of its own names its rows by day and position instead (its batch id
+stands for the source, `Source.ids_per_day`), so two days' files of one name never share an id.
+Content plays no part, so the ULB file's 1,081 exact duplicate rows stay distinct
+transactions, and a row sent again with other content keeps its id (and is a conflict).
 
 The id is a UUID version 8 (RFC 9562's format for custom layouts), built with numpy for a
 whole day at once instead of a SHA-1 per row (UUIDv5 took half of the client's ingest time)::

@@ -30,7 +30,9 @@ from fraudpipe.adapters.avro import (
 )
 from fraudpipe.adapters.avro.decoding import ColumnarDecoder, Decoded, RecordDecoder
 from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
+from fraudpipe.data.bounds import feature_bounds
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.microbatch import from_epoch_ms
 from fraudpipe.records import TransactionRecord
@@ -81,8 +83,9 @@ def _records(n: int, seed: int) -> list[TransactionRecord]:
                 batch_id,
                 batch_id.rsplit(":", 1)[0],
                 from_epoch_ms(rng.choice([0, 1, 1_758_326_400_000 + rng.randrange(10**9)])),
-                rng.choice([0.0, 0.01, rng.uniform(0, 25_000), 1e300]),
-                *(rng.gauss(0, 3) for _ in range(28)),
+                # Every value inside its bounds, the largest amount at its bound.
+                rng.choice([0.0, 0.01, rng.uniform(0, 25_000), feature_bounds().of("amount")[1]]),
+                *(max(-2.0, min(2.0, rng.gauss(0, 1))) for _ in range(28)),
             )
         )
     return out
@@ -168,6 +171,11 @@ def test_poison_is_judged_by_the_reference_decoder(
         _frame(tx_id, tx_schema, template | {"amount": -0.5}),
         _frame(tx_id, tx_schema, template | {"v7": math.inf}),
         _frame(tx_id, tx_schema, template | {"transaction_id": "not-a-uuid"}),  # malformed
+        # Finite but beyond its bounds, in each feature in turn (1e308, -1e308, ...).
+        *(
+            _frame(tx_id, tx_schema, template | {name: (-1) ** i * 1e308 if i else 1e300})
+            for i, name in enumerate(FEATURE_COLUMNS)
+        ),
     ]
     trailing = first + b"\x00\x01"  # the reference ignores bytes after the record
     values: list[bytes | None] = [*good[:10], *poison, trailing, *good[10:]]
@@ -185,6 +193,7 @@ def test_poison_is_judged_by_the_reference_decoder(
         + ["UnknownSchemaError", "WrongSchemaError"]
         + ["MalformedAvroError"] * 2
         + ["ContractViolationError"] * 3
+        + ["OutOfBoundsError"] * len(FEATURE_COLUMNS)
     )
     for letter in decoded.dead_letters:
         assert letter.value == values[letter.offset]

@@ -51,3 +51,34 @@ def test_isolated_service_up_twice_then_down(settings: Settings, tmp_path: Path)
     assert not port_open(private.pg_host, private.pg_port)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def _secrets(settings: Settings) -> dict[str, str]:
+    return {
+        name: value.get_secret_value()
+        for name, value in settings
+        if hasattr(value, "get_secret_value") and value.get_secret_value()
+    }
+
+
+def test_no_secret_is_on_any_process_command_line(stack: Settings) -> None:
+    """Command lines are readable by every user of the host (`ps`); secrets go elsewhere."""
+    secrets = _secrets(stack)
+    assert secrets, "the settings carry no secret to look for"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # the process ended meanwhile
+        found += [f"{name} in pid {proc.name}" for name, s in secrets.items() if s in cmdline]
+    assert not found, found
+
+
+def test_the_stack_directory_is_private(stack: Settings) -> None:
+    mode = stack.stack_dir.stat().st_mode & 0o777
+    # As root, PostgreSQL's own account may pass through (0710, group postgres); nobody else.
+    assert mode in (0o700, 0o710), oct(mode)
+    assert not mode & 0o007

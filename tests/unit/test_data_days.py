@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from raw_files import raw_frame
 
-from fraudpipe.data.days import FEATURE_COLUMNS, FEATURE_ORDER_COLUMNS, TIME_ZERO_US, prepare
+from fraudpipe.columns import RAW_FEATURE_COLUMNS
+from fraudpipe.data.days import FEATURE_ORDER_COLUMNS, TIME_ZERO_US, prepare
 from fraudpipe.data.sources import RawRows, Rejection
 from fraudpipe.ids import transaction_id
 
@@ -43,6 +44,22 @@ def test_ids_come_from_positions_or_the_id_column() -> None:
     assert uuid.UUID(bytes=batch.ids[0].tobytes()) == transaction_id("file:c", 500)
 
 
+def test_positions_can_be_scoped_by_day_and_own_ids_never_are() -> None:
+    frame = raw_frame(2)
+    frame["Time"] = [100.0, 86_500.0]  # position 0 on the 20th, position 1 on the 21st
+    scoped = prepare("file:cards", RawRows(frame), ids_per_day=True)
+    first, second = scoped.days.values()
+    assert uuid.UUID(bytes=first.ids[0].tobytes()) == transaction_id("file:cards:2025-09-20", 0)
+    assert uuid.UUID(bytes=second.ids[0].tobytes()) == transaction_id("file:cards:2025-09-21", 1)
+    # Another day's file of the same name: the same position, another id.
+    other = frame.assign(Time=[86_450.0, 86_460.0])
+    [batch] = prepare("file:cards", RawRows(other), ids_per_day=True).days.values()
+    assert bytes(batch.ids[0]) != bytes(first.ids[0])
+    with_ids = raw_frame(2, with_ids=True, first_id=7).astype({"id": str})
+    [batch] = prepare("file:cards", RawRows(with_ids), ids_per_day=True).days.values()
+    assert uuid.UUID(bytes=batch.ids[0].tobytes()) == transaction_id("file:cards", 7)
+
+
 def test_features_and_labels_keep_their_values() -> None:
     frame = raw_frame(3).astype({"Class": "float64"})
     frame.loc[1, "Class"] = np.nan
@@ -58,7 +75,7 @@ def test_features_are_a_view_when_the_source_holds_them_side_by_side() -> None:
     # One float block, as pyarrow's `to_pandas` gives for a parsed CSV piece.
     frame = pd.DataFrame(raw_frame(50)[order].to_numpy(dtype=np.float64), columns=order)
     [batch] = prepare("f", RawRows(frame)).days.values()
-    np.testing.assert_array_equal(batch.features, frame[list(FEATURE_COLUMNS)].to_numpy())
+    np.testing.assert_array_equal(batch.features, frame[list(RAW_FEATURE_COLUMNS)].to_numpy())
     assert np.shares_memory(batch.features, frame["V7"].to_numpy())
 
 

@@ -43,8 +43,9 @@ _TAIL_BYTES: Final = 64 * 1024
 class FileSource:
     """A CSV or Parquet file; its source name is ``file:<stem>`` (``cards.csv`` → ``file:cards``).
 
-    Ids come from the file's integer ``id`` column when it has one, else from row positions, so
-    the same file (or a longer export with the same stem and ids) always yields the same ids.
+    Ids come from the file's integer ``id`` column when it has one, else from the row's day and
+    its position in the file (`ids_per_day`), so the same file (or a longer export with the same
+    stem) always yields the same ids, and two days' files of one name never share one.
     """
 
     path: Path
@@ -56,6 +57,10 @@ class FileSource:
     @property
     def is_synthetic(self) -> bool:
         return False
+
+    @property
+    def ids_per_day(self) -> bool:
+        return True
 
     def read(self, days: Sequence[date] | None) -> RawRows:
         return read_rows_file(self.path, self.name)

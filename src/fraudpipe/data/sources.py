@@ -56,6 +56,18 @@ class Source(Protocol):
         """True when the rows are generated rather than real."""
         ...
 
+    @property
+    def ids_per_day(self) -> bool:
+        """True when rows without an ``id`` of their own are told apart by day and position.
+
+        A file's position says where a row sits in that file, not which transaction it is: the
+        same name can hold another day's rows tomorrow (``2025-09-21/cards.csv``). Scoping
+        position ids by the row's day keeps two days' files apart, while a re-send of a day
+        (identical, longer, or with a row corrected) still finds that day's ids. A source that
+        is one fixed dataset (ULB) or numbers its rows itself (synthetic) needs no scope.
+        """
+        ...
+
     def read(self, days: Sequence[date] | None) -> RawRows:
         """The source's rows for `days` (None: all it holds).
 

@@ -172,6 +172,10 @@ class SyntheticSource:
     def is_synthetic(self) -> bool:
         return True
 
+    @property
+    def ids_per_day(self) -> bool:
+        return False
+
     def read(self, days: Sequence[date] | None) -> RawRows:
         if not days:
             raise IngestRequestError(

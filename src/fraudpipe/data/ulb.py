@@ -206,6 +206,10 @@ class UlbSource:
     def is_synthetic(self) -> bool:
         return False
 
+    @property
+    def ids_per_day(self) -> bool:
+        return False
+
     def read(self, days: Sequence[date] | None) -> RawRows:
         return read_ulb(ensure_ulb_csv(self.settings))
 

@@ -41,6 +41,7 @@ from fraudpipe.errors import SourceOrderError
 from fraudpipe.ingest.day import (
     check_requested_days,
     close_batch,
+    conflict_records,
     finished_batch,
     load_day,
     quarantine_unplaced,
@@ -128,7 +129,12 @@ def ingest_chunked(
         current: _DayFeed | None = None
         try:
             for raw in source.read_chunks():
-                prepared = prepare(source.name, raw, feature_bounds(settings.bounds_margin))
+                prepared = prepare(
+                    source.name,
+                    raw,
+                    feature_bounds(settings.bounds_margin),
+                    ids_per_day=source.ids_per_day,
+                )
                 unplaced.extend(prepared.unplaced)
                 for day, fragment in prepared.days.items():
                     if wanted is not None and day not in wanted:
@@ -213,14 +219,15 @@ def _stream_new_batch(
             raise Rollback()  # no valid row: `load_day` records "nothing valid"
         source.check_day(feed.day, rows, frauds, len(quarantined))
         # The batch row's own range only matters to other loads, which see it after commit.
-        skipped = finish_batch_table(conn, table, feed.batch_id, source.name, (lo, hi))
+        skipped, conflicts = finish_batch_table(conn, table, feed.batch_id, source.name, (lo, hi))
         repo.record_rows(
             feed.batch_id,
             row_count=rows - skipped,
             content_sha256=digest.hexdigest(),
             source_rows=(lo, hi),
         )
-        after = close_batch(conn, feed.batch_id, quarantined)
+        conflicting = conflict_records(feed.batch_id, source.name, conflicts)
+        after = close_batch(conn, feed.batch_id, [*quarantined, *conflicting])
     if after is None:
         return None  # rolled back above: the day goes the whole-day way
     return finished_batch(
@@ -231,6 +238,7 @@ def _stream_new_batch(
         valid=rows,
         loaded=rows - skipped,
         quarantined=len(quarantined),
+        conflicts=len(conflicting),
         frauds=frauds,
         progress=progress,
     )

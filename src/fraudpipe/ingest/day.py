@@ -14,6 +14,7 @@ from datetime import date
 
 from fraudpipe.adapters.postgres.batches import Batch, BatchRepository, BatchStatus
 from fraudpipe.adapters.postgres.bulk_load import (
+    Conflict,
     count_new_transactions,
     load_transactions,
     merge_transactions,
@@ -88,6 +89,7 @@ def load_day(
         existing = repo.get(batch.batch_id)
         outcome: BatchOutcome
         loaded = 0
+        conflicts: list[Conflict] = []
         if batch.rows == 0:
             outcome = "nothing valid"
         elif existing is None:
@@ -100,19 +102,20 @@ def load_day(
                 content_sha256=digest,
                 source_rows=span,
             )
-            loaded = load_transactions(conn, batch, source, payload, on_rows).inserted
+            result = load_transactions(conn, batch, source, payload, on_rows)
+            loaded, conflicts = result.inserted, result.conflicts
             if loaded != batch.rows:
                 repo.record_rows(batch.batch_id, row_count=loaded, content_sha256=digest)
             outcome = "loaded"
         elif existing.content_sha256 == digest:
             outcome = "unchanged"
         elif existing.status is not BatchStatus.LOADED:
-            new_rows = count_new_transactions(conn, batch, source, payload)
+            new_rows, conflicts = count_new_transactions(conn, batch, source, payload)
             if new_rows:
                 raise BatchClosedError(batch.batch_id, existing.status.value, new_rows)
             outcome = "unchanged"
         else:
-            loaded = merge_transactions(conn, batch, source, payload, on_rows)
+            loaded, conflicts = merge_transactions(conn, batch, source, payload, on_rows)
             repo.record_rows(
                 batch.batch_id,
                 row_count=existing.row_count + loaded,
@@ -120,7 +123,8 @@ def load_day(
                 source_rows=span,
             )
             outcome = "extended" if loaded else "unchanged"
-        after = close_batch(conn, batch.batch_id, batch.quarantined)
+        conflicting = conflict_records(batch.batch_id, source, conflicts)
+        after = close_batch(conn, batch.batch_id, [*batch.quarantined, *conflicting])
     return finished_batch(
         batch.batch_id,
         batch.day,
@@ -129,9 +133,28 @@ def load_day(
         valid=batch.rows,
         loaded=loaded,
         quarantined=len(batch.quarantined),
+        conflicts=len(conflicting),
         frauds=batch.frauds,
         progress=progress,
     )
+
+
+def conflict_records(
+    batch_id: str, source: str, conflicts: list[Conflict]
+) -> list[QuarantineRecord]:
+    """Rows whose id is loaded already with other content, as quarantine records holding both
+    versions: the stored row stands, and nothing is skipped without a trace."""
+    return [
+        QuarantineRecord(
+            batch_id,
+            source,
+            c.source_row,
+            f"conflict: its id is loaded already with other content (batch {c.stored_batch}, "
+            f"row {c.stored_row}); the stored row stands, both versions are kept here",
+            {"received": c.received, "stored": c.stored},
+        )
+        for c in conflicts
+    ]
 
 
 def close_batch(
@@ -159,9 +182,13 @@ def finished_batch(
     quarantined: int,
     frauds: int,
     progress: IngestProgress | None,
+    conflicts: int = 0,
 ) -> BatchReport:
-    """The report of a day whose transaction committed (valid rows not loaded were already
-    there), told to the progress display."""
+    """The report of a day whose transaction committed, told to the progress display.
+
+    Valid rows not loaded were there already: identical (duplicates) or, `conflicts` of them,
+    with other content (quarantined as conflicts).
+    """
     report = BatchReport(
         batch_id=batch_id,
         day=day,
@@ -169,8 +196,8 @@ def finished_batch(
         status=after.status if after else None,
         rows_read=valid + quarantined,
         loaded=loaded,
-        duplicates_skipped=valid - loaded,
-        quarantined=quarantined,
+        duplicates_skipped=valid - loaded - conflicts,
+        quarantined=quarantined + conflicts,
         frauds=frauds,
     )
     if progress:

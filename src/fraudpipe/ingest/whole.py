@@ -32,7 +32,12 @@ def ingest_whole(
 ) -> IngestReport:
     """`fraudpipe.ingest.ingest` for a source read whole (same arguments, result and errors)."""
     raw = source.read(days)
-    prepared = prepare(source.name, raw, feature_bounds(settings.bounds_margin))
+    prepared = prepare(
+        source.name,
+        raw,
+        feature_bounds(settings.bounds_margin),
+        ids_per_day=source.ids_per_day,
+    )
     check_requested_days(source.name, days, prepared.days.__contains__, prepared.days)
     wanted = prepared.days if days is None else {d: prepared.days[d] for d in sorted(set(days))}
     batches = list(wanted.values())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import grp
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from fraudpipe.config import Settings
 from fraudpipe.stack.base import Service, ServiceStatus
@@ -32,11 +35,33 @@ def stack_up(
     settings: Settings, on_service: Callable[[str, bool], None] | None = None
 ) -> list[ServiceStatus]:
     """Start every service that does not already answer; idempotent."""
+    make_private(settings.stack_dir)
     for service in services(settings):
         started = service.up()
         if on_service:
             on_service(service.name, started)
     return stack_status(settings)
+
+
+def make_private(stack_dir: Path) -> None:
+    """The stack's directory, readable by its owner alone.
+
+    It holds data directories, logs and pid files. As root, PostgreSQL runs as the `postgres`
+    user, whose server has its data under it: that user's group may pass through the directory
+    (0710: traverse, not list); nobody else may enter.
+    """
+    from fraudpipe.stack.postgres import SERVER_OS_USER
+
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = grp.getgrnam(SERVER_OS_USER) if os.geteuid() == 0 else None
+    except KeyError:
+        server = None
+    if server is None:
+        stack_dir.chmod(0o700)
+        return
+    os.chown(stack_dir, -1, server.gr_gid)
+    stack_dir.chmod(0o710)
 
 
 def stack_down(settings: Settings) -> list[str]:

@@ -37,8 +37,6 @@ class MlflowService(Service):
             [
                 str(mlflow),
                 "server",
-                "--backend-store-uri",
-                s.service_db_url(s.mlflow_database),
                 # Clients upload through the server (mlflow-artifacts:/), so they need no
                 # filesystem access to the artifact store.
                 "--artifacts-destination",
@@ -52,6 +50,9 @@ class MlflowService(Service):
                 "2",
             ],
             env={
+                # The database URL holds a password: in the environment (readable by this user
+                # alone), never on the command line (readable by every user of the host).
+                "MLFLOW_BACKEND_STORE_URI": s.service_db_url(s.mlflow_database),
                 "MLFLOW_DISABLE_TELEMETRY": "true",
                 # The job runner (GenAI evaluation jobs) adds four worker processes we never use.
                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",

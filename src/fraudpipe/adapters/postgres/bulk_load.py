@@ -42,18 +42,39 @@ the dedup path), for progress bars."""
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """A row whose id is loaded already, with other content: both versions, for quarantine.
+
+    Attributes:
+        source_row: The row's position (or id) in the source being loaded.
+        stored_batch: The batch that holds the id.
+        stored_row: The stored row's own `source_row`.
+        received: The row as this load has it (event time, features, label).
+        stored: The row as `transactions` holds it.
+    """
+
+    source_row: int
+    stored_batch: str
+    stored_row: int
+    received: dict[str, object]
+    stored: dict[str, object]
+
+
+@dataclass(frozen=True)
 class LoadResult:
     """What a load did.
 
     Attributes:
         inserted: Rows added to `transactions`.
-        skipped: Rows whose id was already there (left untouched).
+        skipped: Rows whose id was already there (left untouched), conflicts included.
         path: ``copy`` (into a new partition) or ``merge`` (staging + ON CONFLICT DO NOTHING).
+        conflicts: Of the skipped rows, those whose content differs from the stored row.
     """
 
     inserted: int
     skipped: int
     path: Literal["copy", "merge"]
+    conflicts: list[Conflict]
 
 
 def transaction_payload(batch: DayBatch) -> pgcopy.BinaryCopyPayload:
@@ -109,13 +130,15 @@ def load_transactions(
     table = new_batch_table(conn, batch.batch_id)
     if table is None:
         # The partition outlived its batch row (rows removed by hand): add through the parent.
-        inserted = merge_transactions(conn, batch, source, payload, on_rows)
-        return LoadResult(inserted, payload.rows - inserted, "merge")
+        inserted, conflicts = merge_transactions(conn, batch, source, payload, on_rows)
+        return LoadResult(inserted, payload.rows - inserted, "merge", conflicts)
     # FREEZE: the table was created in this transaction, so its rows can be written already
     # frozen, sparing the first reader (the publisher) a rewrite of every page's hint bits.
     _copy(conn, table, payload, on_rows, freeze=True)
-    skipped = finish_batch_table(conn, table, batch.batch_id, source, source_row_span(batch))
-    return LoadResult(payload.rows - skipped, skipped, "copy")
+    skipped, conflicts = finish_batch_table(
+        conn, table, batch.batch_id, source, source_row_span(batch)
+    )
+    return LoadResult(payload.rows - skipped, skipped, "copy", conflicts)
 
 
 def new_batch_table(conn: Connection, batch_id: str) -> sql.Identifier | None:
@@ -188,18 +211,27 @@ def finish_batch_table(
     batch_id: str,
     source: str,
     span: tuple[int, int] | None,
-) -> int:
+) -> tuple[int, list[Conflict]]:
     """Remove rows another batch already holds, then key, index and attach the table.
 
     Args:
         span: Lowest and highest `source_row` in the table (None: it is empty).
 
     Returns:
-        Rows removed as already loaded.
+        Rows removed as already loaded, and those of them whose content differs.
     """
-    skipped = _drop_known(conn, batch_id, source, span)
+    overlapping = _overlapping_batches(conn, source, span)
+    if not overlapping:
+        conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch_id,))
+        return 0, []
+    conflicts = find_conflicts(conn, table, overlapping)
+    # The owner deletes (migration 0005): the app role has no DELETE on any table it does not own.
+    row = conn.execute(
+        "SELECT fraudpipe_drop_known_rows(%s, %s)", (batch_id, overlapping)
+    ).fetchone()
+    assert row is not None
     conn.execute("SELECT fraudpipe_attach_batch_table(%s)", (batch_id,))
-    return skipped
+    return int(row[0]), conflicts
 
 
 def source_row_span(batch: DayBatch) -> tuple[int, int] | None:
@@ -215,16 +247,16 @@ def merge_transactions(
     source: str,
     payload: pgcopy.BinaryCopyPayload,
     on_rows: RowsDone | None = None,
-) -> int:
+) -> tuple[int, list[Conflict]]:
     """Add the rows of an existing batch that are not loaded yet (staging, then INSERT).
 
     Returns:
-        Rows inserted.
+        Rows inserted, and the rows whose id was loaded already with other content.
     """
     ensure_batch_partition(conn, batch.batch_id)
     staging = _staging_table(conn)
     _copy(conn, staging, payload, on_rows)
-    _drop_known_staged(conn, staging, source, source_row_span(batch))
+    _, conflicts = _drop_known_staged(conn, staging, source, source_row_span(batch))
     cur = conn.execute(
         sql.SQL(
             "INSERT INTO transactions ({cols}) SELECT {cols} FROM {staging} "
@@ -232,18 +264,19 @@ def merge_transactions(
         ).format(cols=_COLUMN_LIST, staging=staging)
     )
     conn.execute(sql.SQL("DROP TABLE {}").format(staging))
-    return cur.rowcount
+    return cur.rowcount, conflicts
 
 
 def count_new_transactions(
     conn: Connection, batch: DayBatch, source: str, payload: pgcopy.BinaryCopyPayload
-) -> int:
-    """How many of the payload's ids are not loaded yet (nothing is inserted)."""
+) -> tuple[int, list[Conflict]]:
+    """How many of the payload's ids are not loaded yet, and the rows whose id is loaded with
+    other content (nothing is inserted)."""
     staging = _staging_table(conn)
     _copy(conn, staging, payload, None)
-    known = _drop_known_staged(conn, staging, source, source_row_span(batch))
+    known, conflicts = _drop_known_staged(conn, staging, source, source_row_span(batch))
     conn.execute(sql.SQL("DROP TABLE {}").format(staging))
-    return payload.rows - known
+    return payload.rows - known, conflicts
 
 
 def _overlapping_batches(conn: Connection, source: str, span: tuple[int, int] | None) -> list[str]:
@@ -270,28 +303,15 @@ def _overlapping_batches(conn: Connection, source: str, span: tuple[int, int] | 
     ]
 
 
-def _drop_known(conn: Connection, batch_id: str, source: str, span: tuple[int, int] | None) -> int:
-    """Delete from the batch's new table the rows whose id is already loaded; returns how many.
-
-    The owner deletes (migration 0005): the app role has no DELETE on any table it does not own.
-    """
-    overlapping = _overlapping_batches(conn, source, span)
-    if not overlapping:
-        return 0
-    row = conn.execute(
-        "SELECT fraudpipe_drop_known_rows(%s, %s)", (batch_id, overlapping)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def _drop_known_staged(
     conn: Connection, staging: sql.Identifier, source: str, span: tuple[int, int] | None
-) -> int:
-    """Delete from a staging table (the session's own) the rows whose id is already loaded."""
+) -> tuple[int, list[Conflict]]:
+    """Delete from a staging table (the session's own) the rows whose id is already loaded;
+    returns how many, and those of them whose content differs."""
     overlapping = _overlapping_batches(conn, source, span)
     if not overlapping:
-        return 0
+        return 0, []
+    conflicts = find_conflicts(conn, staging, overlapping)
     cur = conn.execute(
         sql.SQL(
             "DELETE FROM {} n USING transactions t WHERE t.batch_id = ANY(%s) "
@@ -299,7 +319,44 @@ def _drop_known_staged(
         ).format(staging),
         (overlapping,),
     )
-    return max(cur.rowcount, 0)
+    return max(cur.rowcount, 0), conflicts
+
+
+#: What a row is, beyond its id: compared to tell a re-send from a conflict.
+_CONTENT: Final = ("event_time", *FEATURE_COLUMNS, LABEL_COLUMN)
+
+
+def _content_json(alias: str) -> sql.Composed:
+    pairs = [
+        sql.SQL("{}, {}.{}").format(sql.Literal(c), sql.Identifier(alias), sql.Identifier(c))
+        for c in _CONTENT
+    ]
+    return sql.SQL("json_build_object({})").format(sql.SQL(", ").join(pairs))
+
+
+def find_conflicts(conn: Connection, table: sql.Identifier, batches: list[str]) -> list[Conflict]:
+    """Rows of `table` whose id `batches` hold with other content (event time, features, label).
+
+    Args:
+        conn: A connection in the load's transaction.
+        table: The rows being loaded (a new batch table, or a staging table).
+        batches: The batches to look in (those that may hold the rows' ids).
+    """
+    query = sql.SQL(
+        "SELECT n.source_row, t.batch_id, t.source_row, {received}, {stored} "
+        "FROM {table} n JOIN transactions t ON t.transaction_id = n.transaction_id "
+        "WHERE t.batch_id = ANY(%s) AND ({n_content}) IS DISTINCT FROM ({t_content})"
+    ).format(
+        received=_content_json("n"),
+        stored=_content_json("t"),
+        table=table,
+        n_content=sql.SQL(", ").join(sql.SQL("n.{}").format(sql.Identifier(c)) for c in _CONTENT),
+        t_content=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in _CONTENT),
+    )
+    return [
+        Conflict(int(r[0]), str(r[1]), int(r[2]), dict(r[3]), dict(r[4]))
+        for r in conn.execute(query, (batches,)).fetchall()
+    ]
 
 
 def _staging_table(conn: Connection) -> sql.Identifier:
