@@ -55,6 +55,11 @@ def latest_predictions(url: str, limit: int, alerts_only: bool) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
+def model_refusals(url: str, model_name: str) -> pd.DataFrame:
+    return dashboard_queries.model_refusals(engine(url), model_name)
+
+
+@st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
 def scoring_activity(url: str, minutes: int) -> pd.DataFrame:
     return dashboard_queries.scoring_activity(engine(url), minutes)
 

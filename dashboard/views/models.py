@@ -1,4 +1,5 @@
-"""Models: registered versions and holdout metrics, the champion's moves, curves, coefficients."""
+"""Models: registered versions and holdout metrics, the champion's moves, refused versions,
+curves, coefficients."""
 
 from __future__ import annotations
 
@@ -51,6 +52,17 @@ elif versions is not None:
         st.info("The promotion gate has not promoted any version yet.")
     else:
         st.dataframe(history, hide_index=True)
+
+    st.subheader("Refused versions")
+    refused = loaders.model_refusals(url, name)
+    if refused.empty:
+        st.caption("No scorer has refused a version: every one it loaded passed verification.")
+    else:
+        st.warning(
+            f"{len(refused)} version(s) failed verification and never served; the last good "
+            "version kept serving. Reasons:"
+        )
+        st.dataframe(refused, hide_index=True)
 
     st.subheader("One version")
     options = versions["version"].astype(int).tolist()

@@ -22,6 +22,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudpipe.adapters.postgres import dashboard_queries
 from fraudpipe.adapters.postgres.connect import connect, create_engine
+from fraudpipe.adapters.postgres.model_refusals import record_refusal
 from fraudpipe.config import Settings
 from fraudpipe.dashboard import summaries
 from fraudpipe.data.window import DateWindow
@@ -343,3 +344,18 @@ def test_an_unreachable_database_is_named(stack: Settings) -> None:
     unreachable = r"PostgreSQL not reachable at 127\.0\.0\.1:1/"
     with pytest.raises(ServiceUnavailableError, match=unreachable):
         dashboard_queries.check_schema(engine)
+
+
+def test_refused_versions_are_listed_newest_first(
+    reader: sa.Engine, seeded: Settings, check: Any
+) -> None:
+    name = "refusal-test-model"
+    record_refusal(seeded, 4, "it gives every reference row the same score (0.02)", "scorer-a")
+    record_refusal(seeded, 5, "it is saved as cloudpickle", "scorer-a")
+    record_refusal(seeded.model_copy(update={"model_name": name}), 7, "other model", "scorer-a")
+    record_refusal(seeded, 4, "it gives every reference row the same score (0.02)", "scorer-b")
+    refused = dashboard_queries.model_refusals(reader, seeded.model_name)
+    assert refused["model_version"].tolist() == [4, 5]
+    assert refused["refusals"].tolist() == [2, 1]
+    assert refused["scorer"].tolist() == ["scorer-b", "scorer-a"]
+    assert dashboard_queries.model_refusals(reader, name)["model_version"].tolist() == [7]

@@ -97,35 +97,35 @@ class DeadLetterPublisher:
         if not letters:
             return
         now_ms = time.time_ns() // 1_000_000
-        by_place: dict[tuple[str, int, int], DeadLetter] = {}
+        copies: list[DeadLetter] = []
         for letter in letters:
             if fits_as_copy(letter):
-                headers = dead_letter_headers(letter, now_ms)
-                self._producer.produce(self.topic, letter.value, letter.key, headers)
-                by_place[(letter.topic, letter.partition, letter.offset)] = letter
+                self._produce_copy(letter, now_ms)
+                copies.append(letter)
             else:
                 self._produce_reference(letter, now_ms)
         try:
             self._producer.confirm()
         except DeliveryRefusedError as refused:
+            # The broker refuses a whole record batch for one message in it: each refused copy
+            # is tried again alone, and only a copy refused alone goes as a reference.
             for message in refused.refused:
-                letter = by_place[_original_place(message.headers)]
-                log.warning("dead letter copy refused, sent as a reference", reason=message.reason)
-                self._produce_reference(letter, now_ms)
-            self._producer.confirm()
+                letter = next(c for c in copies if (c.key, c.value) == (message.key, message.value))
+                self._produce_copy(letter, now_ms)
+                try:
+                    self._producer.confirm()
+                except DeliveryRefusedError as alone:
+                    log.warning("dead letter copy refused, sent as a reference", reason=alone)
+                    self._produce_reference(letter, now_ms)
+                    self._producer.confirm()
 
     def close(self) -> None:
         """Release the producer (everything published was already acknowledged)."""
         self._producer.close()
 
+    def _produce_copy(self, letter: DeadLetter, now_ms: int) -> None:
+        headers = dead_letter_headers(letter, now_ms)
+        self._producer.produce(self.topic, letter.value, letter.key, headers)
+
     def _produce_reference(self, letter: DeadLetter, now_ms: int) -> None:
         self._producer.produce(self.topic, None, None, reference_headers(letter, now_ms))
-
-
-def _original_place(headers: Headers | None) -> tuple[str, int, int]:
-    """(topic, partition, offset) of the original message, from a dead letter's headers."""
-    found = {name: value for name, value in headers or []}
-    topic, partition = found["original.topic"], found["original.partition"]
-    offset = found["original.offset"]
-    assert isinstance(topic, bytes) and isinstance(partition, bytes) and isinstance(offset, bytes)
-    return topic.decode(), int(partition), int(offset)

@@ -34,7 +34,14 @@ from fraudpipe.errors import (
     ServiceUnavailableError,
 )
 
-TABLES: Final = ("batches", "transactions", "predictions", "quarantine", "dead_letters")
+TABLES: Final = (
+    "batches",
+    "transactions",
+    "predictions",
+    "quarantine",
+    "dead_letters",
+    "model_refusals",
+)
 
 #: The engine type the query functions take.
 Engine = sa.Engine
@@ -428,6 +435,19 @@ def transaction_trail(engine: sa.Engine, transaction_id: str) -> TransactionTrai
 
 
 # --- Models -----------------------------------------------------------------------------------
+
+
+def model_refusals(engine: sa.Engine, model_name: str) -> pd.DataFrame:
+    """The versions of `model_name` a scorer refused to serve, newest refusal first, and why."""
+    return read_frame(
+        engine,
+        """
+        SELECT model_version, reason, refusals, first_refused_at, last_refused_at, scorer
+        FROM model_refusals WHERE model_name = :model_name
+        ORDER BY last_refused_at DESC, model_version DESC
+        """,
+        {"model_name": model_name},
+    )
 
 
 def serving_history(engine: sa.Engine, window: DateWindow) -> pd.DataFrame:
