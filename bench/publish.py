@@ -46,7 +46,9 @@ from fraudpipe.adapters.avro import (
     value_context,
 )
 from fraudpipe.adapters.avro.registration import register_contracts
+from fraudpipe.adapters.kafka.acls import grant, prefix_rights, revoke
 from fraudpipe.adapters.kafka.producer import producer_config
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import topic_specs
 from fraudpipe.adapters.postgres.batch_reads import read_batch_records
 from fraudpipe.adapters.postgres.batches import BatchRepository
@@ -138,12 +140,14 @@ def main() -> None:
         rows = batch.loaded
         topic = settings.topic_transactions
         spec = topic_specs(settings)[0]
-        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        admin = AdminClient(client_config(settings, "admin"))
         admin.create_topics([NewTopic(topic, spec.partitions, 1, config=spec.config(1))])[
             topic
         ].result(timeout=30)
-        client = registry_client(settings)
+        client = registry_client(settings, "admin")
         subject = Contract.TRANSACTION.subject(settings)
+        rights = prefix_rights(settings, f"bench.{uid}.", f"bench-{uid}")
+        grant(settings, rights)
         try:
             register_contracts(client, settings, [Contract.TRANSACTION])
             ctx = value_context(topic)
@@ -176,6 +180,7 @@ def main() -> None:
             published = publish_batch(settings, batch.batch_id)
             results.append(("publish_batch end to end", published.acknowledged, published.seconds))
         finally:
+            revoke(settings, rights)
             admin.delete_topics([topic])[topic].result(timeout=30)
             client.delete_subject(subject)
             client.delete_subject(subject, permanent=True)

@@ -62,6 +62,8 @@ from fraudpipe.adapters.avro import (
 from fraudpipe.adapters.avro.codec.row_writer import Categorical, FixedText, RowEncoder
 from fraudpipe.adapters.avro.decoding import ColumnarDecoder, RecordDecoder
 from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.kafka.acls import grant, prefix_rights, revoke
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import ensure_topics, topic_specs
 from fraudpipe.adapters.mlflow.registry import (
     delete_registered_model,
@@ -195,14 +197,18 @@ def bench_settings(db: Settings, unique: str) -> Settings:
 def kafka_and_registry(settings: Settings, unique: str) -> Iterator[SchemaRegistryClient]:
     """The pipeline's topics and subjects under the bench's names; all removed afterwards."""
     ensure_topics(settings)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    client = registry_client(settings)
+    admin = AdminClient(client_config(settings, "admin"))
+    client = registry_client(settings, "admin")
+    # The bench makes topics and groups as it goes: its principals' rights cover the prefixes.
+    rights = prefix_rights(settings, f"bench.{unique}.", f"bench-{unique}")
+    grant(settings, rights)
     try:
         register_contracts(client, settings)
         yield client
     finally:
         # Every step runs even if an earlier one fails; the first failure is re-raised.
         with ExitStack() as cleanup:
+            cleanup.callback(revoke, settings, rights)
             cleanup.callback(client.close)
             cleanup.callback(delete_subjects, client, f"bench.{unique}.")
             cleanup.callback(delete_groups, admin, f"bench-{unique}")
@@ -256,11 +262,11 @@ def registered_model(settings: Settings) -> Iterator[ServingModel]:
 
 def create_topic(settings: Settings, topic: str, partitions: int) -> None:
     spec = topic_specs(settings)[0]
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(settings, "admin"))
     new = NewTopic(topic, partitions, 1, config=spec.config(1))
     admin.create_topics([new])[topic].result(timeout=30)
     # Subject per topic (TopicNameStrategy): the scorer checks messages against it.
-    with registry_client(settings) as client:
+    with registry_client(settings, "admin") as client:
         own = settings.model_copy(update={"topic_transactions": topic})
         register_contracts(client, own, [Contract.TRANSACTION])
 
@@ -337,7 +343,7 @@ def json_messages(txs: Transactions) -> tuple[list[bytes], list[bytes]]:
 def produce_all(settings: Settings, topic: str, values: list[bytes], keys: list[bytes]) -> float:
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),
             "enable.idempotence": True,
             "linger.ms": 20,
             "batch.size": 1_000_000,
@@ -365,7 +371,7 @@ def drain(
     """Consume `n` messages with `work` applied to each micro-batch; seconds from first to last."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -583,13 +589,13 @@ def naive(settings: Settings, topic: str, n: int, model: ServingModel) -> Row:
     """JSON in, one predict per message, one INSERT and one offset commit per message."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),
             "group.id": f"{settings.consumer_group}-naive",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    producer = Producer(client_config(settings, "admin"))
     consumer.subscribe([topic])
     seen, started = 0, 0.0
     with connect(settings, autocommit=True) as conn:
@@ -643,7 +649,7 @@ def pace(topic: str, rate: int, values_path: Path) -> None:
     key_list = [keys[i : i + 36] for i in range(0, len(keys), 36)]
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),
             "enable.idempotence": True,
             "acks": "all",
             # librdkafka's default. With 1 ms the broker spent most of a core on ~1,000

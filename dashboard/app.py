@@ -9,10 +9,14 @@ from __future__ import annotations
 import filters
 import loaders
 import streamlit as st
+from login import require_login
+from recovery import reload_on_failed_widget_code
 
 from fraudpipe.errors import FraudpipeError
 
 st.set_page_config(page_title="fraudpipe", page_icon=":material/shield:", layout="wide")
+reload_on_failed_widget_code()
+require_login(loaders.settings())
 
 # Page scripts live in views/, not pages/: Streamlit would otherwise also auto-register a
 # pages/ directory and serve its files directly, bypassing this entry script.

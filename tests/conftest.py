@@ -7,16 +7,27 @@ services to test against those instead.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
+from fraudpipe.adapters.mlflow.principals import PASSWORD_VARIABLE, USERNAME_VARIABLE, basic_auth
 from fraudpipe.config import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return get_settings()
+    """The settings; and MLflow's admin as this process's login, unless code acts as another.
+
+    The pipeline's code names its MLflow principal for each call (`acting_as`); the tests'
+    own MLflow calls (setting up, tampering, cleaning up) are the admin's.
+    """
+    found = get_settings()
+    user, password = basic_auth(found, "admin")
+    os.environ.setdefault(USERNAME_VARIABLE, user)
+    os.environ.setdefault(PASSWORD_VARIABLE, password)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,13 @@ from mlflow import MlflowClient
 
 from fraudpipe.adapters.avro import Contract, registry_client
 from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.kafka.acls import scoped_rights
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import ensure_topics
 from fraudpipe.adapters.mlflow.registry import delete_registered_model, register_and_gate
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.columns import V_COLUMNS
-from fraudpipe.config import Settings
+from fraudpipe.config import Settings, get_settings
 from fraudpipe.data.files import FileSource
 from fraudpipe.ingest import ingest
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
@@ -61,7 +63,8 @@ def own_settings(base: Settings, unique: str, partitions: int = 4) -> Settings:
 
 @contextmanager
 def scoring_topics(settings: Settings) -> Iterator[Settings]:
-    """The settings' four topics created and its three contracts registered; all removed after."""
+    """The settings' four topics created, the principals' rights on them granted and its three
+    contracts registered; all removed after."""
     ensure_topics(settings, timeout=_TIMEOUT)
     topics = [
         settings.topic_transactions,
@@ -69,12 +72,15 @@ def scoring_topics(settings: Settings) -> Iterator[Settings]:
         settings.topic_alerts,
         settings.topic_dlq,
     ]
-    with registry_client(settings) as client:
+    with (
+        registry_client(settings, "admin") as client,
+        scoped_rights(settings, get_settings(), groups_named_after=True),
+    ):
         register_contracts(client, settings)
         try:
             yield settings
         finally:
-            admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+            admin = AdminClient(client_config(settings, "admin"))
             # Every step runs even if an earlier one fails; the first failure is re-raised.
             with ExitStack() as cleanup:
                 cleanup.callback(_delete_subjects, client, settings)
@@ -221,7 +227,7 @@ def read_topic(
     """Every message of `topic` from the start: until `expected` arrived and `quiet_s` passed."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **client_config(settings, "admin"),
             "group.id": f"test-reader-{uuid.uuid4().hex[:10]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -246,9 +252,7 @@ def read_topic(
 
 def committed_offsets(settings: Settings) -> dict[int, int]:
     """The scorer group's committed offset per partition of the transactions topic."""
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": settings.consumer_group}
-    )
+    consumer = Consumer({**client_config(settings, "admin"), "group.id": settings.consumer_group})
     try:
         meta = consumer.list_topics(settings.topic_transactions, timeout=_TIMEOUT)
         parts = [

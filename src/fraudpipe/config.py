@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     pg_services_user: str = Field("fraudpipe_services", description="Owns the service databases.")
     pg_services_password: SecretStr
     mlflow_database: str = "mlflow"
+    mlflow_auth_database: str = Field("mlflow_auth", description="MLflow's users and grants.")
     registry_database: str = "registry"
     prefect_database: str = "prefect"
     airflow_database: str = "airflow"
@@ -50,6 +51,37 @@ class Settings(BaseSettings):
     # Kafka
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
+    # Security (fraudpipe.adapters.kafka.security): every client authenticates; the pipeline's
+    # principals with SASL/SCRAM, the admin with PLAIN on the broker's own listener.
+    kafka_security_protocol: str = Field(
+        "SASL_PLAINTEXT", description="SASL_PLAINTEXT, or SASL_SSL with a CA (see README)."
+    )
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_ssl_ca_location: str | None = Field(
+        None, description="CA bundle that signs the broker's certificate (SASL_SSL only)."
+    )
+    kafka_admin_bootstrap_servers: str = Field(
+        "127.0.0.1:9094", description="Where the admin principal connects (the broker listener)."
+    )
+    kafka_admin_sasl_mechanism: str = "PLAIN"
+    kafka_admin_user: str = Field("fraud-admin", description="Kafka super user: topics, ACLs.")
+    kafka_admin_password: SecretStr
+    kafka_publisher_user: str = Field(
+        "fraud-publisher", description="Writes the transactions topic."
+    )
+    kafka_publisher_password: SecretStr
+    kafka_scorer_user: str = Field(
+        "fraud-scorer", description="Reads transactions in its group; writes the outputs."
+    )
+    kafka_scorer_password: SecretStr
+    kafka_reader_user: str = Field(
+        "fraud-reader", description="Reads the output topics (dashboards, case management)."
+    )
+    kafka_reader_password: SecretStr
+    kafka_reader_group_prefix: str = "fraud-reader"
+    kafka_transactional_id_prefix: str = Field(
+        "fraud-scorer", description="Transactional ids the scorer may use (a prefix ACL)."
+    )
     kafka_version: str = "4.1.1"
     kafka_default_partitions: int = 6
     topic_transactions: str = "fraud.transactions"
@@ -72,11 +104,41 @@ class Settings(BaseSettings):
     # changes what running consumers (still on their old reader schema) receive at once; and a
     # replay hands new consumers old records. Both directions must hold, for every version.
     schema_compatibility: str = "FULL_TRANSITIVE"
+    # HTTP basic auth on every request (fraudpipe.adapters.avro.serde.registry_client), with
+    # Apicurio's roles: sr-admin, sr-developer, sr-readonly.
+    registry_admin_user: str = Field("fraud-registry-admin", description="sr-admin: cleanup.")
+    registry_admin_password: SecretStr
+    registry_writer_user: str = Field(
+        "fraud-registry-writer", description="sr-developer: `fraudpipe contracts register`."
+    )
+    registry_writer_password: SecretStr
+    registry_reader_user: str = Field(
+        "fraud-registry-reader", description="sr-readonly: the publisher and the scorer."
+    )
+    registry_reader_password: SecretStr
 
     # MLflow
     mlflow_host: str = "127.0.0.1"
     mlflow_port: int = 5000
     mlflow_tracking_uri: str = "http://127.0.0.1:5000"
+    # MLflow's basic-auth app (fraudpipe.adapters.mlflow.principals): every request logs in.
+    mlflow_admin_user: str = Field("fraud-mlflow-admin", description="Creates users, grants.")
+    mlflow_admin_password: SecretStr
+    mlflow_trainer_user: str = Field(
+        "fraud-trainer", description="Logs training runs and registers versions."
+    )
+    mlflow_trainer_password: SecretStr
+    mlflow_promoter_user: str = Field(
+        "fraud-promoter", description="The promotion gate: the only one that moves aliases."
+    )
+    mlflow_promoter_password: SecretStr
+    mlflow_reader_user: str = Field(
+        "fraud-mlflow-reader", description="Reads models: the scorer and the dashboard."
+    )
+    mlflow_reader_password: SecretStr
+    mlflow_server_secret: SecretStr = Field(
+        description="Signs the MLflow server's sessions (MLFLOW_FLASK_SERVER_SECRET_KEY)."
+    )
     model_name: str = "fraud-detector"
     serving_alias: str = "champion"
     promotion_min_ap_gain: float = Field(
@@ -102,6 +164,10 @@ class Settings(BaseSettings):
     prefect_host: str = "127.0.0.1"
     prefect_port: int = 4200
     prefect_api_url: str = "http://127.0.0.1:4200/api"
+    prefect_api_user: str = Field(
+        "fraudpipe", description="Prefect's one API login (its server knows no other users)."
+    )
+    prefect_api_password: SecretStr
     prefect_work_pool: str = "fraudpipe-process"
 
     # Airflow
@@ -109,6 +175,11 @@ class Settings(BaseSettings):
 
     # Dashboard and metrics
     dashboard_port: int = 8501
+    dashboard_password: SecretStr | None = Field(
+        None,
+        description="Viewers log in with it; required to listen beyond loopback "
+        "(fraudpipe.dashboard.access).",
+    )
     metrics_port: int = 9108
 
     @computed_field  # type: ignore[prop-decorator]
@@ -138,6 +209,17 @@ class Settings(BaseSettings):
 
     def service_db_url(self, database: str) -> str:
         return self.pg_url(self.pg_services_user, self.pg_services_password, database)
+
+    def prefect_auth_string(self) -> str:
+        """Prefect's ``user:password`` login (PREFECT_API_AUTH_STRING on clients and workers)."""
+        return f"{self.prefect_api_user}:{self.prefect_api_password.get_secret_value()}"
+
+    def prefect_client_env(self) -> dict[str, str]:
+        """What a Prefect client process (the CLI, the worker, its flow runs) needs to log in."""
+        return {
+            "PREFECT_API_URL": self.prefect_api_url,
+            "PREFECT_API_AUTH_STRING": self.prefect_auth_string(),
+        }
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,30 @@ class ServiceUnavailableError(FraudpipeError):
         self.url = url
 
 
+class AuthenticationRefusedError(FraudpipeError):
+    """A service refused a principal's credentials (wrong or missing password)."""
+
+    def __init__(self, service: str, principal: str, detail: str) -> None:
+        super().__init__(
+            f"{service} refused the credentials of {principal!r} ({detail}): the password in "
+            ".env must be the one the stack was provisioned with; `fraudpipe stack up` "
+            "provisions it again"
+        )
+        self.service = service
+        self.principal = principal
+
+
+class NotAuthorizedError(FraudpipeError):
+    """A service authenticated a principal and refused what it asked for."""
+
+    def __init__(self, service: str, principal: str, action: str, detail: str = "") -> None:
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{service} does not allow {principal!r} to {action}{why}")
+        self.service = service
+        self.principal = principal
+        self.action = action
+
+
 class StackError(FraudpipeError):
     """The local stack could not install, start or stop a service."""
 

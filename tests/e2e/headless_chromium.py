@@ -183,6 +183,27 @@ class HeadlessChromium:
         """
         self._set_height(1000)
         self.call("Page.navigate", url=url)
+        return self.wait_settled(url, timeout, settle)
+
+    def submit_password(self, password: str, button: str, timeout: float = 60) -> PageState:
+        """Type into the page's password field, press `button`, and wait for the page to settle.
+
+        Typed as keystrokes (`Input.insertText`), so the app's widget sees a real edit.
+        """
+        self.call(
+            "Runtime.evaluate", expression="document.querySelector('input[type=password]').focus()"
+        )
+        self.call("Input.insertText", text=password)
+        click = (
+            "[...document.querySelectorAll('button')]"
+            f".find(b => b.innerText.trim() === {json.dumps(button)}).click()"
+        )
+        self.call("Runtime.evaluate", expression=click)
+        time.sleep(1.0)  # the rerun starts
+        return self.wait_settled("(after login)", timeout, settle=2.0)
+
+    def wait_settled(self, url: str, timeout: float, settle: float) -> PageState:
+        """Wait until the app's script finished and the page stopped changing (see above)."""
         deadline = time.monotonic() + timeout
         last: dict[str, Any] = {}
         stable_since = time.monotonic()

@@ -68,13 +68,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving_dashboard(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`fraudpipe dashboard` on a free loopback port with `env`; yields its base URL."""
+def serving_dashboard(env: dict[str, str], log: Path, address: str = "127.0.0.1") -> Iterator[str]:
+    """`fraudpipe dashboard` on a free port of `address` with `env`; yields its loopback URL."""
     port = free_port()
     with log.open("wb") as out:
         # Its own session, so the server (the CLI execs Streamlit) can be stopped as a group.
         process = subprocess.Popen(
-            [str(FRAUDPIPE), "dashboard", "--port", str(port)],
+            [str(FRAUDPIPE), "dashboard", "--port", str(port), "--address", address],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=out,
@@ -200,3 +200,43 @@ def test_each_page_on_a_seeded_database(
         assert "Batches scored\n\n3" in state.text and "Page (of 6)" in state.text
     if path == "models":
         assert "Champion" in state.text and "What drives the score" in state.text
+
+
+def test_beyond_loopback_the_dashboard_needs_a_password_to_start(tmp_path: Path) -> None:
+    refused = subprocess.run(
+        [str(FRAUDPIPE), "dashboard", "--address", "0.0.0.0", "--port", str(free_port())],
+        cwd=ROOT,
+        env={**os.environ, "FRAUDPIPE_DASHBOARD_PASSWORD": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "FRAUDPIPE_DASHBOARD_PASSWORD" in refused.stderr
+
+
+def test_beyond_loopback_nothing_shows_before_the_login(
+    stack: Settings, browser: HeadlessChromium, tmp_path: Path
+) -> None:
+    password = uuid.uuid4().hex
+    with (
+        scratch_database(stack, prefix="fraudpipe_test_login") as empty,
+        serving_dashboard(
+            {
+                "FRAUDPIPE_PG_DATABASE": empty.pg_database,
+                "FRAUDPIPE_DASHBOARD_PASSWORD": password,
+                "FRAUDPIPE_METRICS_PORT": str(free_port()),
+            },
+            tmp_path / "streamlit.log",
+            address="0.0.0.0",
+        ) as url,
+    ):
+        door = browser.open_streamlit_page(url)
+        assert "Password" in door.text
+        assert "Live" not in door.text and door.charts == 0
+        wrong = browser.submit_password("not-it", "Log in")
+        assert "Wrong password." in wrong.errors
+        inside = browser.submit_password(password, "Log in")
+        assert "Password" not in inside.text
+        assert "Live" in inside.text, inside.text[:500]

@@ -64,7 +64,7 @@ def own(stack: Settings, unique: str) -> Settings:
 
 @pytest.fixture
 def client(own: Settings) -> Iterator[SchemaRegistryClient]:
-    with registry_client(own) as sr:
+    with registry_client(own, "admin") as sr:
         yield sr
         for contract in Contract:
             delete_subject_completely(sr, contract.subject(own))

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_support import prefect_api
 from raw_files import raw_frame, write_csv
 
 from fraudpipe.config import Settings, get_settings
@@ -34,7 +34,7 @@ def flow_settings(fresh_db: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterat
     # The flow reads settings as a deployment run does (environment → get_settings()).
     monkeypatch.setenv("FRAUDPIPE_PG_DATABASE", fresh_db.pg_database)
     get_settings.cache_clear()
-    with temporary_settings({PREFECT_API_URL: fresh_db.prefect_api_url}):
+    with prefect_api(fresh_db):
         yield fresh_db
     get_settings.cache_clear()
 

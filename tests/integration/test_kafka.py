@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -11,6 +12,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 # The documented import path, though the package does not mark it as re-exported.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -19,13 +21,14 @@ _TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
-def bootstrap(stack: Settings) -> str:
-    return stack.kafka_bootstrap_servers
+def bootstrap(stack: Settings) -> dict[str, Any]:
+    """The admin's connection settings: these tests check the broker itself."""
+    return client_config(stack, "admin")
 
 
 @pytest.fixture(scope="module")
-def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+def admin(bootstrap: dict[str, Any]) -> AdminClient:
+    return AdminClient(bootstrap)
 
 
 @pytest.fixture
@@ -52,9 +55,9 @@ def _produce(producer: Producer, topic: str, key: bytes, value: bytes) -> Messag
 
 
 def test_keyed_message_round_trips(
-    bootstrap: str, topic: str, admin: AdminClient, unique: str
+    bootstrap: dict[str, Any], topic: str, admin: AdminClient, unique: str
 ) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer = Producer({**bootstrap, "acks": "all", "enable.idempotence": True})
     key = f"card-{unique}".encode()
     first = _produce(producer, topic, key, b"first")
     second = _produce(producer, topic, key, b"second")
@@ -67,7 +70,7 @@ def test_keyed_message_round_trips(
     group = f"test-kafka-{unique}"
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **bootstrap,
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -95,12 +98,12 @@ def test_keyed_message_round_trips(
 
 
 def test_producing_to_missing_topic_does_not_create_it(
-    bootstrap: str, admin: AdminClient, unique: str
+    bootstrap: dict[str, Any], admin: AdminClient, unique: str
 ) -> None:
     missing = f"test.kafka.missing.{unique}"
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **bootstrap,
             "acks": "all",
             # Give up on the unknown topic after 1 s instead of the default 30 s; the broker's
             # own answer (not a local timeout) is what proves auto-creation is off.

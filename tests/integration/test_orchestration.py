@@ -28,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from fraudpipe.adapters.avro.registration import delete_subject_completely
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings, get_settings
 
 pytestmark = pytest.mark.integration
@@ -104,6 +105,7 @@ def scope(
 
     from fraudpipe.adapters.avro import Contract, registry_client
     from fraudpipe.adapters.avro.registration import register_contracts
+    from fraudpipe.adapters.kafka.acls import scoped_rights
     from fraudpipe.adapters.kafka.topics import ensure_topics
     from fraudpipe.orchestration.prefect_runs import run_scope_env
 
@@ -120,8 +122,12 @@ def scope(
     )
     csv = _small_ulb_file(ulb_csv, tmp_path_factory.mktemp(suffix), seed=int(suffix, 16) % 2**32)
     ensure_topics(scoped)
-    admin = AdminClient({"bootstrap.servers": scoped.kafka_bootstrap_servers})
-    with registry_client(scoped) as client, pytest.MonkeyPatch.context() as mp:
+    admin = AdminClient(client_config(scoped, "admin"))
+    with (
+        registry_client(scoped, "admin") as client,
+        scoped_rights(scoped, fresh_db),
+        pytest.MonkeyPatch.context() as mp,
+    ):
         register_contracts(client, scoped)
         for name, value in run_scope_env(scoped).items():
             mp.setenv(name, value)
@@ -209,9 +215,7 @@ def _snapshot(settings: Settings, batch_id: str) -> Snapshot:
             ).one()
     finally:
         engine.dispose()
-    probe = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "offset-probe"}
-    )
+    probe = Consumer({**client_config(settings, "admin"), "group.id": "offset-probe"})
     try:
         topic = settings.topic_transactions
         partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions

@@ -45,6 +45,7 @@ from fraudpipe.adapters.avro import (
     value_context,
 )
 from fraudpipe.adapters.kafka.dlq import STORED_IN
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.mlflow.registry import load_model_version
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.columns import FEATURE_COLUMNS, MODEL_INPUT_COLUMNS
@@ -90,7 +91,7 @@ def test_the_scorer_dead_letters_each_poison_once_and_scores_every_genuine_messa
     write_ulb_day(path, DAY_ROWS, seed=8)
     batch_id = ingest_ulb_day(env, path)
     topic = env.topic_transactions
-    client = registry_client(env)  # serves every serialize() below; closed before scoring
+    client = registry_client(env, "admin")  # serves every serialize() below; closed before scoring
     serialize = make_serializer(Contract.TRANSACTION, client)
     schema_text = load_schema_str(Contract.TRANSACTION)
     tx_schema = fastavro.parse_schema(json.loads(schema_text))
@@ -149,9 +150,7 @@ def test_the_scorer_dead_letters_each_poison_once_and_scores_every_genuine_messa
         ("1,020,005-byte value", b"\x00" + struct.pack(">I", tx_id.schema_id)
          + bytes(HUGE_VALUE_BYTES - 5), "MalformedAvroError"),
     ]  # fmt: skip
-    producer = Producer(
-        {"bootstrap.servers": env.kafka_bootstrap_servers, "message.max.bytes": 2_000_000}
-    )
+    producer = Producer({**client_config(env, "admin"), "message.max.bytes": 2_000_000})
     for name, value, _ in corpus:
         # Keyed by the genuine id: every poison lands on the genuine message's partition,
         # ahead of it (the forgery before the genuine one, as the attack would have it).

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from prefect import flow, get_client, task
 from prefect.client.schemas.objects import StateType
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_support import prefect_api
 
 from fraudpipe.config import Settings
 
@@ -36,7 +36,7 @@ async def _read_state_type(flow_run_id: str) -> StateType | None:
 
 
 def test_flow_run_state_is_recorded_by_server(stack: Settings) -> None:
-    with temporary_settings({PREFECT_API_URL: stack.prefect_api_url}):
+    with prefect_api(stack):
         state = smoke_flow(20, return_state=True)
         assert state.result() == 41
         assert (

@@ -12,8 +12,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from scoring_support import headers_of, read_topic
 
+from fraudpipe.adapters.kafka.acls import scoped_rights
 from fraudpipe.adapters.kafka.dlq import STORED_IN, DeadLetterPublisher
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
 from fraudpipe.errors import DeliveryRefusedError
 from fraudpipe.microbatch import DeadLetter
@@ -28,12 +30,15 @@ SMALL_LIMIT = 4096
 
 @pytest.fixture
 def small_topic(stack: Settings, unique: str) -> Iterator[str]:
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(stack, "admin"))
     name = f"test.refusals.{unique}"
     new = NewTopic(name, 1, 1, config={"max.message.bytes": str(SMALL_LIMIT)})
     admin.create_topics([new], operation_timeout=_TIMEOUT)[name].result(timeout=_TIMEOUT)
+    # The scorer's producer writes it, as it writes its outputs.
+    outputs = stack.model_copy(update={"topic_predictions": name, "topic_dlq": name})
     try:
-        yield name
+        with scoped_rights(outputs, stack):
+            yield name
     finally:
         admin.delete_topics([name], operation_timeout=_TIMEOUT)[name].result(timeout=_TIMEOUT)
 

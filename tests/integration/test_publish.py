@@ -35,6 +35,8 @@ from fraudpipe.adapters.avro import (
     value_context,
 )
 from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
+from fraudpipe.adapters.kafka.acls import scoped_rights
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.postgres.batch_reads import read_batch_records
 from fraudpipe.adapters.postgres.batches import BatchRepository, BatchStatus
 from fraudpipe.adapters.postgres.connect import connect
@@ -83,11 +85,11 @@ def target(fresh_db: Settings, tmp_path: Path, unique: str) -> Iterator[Target]:
     _write_day(path, ROWS, seed=int(unique, 16) % 2**32)
     [batch] = ingest(own, FileSource(path)).batches
     assert batch.loaded == ROWS
-    admin = AdminClient({"bootstrap.servers": own.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(own, "admin"))
     topic = own.topic_transactions
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=_TIMEOUT)
     subject = Contract.TRANSACTION.subject(own)
-    with registry_client(own) as client:
+    with registry_client(own, "admin") as client, scoped_rights(own, fresh_db):
         register_contracts(client, own, [Contract.TRANSACTION])
         try:
             yield Target(own, admin, batch.batch_id)
@@ -118,7 +120,7 @@ def _consume_all(target: Target, expected: int) -> list[tuple[bytes, Transaction
     group = f"test-publish-{uuid.uuid4().hex[:10]}"
     consumer = Consumer(
         {
-            "bootstrap.servers": target.settings.kafka_bootstrap_servers,
+            **client_config(target.settings, "admin"),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -126,7 +128,7 @@ def _consume_all(target: Target, expected: int) -> list[tuple[bytes, Transaction
     )
     ctx = value_context(topic)
     received: list[tuple[bytes, TransactionRecord]] = []
-    with registry_client(target.settings) as client:
+    with registry_client(target.settings, "admin") as client:
         deserialize = make_deserializer(Contract.TRANSACTION, client)
         try:
             consumer.subscribe([topic])
@@ -181,7 +183,7 @@ def test_publisher_serializer_writes_the_librarys_exact_bytes(target: Target) ->
         batch = BatchRepository(conn).get(target.batch_id)
         assert batch is not None
         records = list(read_batch_records(conn, batch))
-    with registry_client(settings) as client:
+    with registry_client(settings, "admin") as client:
         subject = Contract.TRANSACTION.subject(settings)
         library = make_serializer(Contract.TRANSACTION, client)
         pinned = make_latest_serializer(Contract.TRANSACTION, client, subject)
@@ -299,7 +301,7 @@ def test_missing_topic_subject_registry_or_batch_are_named(target: Target, uniqu
 def _publish_with_registered_subject(settings: Settings, batch_id: str) -> None:
     """Publish to a topic that does not exist, its subject registered (so the topic check fails)."""
     subject = Contract.TRANSACTION.subject(settings)
-    with registry_client(settings) as client:
+    with registry_client(settings, "admin") as client:
         register_contracts(client, settings, [Contract.TRANSACTION])
         try:
             publish_batch(settings, batch_id)
@@ -315,7 +317,7 @@ def test_prefect_flow_publishes_and_names_its_run_after_the_batch(
     import importlib.util
 
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect_support import prefect_api
 
     from fraudpipe.config import get_settings
 
@@ -335,7 +337,7 @@ def test_prefect_flow_publishes_and_names_its_run_after_the_batch(
             return (await client.read_flow_run(flow_run_id)).name
 
     try:
-        with temporary_settings({PREFECT_API_URL: target.settings.prefect_api_url}):
+        with prefect_api(target.settings):
             state = module.publish_batch_flow(target.batch_id, return_state=True)
             summary = state.result()
             name = asyncio.run(run_name(str(state.state_details.flow_run_id)))

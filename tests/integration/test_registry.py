@@ -17,6 +17,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from fraudpipe.adapters.avro import registry_client
 from fraudpipe.adapters.avro.registration import delete_subject_completely
 from fraudpipe.config import Settings
 
@@ -58,11 +59,12 @@ def avro(schema: dict[str, Any]) -> Schema:
 
 @pytest.fixture(scope="module")
 def client(stack: Settings) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": stack.schema_registry_url})
+    """The writer: what `fraudpipe contracts register` uses."""
+    return registry_client(stack, "writer")
 
 
 @pytest.fixture
-def new_topic(client: SchemaRegistryClient) -> Iterator[Callable[[], str]]:
+def new_topic(stack: Settings) -> Iterator[Callable[[], str]]:
     """Factory of unique topic names; their `<topic>-value` subjects are deleted afterwards."""
     topics: list[str] = []
 
@@ -72,9 +74,9 @@ def new_topic(client: SchemaRegistryClient) -> Iterator[Callable[[], str]]:
         return topic
 
     yield make
-    for topic in topics:
-        subject = f"{topic}-value"
-        delete_subject_completely(client, subject)
+    with registry_client(stack, "admin") as admin:
+        for topic in topics:
+            delete_subject_completely(admin, f"{topic}-value")
 
 
 def test_register_and_read_back_by_id(
@@ -164,3 +166,43 @@ def test_delete_subject_soft_then_permanent(
 
     assert client.delete_subject(subject, permanent=True) == [1]
     assert subject not in client.get_subjects(deleted=True)
+
+
+def _status_of(call: Callable[[], object]) -> int:
+    with pytest.raises(SchemaRegistryError) as refused:
+        call()
+    return int(refused.value.http_status_code)
+
+
+def test_anonymous_and_read_only_clients_can_neither_register_nor_delete(
+    stack: Settings, client: SchemaRegistryClient, new_topic: Callable[[], str]
+) -> None:
+    subject = f"{new_topic()}-value"
+    client.register_schema(subject, avro(TXN_V1))
+    anonymous = SchemaRegistryClient({"url": stack.schema_registry_url})
+    wrong = SchemaRegistryClient(
+        {
+            "url": stack.schema_registry_url,
+            "basic.auth.user.info": f"{stack.registry_writer_user}:not-the-password",
+        }
+    )
+    reader = registry_client(stack, "reader")
+
+    for intruder in (anonymous, wrong):
+        assert _status_of(lambda c=intruder: c.get_latest_version(subject)) == 401
+        assert _status_of(lambda c=intruder: c.register_schema(subject, avro(TXN_V2))) == 401
+        assert _status_of(lambda c=intruder: c.delete_subject(subject)) == 401
+    assert reader.get_latest_version(subject).version == 1  # it reads what it needs
+    assert _status_of(lambda: reader.register_schema(subject, avro(TXN_V2))) == 403
+    assert _status_of(lambda: reader.delete_subject(subject)) == 403
+    assert _status_of(lambda: reader.set_compatibility(subject, "NONE")) == 403
+    assert client.get_versions(subject) == [1]  # nothing changed
+
+
+def test_the_writer_registers_but_cannot_change_the_registrys_global_rules(
+    stack: Settings, client: SchemaRegistryClient
+) -> None:
+    admin = registry_client(stack, "admin")
+    level = admin.get_compatibility()
+    assert _status_of(lambda: client.set_compatibility(level="NONE")) == 403
+    assert admin.get_compatibility() == level

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 from mlflow import MlflowClient
 from model_frames import store_transactions, synthetic_history
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect_support import prefect_api
 
 from fraudpipe.adapters.mlflow.registry import delete_registered_model
 from fraudpipe.config import Settings, get_settings
@@ -53,7 +53,7 @@ def test_the_weekly_flow_trains_from_the_database_and_sets_the_champion(
     frame = synthetic_history(days=2, rows_per_day=1500, fraud_rate=0.03, seed=5)
     store_transactions(flow_settings, frame, "synthetic-flow-test", unlabelled_every=25)
 
-    with temporary_settings({PREFECT_API_URL: flow_settings.prefect_api_url}):
+    with prefect_api(flow_settings):
         state = retrain_weekly(return_state=True)
         assert state.is_completed(), state.message
         summary = state.result()

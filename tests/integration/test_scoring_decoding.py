@@ -52,7 +52,7 @@ def env(stack: Settings) -> Iterator[tuple[Settings, SchemaRegistryClient]]:
             "topic_alerts": f"test.{unique}.alerts",
         }
     )
-    with registry_client(settings) as client:
+    with registry_client(settings, "admin") as client:
         register_contracts(client, settings)
         try:
             yield settings, client
@@ -234,7 +234,7 @@ def test_an_unreachable_registry_is_an_outage_not_a_dead_letter(
         _records(1, seed=5)[0], value_context(topic)
     )
     nowhere = settings.model_copy(update={"schema_registry_url": "http://127.0.0.1:9/apis"})
-    with registry_client(nowhere) as dead_client:
+    with registry_client(nowhere, "admin") as dead_client:
         decoder = ColumnarDecoder(RecordDecoder(nowhere, dead_client, topic))
         with pytest.raises(ServiceUnavailableError):
             decoder.decode(_messages([value], topic))

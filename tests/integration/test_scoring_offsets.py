@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from fraudpipe.adapters.kafka.offsets import OffsetCommitter, next_offsets
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ _PARTITIONS = 3
 
 @pytest.fixture
 def topic(stack: Settings, unique: str) -> Iterator[str]:
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(stack, "admin"))
     name = f"test.offsets.{unique}"
     new = NewTopic(name, num_partitions=_PARTITIONS, replication_factor=1)
     admin.create_topics([new], operation_timeout=_TIMEOUT)[name].result(timeout=_TIMEOUT)
@@ -37,7 +38,7 @@ def topic(stack: Settings, unique: str) -> Iterator[str]:
 
 
 def _committed(stack: Settings, topic: str, group: str) -> dict[int, int]:
-    reader = Consumer({"bootstrap.servers": stack.kafka_bootstrap_servers, "group.id": group})
+    reader = Consumer({**client_config(stack, "admin"), "group.id": group})
     try:
         parts = [TopicPartition(topic, p) for p in range(_PARTITIONS)]
         return {tp.partition: tp.offset for tp in reader.committed(parts, timeout=_TIMEOUT)}
@@ -48,7 +49,7 @@ def _committed(stack: Settings, topic: str, group: str) -> dict[int, int]:
 def test_async_commits_land_and_commit_now_settles_the_rest(
     stack: Settings, topic: str, unique: str
 ) -> None:
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap_servers})
+    producer = Producer(client_config(stack, "admin"))
     for i in range(60):
         producer.produce(topic, f"v{i}".encode(), f"k{i}".encode())
     assert producer.flush(_TIMEOUT) == 0
@@ -56,7 +57,7 @@ def test_async_commits_land_and_commit_now_settles_the_rest(
     holder: list[OffsetCommitter] = []
     consumer = Consumer(
         {
-            "bootstrap.servers": stack.kafka_bootstrap_servers,
+            **client_config(stack, "admin"),
             "group.id": group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

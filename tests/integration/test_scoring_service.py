@@ -46,6 +46,7 @@ from fraudpipe.adapters.avro import (
     registry_client,
     value_context,
 )
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.mlflow.registry import load_model_version
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
@@ -137,7 +138,7 @@ def test_a_published_day_is_scored_exactly_once_with_lineage(env: Settings, tmp_
     assert max(abs(expected[r.transaction_id] - r.score) for r in rows) < 1e-12
 
     # The predictions topic carries the same verdicts; the alerts topic one per flagged row.
-    with registry_client(env) as client:
+    with registry_client(env, "admin") as client:
         read_prediction = make_deserializer(Contract.PREDICTION, client)
         read_alert = make_deserializer(Contract.ALERT, client)
         published = [
@@ -225,7 +226,7 @@ def test_poison_messages_go_to_the_dlq_and_good_ones_around_them_are_scored(
     good = read_topic(env, env.topic_transactions, 300)
     template = good[0].value()
     assert template is not None
-    with registry_client(env) as client:
+    with registry_client(env, "admin") as client:
         tx_id = client.lookup_schema(
             Contract.TRANSACTION.subject(env), _schema(Contract.TRANSACTION)
         ).schema_id
@@ -248,7 +249,7 @@ def test_poison_messages_go_to_the_dlq_and_good_ones_around_them_are_scored(
             tx_id, Contract.TRANSACTION, record | {"transaction_id": str(uuid.uuid4())}
         ),
     }
-    producer = Producer({"bootstrap.servers": env.kafka_bootstrap_servers})
+    producer = Producer(client_config(env, "admin"))
     for value in poison.values():
         producer.produce(env.topic_transactions, value, b"poison", partition=0)
     # Good messages after the poison: re-sent copies of the first ten (absorbed on write).
@@ -348,7 +349,7 @@ def _free_port() -> int:
 def _end_offsets(settings: Settings) -> dict[int, int]:
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": "x"})
+    consumer = Consumer({**client_config(settings, "admin"), "group.id": "x"})
     try:
         meta = consumer.list_topics(settings.topic_transactions, timeout=30)
         parts = meta.topics[settings.topic_transactions].partitions

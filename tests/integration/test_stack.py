@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fraudpipe.config import Settings
+from fraudpipe.project import project_root
 from fraudpipe.stack.base import port_open
 from fraudpipe.stack.manager import stack_up
 from fraudpipe.stack.postgres import PostgresService
@@ -82,3 +83,29 @@ def test_the_stack_directory_is_private(stack: Settings) -> None:
     # As root, PostgreSQL's own account may pass through (0710, group postgres); nobody else.
     assert mode in (0o700, 0o710), oct(mode)
     assert not mode & 0o007
+
+
+def test_no_secret_is_in_any_log_of_the_running_stack(stack: Settings) -> None:
+    """Every service's log (and the scorers'), as the running stack wrote it so far."""
+    secrets = {name: value.encode() for name, value in _secrets(stack).items()}
+    logs = sorted((stack.stack_dir / "logs").rglob("*.log"))
+    assert any(log.name == "kafka.log" for log in logs), logs
+    found = [
+        f"{name} in {log}"
+        for log in logs
+        for name, secret in secrets.items()
+        if secret in log.read_bytes()
+    ]
+    assert not found, found
+
+
+def test_files_that_hold_credentials_are_readable_by_their_owner_alone(stack: Settings) -> None:
+    holders = [
+        project_root() / ".env",
+        stack.stack_dir / "kafka" / "server.properties",
+        stack.stack_dir / "registry" / "users.properties",
+        stack.stack_dir / "mlflow" / "basic_auth.ini",
+    ]
+    modes = {str(path): oct(path.stat().st_mode & 0o777) for path in holders if path.exists()}
+    assert set(modes) == {str(p) for p in holders}, modes
+    assert set(modes.values()) == {"0o600"}, modes

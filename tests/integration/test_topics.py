@@ -18,6 +18,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigResource,
 )
 
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import TopicAction, ensure_topics, topic_specs
 from fraudpipe.config import Settings
 
@@ -40,7 +41,7 @@ def own(stack: Settings, unique: str) -> Settings:
 
 @pytest.fixture
 def admin(own: Settings) -> Iterator[AdminClient]:
-    client = AdminClient({"bootstrap.servers": own.kafka_bootstrap_servers})
+    client = AdminClient(client_config(own, "admin"))
     yield client
     names = [s.name for s in topic_specs(own)]
     existing = [n for n in names if n in client.list_topics(timeout=_TIMEOUT).topics]

@@ -26,7 +26,7 @@ def contracts_register_cmd(directory: ContractsDirOption = None) -> None:
     from fraudpipe.adapters.avro.registration import register_contracts
 
     settings = get_settings()
-    with registry_client(settings) as client:
+    with registry_client(settings, "writer") as client:
         results = register_contracts(client, settings, directory=directory or CONTRACTS_DIR)
     for r in results:
         what = "registered as" if r.registered else "unchanged,"

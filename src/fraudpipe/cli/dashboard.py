@@ -22,9 +22,12 @@ def dashboard_cmd(
     """Serve the Streamlit dashboard (reads PostgreSQL as the read-only role, and MLflow)."""
     import os
 
+    from fraudpipe.dashboard.access import require_login_beyond_loopback
     from fraudpipe.dashboard.launch import streamlit_command
 
-    port = port or get_settings().dashboard_port
+    settings = get_settings()
+    require_login_beyond_loopback(settings, address)
+    port = port or settings.dashboard_port
     command = streamlit_command(address, port)
     console.print(f"dashboard: http://{address}:{port}")
     console.file.flush()  # exec discards unflushed output

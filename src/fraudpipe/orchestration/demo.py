@@ -115,7 +115,7 @@ def bootstrap(settings: Settings, say: Say) -> None:
     say("database schema", f"at revision {upgrade(settings)}")
     topics = ensure_topics(settings)
     say("Kafka topics", ", ".join(f"{t.spec.name} {t.action.value}" for t in topics))
-    with registry_client(settings) as client:
+    with registry_client(settings, "writer") as client:
         registered = register_contracts(client, settings, directory=CONTRACTS_DIR)
     new = sum(r.registered for r in registered)
     say("contracts", f"{new} new schema version(s), {len(registered) - new} unchanged")

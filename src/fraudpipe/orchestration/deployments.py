@@ -63,7 +63,9 @@ def ensure_work_pool(settings: Settings) -> bool:
     from prefect.workers.process import ProcessWorker
 
     try:
-        with SyncPrefectClient(settings.prefect_api_url) as client:
+        with SyncPrefectClient(
+            settings.prefect_api_url, auth_string=settings.prefect_auth_string()
+        ) as client:
             try:
                 client.read_work_pool(settings.prefect_work_pool)
                 return False
@@ -99,7 +101,7 @@ def apply_deployments(settings: Settings) -> list[AppliedDeployment]:
     root = project_root()
     env = {
         **os.environ,
-        "PREFECT_API_URL": settings.prefect_api_url,
+        **settings.prefect_client_env(),
         "FRAUDPIPE_PREFECT_WORK_POOL": settings.prefect_work_pool,
         # `prefect deploy` imports each flow's module: it must not start talking to anything.
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -129,7 +131,9 @@ def read_applied(settings: Settings, deploy_output: str = "") -> list[AppliedDep
 
     applied: list[AppliedDeployment] = []
     try:
-        with SyncPrefectClient(settings.prefect_api_url) as client:
+        with SyncPrefectClient(
+            settings.prefect_api_url, auth_string=settings.prefect_auth_string()
+        ) as client:
             for name in DEPLOYMENTS:
                 try:
                     deployment = client.read_deployment_by_name(name)

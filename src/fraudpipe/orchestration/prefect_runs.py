@@ -145,7 +145,9 @@ def run_deployment_and_wait(
     tag = run_tag(key)
     began = time.monotonic()
     try:
-        with SyncPrefectClient(settings.prefect_api_url) as client:
+        with SyncPrefectClient(
+            settings.prefect_api_url, auth_string=settings.prefect_auth_string()
+        ) as client:
             run, started_here = _attach_or_create(
                 client, settings, deployment_name, dict(parameters), key, tag, abandoned_after
             )

@@ -53,6 +53,7 @@ from fraudpipe.errors import (
     ContentConflictError,
     InvalidScoreError,
     KafkaFatalError,
+    NotAuthorizedError,
     PoisonMessageError,
     ServiceUnavailableError,
     UnknownTransactionError,
@@ -92,6 +93,7 @@ class Written:
 
 
 _ROOM_POLL_S = 0.001
+_DENIED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED})
 #: Micro-batches that may wait behind a write stage's current one. Few: while every write
 #: stage is busy, new messages gather in the client's queue and form one larger micro-batch.
 QUEUED_WRITES = 1
@@ -391,6 +393,9 @@ class ScoringPipeline:
                 data.append(message)
             elif err.fatal():
                 raise KafkaFatalError("consumer", str(err))
+            elif err.code() in _DENIED:
+                # The broker's ACLs refuse the scorer its topic or group: no retry helps.
+                raise NotAuthorizedError("Kafka", "the scorer", "consume", str(err))
             elif err.code() != KafkaError._PARTITION_EOF:
                 self.runtime.metrics.errors.labels(f"kafka:{err.name()}").inc()
                 log.warning("consume error", error=str(err))

@@ -15,7 +15,12 @@ from typing import Literal, TypeVar
 from confluent_kafka import KafkaError
 
 from fraudpipe.adapters.postgres.connect import RETRIABLE_TRANSACTION_ERRORS
-from fraudpipe.errors import KafkaFatalError, SchemaRegistryRequestError, ServiceUnavailableError
+from fraudpipe.errors import (
+    AuthenticationRefusedError,
+    KafkaFatalError,
+    SchemaRegistryRequestError,
+    ServiceUnavailableError,
+)
 from fraudpipe.microbatch import ScoredBatch
 from fraudpipe.retry import Backoff, retry_until_done
 from fraudpipe.scoring.metrics import ScoringMetrics
@@ -107,6 +112,7 @@ class ScorerRuntime:
     on_commit: Callable[[ScoredBatch, float], None] | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     _fatal: KafkaError | None = None
+    _principal: str = ""
 
     def stop(self) -> None:
         """Ask the run to finish the current micro-batch, commit and close (thread-safe)."""
@@ -127,11 +133,21 @@ class ScorerRuntime:
             on_failure=lambda exc: self.metrics.errors.labels(type(exc).__name__).inc(),
         )
 
-    def fail(self, error: KafkaError) -> None:
-        """Record a fatal consumer error, raised by the loop at its next turn."""
+    def fail(self, error: KafkaError, principal: str = "") -> None:
+        """Record a fatal consumer error, raised by the loop at its next turn.
+
+        Args:
+            error: librdkafka's error.
+            principal: Who the consumer logs in as, named when the error is a refused login.
+        """
         self._fatal = error
+        self._principal = principal
 
     def raise_if_fatal(self) -> None:
-        """Raises `KafkaFatalError` once the consumer reported a fatal error."""
-        if self._fatal is not None:
-            raise KafkaFatalError("consumer", str(self._fatal))
+        """Raises `KafkaFatalError`, or `AuthenticationRefusedError` for a refused login, once
+        the consumer reported one."""
+        if self._fatal is None:
+            return
+        if self._fatal.code() == KafkaError._AUTHENTICATION:
+            raise AuthenticationRefusedError("Kafka", self._principal, str(self._fatal))
+        raise KafkaFatalError("consumer", str(self._fatal))

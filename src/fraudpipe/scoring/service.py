@@ -168,8 +168,9 @@ class ScoringService:
             log.warning("model refusal not recorded in PostgreSQL", version=version, error=str(exc))
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self.runtime.fail(err)
+        # librdkafka retries a refused login for ever: the scorer stops with the reason.
+        if err.fatal() or err.code() == KafkaError._AUTHENTICATION:
+            self.runtime.fail(err, self.settings.kafka_scorer_user)
             return
         # Broker down, connection refused, ...: librdkafka reconnects by itself.
         self.metrics.errors.labels(f"kafka:{err.name()}").inc()

@@ -7,6 +7,7 @@ under `.stack/run/`, so `stack down` never touches a server someone else runs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -18,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import structlog
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import StackError
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,10 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """True when GET url answers 2xx."""
+def http_ok(url: str, timeout: float = 2.0, auth: tuple[str, str] | None = None) -> bool:
+    """True when GET url (as `auth`'s user, with HTTP basic auth) answers 2xx."""
     try:
-        return httpx.get(url, timeout=timeout).is_success
+        return httpx.get(url, timeout=timeout, auth=auth).is_success
     except httpx.HTTPError:
         return False
 
@@ -118,6 +122,37 @@ class Service(ABC):
     def after_start(self) -> None:  # noqa: B027  # optional hook
         """Post-start provisioning (users, databases, topics), idempotent."""
 
+    def configuration(self) -> str:
+        """What the service is launched with that a restart must pick up (listeners, logins).
+
+        `up` restarts a process of ours launched with anything else; only a digest of it is
+        kept (`run/<name>.config`), so it may hold secrets. Empty: nothing to compare.
+        """
+        return ""
+
+    @property
+    def _config_digest_file(self) -> Path:
+        return self.pid_file.with_suffix(".config")
+
+    def _config_digest(self) -> str:
+        configuration = self.configuration()
+        return hashlib.sha256(configuration.encode()).hexdigest() if configuration else ""
+
+    def launched_outdated(self) -> bool:
+        """True when our running process was launched with another `configuration()`.
+
+        The record names the process it describes: one launched by anything else (an older
+        fraudpipe, say) has none of its own and counts as outdated.
+        """
+        expected = self._config_digest()
+        if not expected:
+            return False
+        try:
+            pid, _, digest = self._config_digest_file.read_text().strip().partition(" ")
+        except FileNotFoundError:
+            return True
+        return pid != str(self.managed_pid()) or digest != expected
+
     # -- shared behaviour --------------------------------------------------------------------
     def spawn(
         self,
@@ -141,6 +176,7 @@ class Service(ABC):
                 start_new_session=True,  # survives the CLI, and stop() can kill its whole group
             )
         self.pid_file.write_text(str(proc.pid))
+        self._config_digest_file.write_text(f"{proc.pid} {self._config_digest()}")
         return proc
 
     def managed_pid(self) -> int | None:
@@ -163,8 +199,12 @@ class Service(ABC):
         A process of ours that is alive but does not answer (say PostgreSQL, where it keeps
         its data, is restarting) is waited for, not doubled: a second copy cannot bind the port,
         yet it would take over the pid file and leave the first for no `down` to stop. One that
-        does not answer within `stack_wait_seconds` is stopped and replaced.
+        does not answer within `stack_wait_seconds` is stopped and replaced, and so is one
+        launched with an earlier `configuration()` (security turned on, say).
         """
+        if self.managed_pid() is not None and self.launched_outdated():
+            log.info("restarting with its new configuration", service=self.name)
+            self.down()
         if self.is_up():
             self.after_start()
             return False

@@ -3,6 +3,8 @@
 The broker's jars come from Maven Central through `mvn` into `.stack/kafka/<version>/libs/`, so
 no Kafka distribution tarball is needed. The storage under `.stack/kafka/data` is formatted once
 with a standalone (dynamic) controller quorum; its cluster id lives in `meta.properties` there.
+Every listener authenticates and every request is authorized (`fraudpipe.adapters.kafka.security`
+and `acls`); the admin's password is in `server.properties`, readable by its owner alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from fraudpipe.adapters.kafka.acls import provision_principals
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.errors import StackError
 from fraudpipe.stack.base import Service, port_open
 
@@ -139,16 +143,7 @@ class KafkaService(Service):
 
     @property
     def _host_port(self) -> tuple[str, int]:
-        # The first bootstrap entry is the one this stack serves; others would be remote peers.
-        first = self.settings.kafka_bootstrap_servers.split(",")[0].strip()
-        host, _, port = first.rpartition(":")
-        try:
-            return host.strip("[]") or "127.0.0.1", int(port)
-        except ValueError as exc:
-            raise StackError(
-                self.name,
-                f"kafka_bootstrap_servers entry {first!r} is not host:port; fix it in .env",
-            ) from exc
+        return _host_port_of(self.settings.kafka_bootstrap_servers)
 
     # -- health ------------------------------------------------------------------------------
     def is_up(self) -> bool:
@@ -160,7 +155,7 @@ class KafkaService(Service):
         host, port = self._host_port
         if not port_open(host, port):
             return False
-        admin = AdminClient({"bootstrap.servers": self.url, "log_level": 0})
+        admin = AdminClient({**client_config(self.settings, "admin"), "log_level": 0})
         try:
             metadata = admin.list_topics(timeout=_PROBE_TIMEOUT_SECONDS)
         except KafkaException:
@@ -263,14 +258,35 @@ class KafkaService(Service):
         jars = sorted(p.name for p in self.libs_dir.glob("*.jar"))
         self._installed_marker.write_text("\n".join(jars) + "\n")
 
+    def configuration(self) -> str:
+        return self._server_properties()
+
+    def after_start(self) -> None:
+        """The pipeline's SCRAM users and ACLs (`fraudpipe.adapters.kafka.acls`)."""
+        provision_principals(self.settings)
+
     def _write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log4j_file.write_text(_LOG4J2_YAML)
+        # It holds the admin's password: readable by its owner alone, written that way.
+        self.config_file.touch(mode=0o600)
+        self.config_file.chmod(0o600)
         self.config_file.write_text(self._server_properties())
 
     def _server_properties(self) -> str:
+        s = self.settings
         _, port = self._host_port
-        controller = f"127.0.0.1:{self.settings.kafka_controller_port}"
+        _, broker_port = _host_port_of(s.kafka_admin_bootstrap_servers)
+        client = f"127.0.0.1:{port}"
+        broker = f"127.0.0.1:{broker_port}"
+        controller = f"127.0.0.1:{s.kafka_controller_port}"
+        # The admin is the super user; it speaks PLAIN on the broker and controller listeners,
+        # whose server side checks it against this same line (`user_<name>`).
+        admin, password = s.kafka_admin_user, s.kafka_admin_password.get_secret_value()
+        plain = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{admin}" password="{password}" user_{admin}="{password}";'
+        )
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -278,10 +294,29 @@ class KafkaService(Service):
             # builds a dynamic quorum and refuses `controller.quorum.voters`.
             "controller.quorum.bootstrap.servers": controller,
             "controller.listener.names": "CONTROLLER",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://{controller}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://{controller}",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            # CLIENT: the pipeline's principals (SCRAM). BROKER: the broker's own traffic (the
+            # transaction coordinator's markers) and the admin (PLAIN), since SCRAM users live
+            # in the metadata a KRaft node bootstraps from. No listener takes anyone anonymous.
+            "listeners": f"CLIENT://{client},BROKER://{broker},CONTROLLER://{controller}",
+            "advertised.listeners": f"CLIENT://{client},BROKER://{broker},CONTROLLER://{controller}",
+            "listener.security.protocol.map": (
+                "CLIENT:SASL_PLAINTEXT,BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+            ),
+            "inter.broker.listener.name": "BROKER",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.client.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.client.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.broker.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.broker.plain.sasl.jaas.config": plain,
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+            # Nothing is allowed unless an ACL says so (`acls.pipeline_acls`).
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{admin}",
             "log.dirs": str(self.data_dir),
             "num.partitions": str(self.settings.kafka_default_partitions),
             "default.replication.factor": "1",
@@ -358,6 +393,18 @@ def _pom(kafka_version: str) -> str:
             _DEPENDENCY_TEMPLATE.format(group=g, artifact=a, version=v) for g, a, v in deps
         ),
     )
+
+
+def _host_port_of(servers: str) -> tuple[str, int]:
+    """The first entry of a bootstrap list: the one this stack serves (others are peers)."""
+    first = servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    try:
+        return host.strip("[]") or "127.0.0.1", int(port)
+    except ValueError as exc:
+        raise StackError(
+            "kafka", f"bootstrap entry {first!r} is not host:port; fix it in .env"
+        ) from exc
 
 
 def _random_cluster_id() -> str:

@@ -217,6 +217,7 @@ def provision_databases(settings: Settings, superuser_conninfo: str) -> None:
         databases = {
             s.pg_database: s.pg_owner_user,
             s.mlflow_database: s.pg_services_user,
+            s.mlflow_auth_database: s.pg_services_user,
             s.registry_database: s.pg_services_user,
             s.prefect_database: s.pg_services_user,
             s.airflow_database: s.pg_services_user,

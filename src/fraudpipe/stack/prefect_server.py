@@ -24,9 +24,19 @@ class PrefectService(Service):
 
     def version(self) -> str | None:
         try:
-            return str(httpx.get(f"{self.url}/admin/version", timeout=2).json())
+            response = httpx.get(f"{self.url}/admin/version", auth=self.login, timeout=2)
+            return str(response.raise_for_status().json())
         except (httpx.HTTPError, ValueError):
             return None
+
+    @property
+    def login(self) -> tuple[str, str]:
+        s = self.settings
+        return s.prefect_api_user, s.prefect_api_password.get_secret_value()
+
+    def configuration(self) -> str:
+        env = self.server_env()
+        return "\n".join(f"{k}={env[k]}" for k in sorted(env))
 
     def server_env(self) -> dict[str, str]:
         s = self.settings
@@ -38,6 +48,8 @@ class PrefectService(Service):
             "PREFECT_SERVER_API_PORT": str(s.prefect_port),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+            # Every API request but `GET /health` logs in; the UI asks for the same login.
+            "PREFECT_SERVER_API_AUTH_STRING": s.prefect_auth_string(),
         }
 
     def launch(self) -> subprocess.Popen[bytes]:

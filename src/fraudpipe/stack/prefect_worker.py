@@ -43,9 +43,11 @@ class PrefectWorkerService(Service):
         """Names of the pool's workers that heartbeat recently, per the Prefect API."""
         api = self.settings.prefect_api_url.rstrip("/")
         try:
+            s = self.settings
             response = httpx.post(
-                f"{api}/work_pools/{self.settings.prefect_work_pool}/workers/filter",
+                f"{api}/work_pools/{s.prefect_work_pool}/workers/filter",
                 json={},
+                auth=(s.prefect_api_user, s.prefect_api_password.get_secret_value()),
                 timeout=2,
             )
         except httpx.HTTPError:
@@ -67,6 +69,9 @@ class PrefectWorkerService(Service):
         # Our own worker's last heartbeat outlives it by up to three intervals after a stop;
         # only a live process of ours makes it count.
         return self.worker_name in live and self.managed_pid() is not None
+
+    def configuration(self) -> str:
+        return self.settings.prefect_client_env()["PREFECT_API_AUTH_STRING"]
 
     def version(self) -> str | None:
         # Workers do not report a version to the API; ours runs from this environment's Prefect.
@@ -95,7 +100,8 @@ class PrefectWorkerService(Service):
                 "never",
             ],
             env={
-                "PREFECT_API_URL": s.prefect_api_url,
+                # The login reaches the flow runs too: they inherit the worker's environment.
+                **s.prefect_client_env(),
                 "PREFECT_HOME": str(self.home),
                 "PREFECT_WORKER_QUERY_SECONDS": str(_QUERY_SECONDS),
                 "PREFECT_WORKER_HEARTBEAT_SECONDS": str(_HEARTBEAT_SECONDS),

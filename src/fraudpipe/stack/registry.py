@@ -8,6 +8,7 @@ which the stack already runs. Producers and consumers only ever see the ccompat 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from fraudpipe.adapters.avro.serde import APICURIO_ROLES, registry_credentials
 from fraudpipe.errors import StackError
 from fraudpipe.stack.base import Service, http_ok, port_open
 
@@ -110,13 +112,22 @@ class RegistryService(Service):
         port = target.port or (443 if target.scheme == "https" else 80)
         if not port_open(host, port):
             return False
-        return http_ok(f"{self.url.rstrip('/')}/subjects")
+        return http_ok(f"{self.url.rstrip('/')}/subjects", auth=self._reader_auth)
+
+    @property
+    def _reader_auth(self) -> tuple[str, str]:
+        user, password = registry_credentials(self.settings, "reader")
+        return user, password.get_secret_value()
 
     def version(self) -> str | None:
         """Version from Apicurio's system info (v3 API, then v2), None if not Apicurio."""
         for api in ("v3", "v2"):
             try:
-                resp = httpx.get(f"{self.base_url}/apis/registry/{api}/system/info", timeout=2.0)
+                resp = httpx.get(
+                    f"{self.base_url}/apis/registry/{api}/system/info",
+                    auth=self._reader_auth,
+                    timeout=2.0,
+                )
             except httpx.HTTPError:
                 return None
             if not resp.is_success:
@@ -220,11 +231,46 @@ class RegistryService(Service):
             raise StackError(self.name, f"not installed under {self.dist_dir}: run install()")
         info = json.loads(self.marker.read_text())
         java = find_java(int(info.get("java_min", 17)))
+        self._write_users()
         return self.spawn(
             [str(java), *JVM_FLAGS, "-jar", str(self.runner_jar)],
             env=self.runtime_env(),
             cwd=self.home,
         )
+
+    @property
+    def users_file(self) -> Path:
+        """Quarkus's embedded users: digests of the passwords, and each one's role."""
+        return self.home / "users.properties"
+
+    def users_properties(self) -> str:
+        """The registry's users, with Quarkus's digest of each password, never the password.
+
+        Quarkus stores ``hex(sha512("<user>:Quarkus:<password>"))`` (its default realm).
+        """
+        lines = [
+            "quarkus.security.users.embedded.enabled=true",
+            "quarkus.security.users.embedded.plain-text=false",
+            "quarkus.security.users.embedded.algorithm=digest-sha-512",
+        ]
+        for role, apicurio_role in APICURIO_ROLES.items():
+            user, password = registry_credentials(self.settings, role)
+            digest = hashlib.sha512(
+                f"{user}:Quarkus:{password.get_secret_value()}".encode()
+            ).hexdigest()
+            lines.append(f'quarkus.security.users.embedded.users."{user}"={digest}')
+            lines.append(f'quarkus.security.users.embedded.roles."{user}"={apicurio_role}')
+        return "\n".join(lines) + "\n"
+
+    def _write_users(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.users_file.touch(mode=0o600)
+        self.users_file.chmod(0o600)
+        self.users_file.write_text(self.users_properties())
+
+    def configuration(self) -> str:
+        env = self.runtime_env()
+        return self.users_properties() + "\n".join(f"{k}={env[k]}" for k in sorted(env))
 
     def runtime_env(self) -> dict[str, str]:
         """Registry configuration as environment variables.
@@ -257,9 +303,14 @@ class RegistryService(Service):
             # Look schemas up by canonical form, so a producer whose .avsc differs only in
             # whitespace or key order still finds the registered id.
             "APICURIO_CCOMPAT_USE_CANONICAL_HASH": "true",
-            # Local stack: no authentication and nothing that talks to the outside.
+            # Every request logs in with HTTP basic auth against the users file
+            # (`_write_users`); what each may do comes from its Apicurio role. No OIDC server.
             "QUARKUS_OIDC_TENANT_ENABLED": "false",
-            "APICURIO_AUTH_ROLE_BASED_AUTHORIZATION": "false",
+            "QUARKUS_HTTP_AUTH_BASIC": "true",
+            "QUARKUS_CONFIG_LOCATIONS": str(self.users_file),
+            "APICURIO_AUTH_ROLE_BASED_AUTHORIZATION": "true",
+            "APICURIO_AUTH_ROLE_SOURCE": "token",
+            "APICURIO_AUTH_ANONYMOUS_READ_ACCESS_ENABLED": "false",
             "QUARKUS_OTEL_SDK_DISABLED": "true",
             # Health probes poll every half second; an access log would mostly record those.
             "QUARKUS_HTTP_ACCESS_LOG_ENABLED": "false",

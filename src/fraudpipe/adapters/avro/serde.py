@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import structlog
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -24,6 +24,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.serde import clear_original_key
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import parse_schema, schemaless_writer
+from pydantic import SecretStr
 
 from fraudpipe.adapters.avro.codec.record_writer import FlatRecordEncoder, plan_flat_encoder
 from fraudpipe.adapters.avro.codec.row_writer import RowEncoder
@@ -47,17 +48,45 @@ SUBJECT_NOT_FOUND: Final = 40401
 SCHEMA_NOT_FOUND: Final = 40403
 
 
-def registry_client(settings: Settings) -> SchemaRegistryClient:
+#: Who a registry client is; each maps to one of Apicurio's roles (`fraudpipe.stack.registry`).
+RegistryRole = Literal["reader", "writer", "admin"]
+#: Apicurio's role of each: read only; create and change artifacts; everything.
+APICURIO_ROLES: Final[dict[RegistryRole, str]] = {
+    "reader": "sr-readonly",
+    "writer": "sr-developer",
+    "admin": "sr-admin",
+}
+
+
+def registry_credentials(settings: Settings, role: RegistryRole) -> tuple[str, SecretStr]:
+    """User name and password of one registry principal."""
+    match role:
+        case "reader":
+            return settings.registry_reader_user, settings.registry_reader_password
+        case "writer":
+            return settings.registry_writer_user, settings.registry_writer_password
+        case "admin":
+            return settings.registry_admin_user, settings.registry_admin_password
+
+
+def registry_client(settings: Settings, role: RegistryRole = "reader") -> SchemaRegistryClient:
     """A Schema Registry client for `settings.schema_registry_url` (no request is made yet).
 
     Args:
-        settings: Where the registry is.
+        settings: Where the registry is, and the credentials.
+        role: ``reader`` (the publisher, the scorer: look schemas up), ``writer``
+            (`fraudpipe contracts register`) or ``admin``.
 
     Returns:
         The client; close it (or use it as a context manager) when done.
     """
+    user, password = registry_credentials(settings, role)
     return SchemaRegistryClient(
-        {"url": settings.schema_registry_url, "timeout": REGISTRY_TIMEOUT_SECONDS}
+        {
+            "url": settings.schema_registry_url,
+            "timeout": REGISTRY_TIMEOUT_SECONDS,
+            "basic.auth.user.info": f"{user}:{password.get_secret_value()}",
+        }
     )
 
 

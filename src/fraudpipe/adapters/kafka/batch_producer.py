@@ -13,10 +13,15 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from fraudpipe.adapters.kafka.producer import producer_config
 from fraudpipe.config import Settings
-from fraudpipe.errors import ServiceUnavailableError, TopicSetupError
+from fraudpipe.errors import (
+    AuthenticationRefusedError,
+    ServiceUnavailableError,
+    TopicSetupError,
+)
 
 #: Bound on the metadata request that checks the broker and the topic before anything is sent.
 PREFLIGHT_TIMEOUT_SECONDS = 10.0
+_DENIED = KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 class _DeliveryTracker:
@@ -49,7 +54,10 @@ class BatchProducer:
         """
         self._settings = settings
         self.topic = topic
-        self._producer = Producer(producer_config(settings, client_id, "publish"))
+        self._auth_error: KafkaError | None = None
+        self._producer = Producer(
+            {**producer_config(settings, client_id, "publish"), "error_cb": self._on_error}
+        )
         self._tracker = _DeliveryTracker()
         self.sent = 0
 
@@ -72,19 +80,38 @@ class BatchProducer:
 
         Raises:
             ServiceUnavailableError: The broker did not answer.
-            TopicSetupError: The topic does not exist.
+            AuthenticationRefusedError: The broker refused the publisher's credentials.
+            TopicSetupError: The topic does not exist, or the publisher may not write it.
         """
         s = self._settings
         timeout = min(PREFLIGHT_TIMEOUT_SECONDS, s.kafka_delivery_timeout_ms / 1000)
         try:
             metadata = self._producer.list_topics(self.topic, timeout=timeout)
         except KafkaException as exc:
+            self._producer.poll(0)  # serves the error callbacks queued meanwhile
+            if self._auth_error is not None:
+                raise AuthenticationRefusedError(
+                    "Kafka", s.kafka_publisher_user, str(self._auth_error)
+                ) from exc
             raise ServiceUnavailableError("Kafka", s.kafka_bootstrap_servers) from exc
         found = metadata.topics.get(self.topic)
+        if found is not None and found.error is not None and found.error.code() == _DENIED:
+            # The broker does not tell a principal without rights whether a topic exists.
+            raise TopicSetupError(
+                self.topic,
+                f"does not exist, or {s.kafka_publisher_user!r} may not write it "
+                "(TOPIC_AUTHORIZATION_FAILED; `fraudpipe stack up` grants the configured topic)",
+            )
         if found is None or found.error is not None:
             raise TopicSetupError(
                 self.topic, "does not exist (the broker does not auto-create topics)"
             )
+
+    def _on_error(self, err: KafkaError) -> None:
+        # A failed login is not fatal to librdkafka, which retries it for ever; the publisher
+        # reports it instead of waiting out its delivery timeout.
+        if err.code() == KafkaError._AUTHENTICATION:
+            self._auth_error = err
 
     def produce(self, value: bytes | None, key: str) -> None:
         """Queue one record, serving delivery reports while the local queue is full.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
 
 
 def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
     """The consumer's settings: manual offsets, cooperative rebalancing, earliest start."""
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **client_config(settings, "scorer"),
         "group.id": settings.consumer_group,
         "client.id": client_id,
         # Offsets are committed by hand, after the work is durable, never by the client.

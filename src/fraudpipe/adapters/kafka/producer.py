@@ -16,9 +16,15 @@ from typing import Any, Final, Literal
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import COMPRESSION
 from fraudpipe.config import Settings
-from fraudpipe.errors import DeliveryRefusedError, KafkaFatalError, RefusedMessage
+from fraudpipe.errors import (
+    AuthenticationRefusedError,
+    DeliveryRefusedError,
+    KafkaFatalError,
+    RefusedMessage,
+)
 from fraudpipe.retry import StopRequested
 
 log = structlog.get_logger(__name__)
@@ -77,13 +83,15 @@ def producer_config(
     """librdkafka settings of an idempotent, batching producer of the pipeline.
 
     Args:
-        settings: Where the broker is (and, for ``publish``, how long a record may be retried).
+        settings: Where the broker is, the principal's credentials, and how long a record may
+            be retried.
         client_id: The client's name in the broker's logs and metrics.
         role: ``outputs`` (the scorer's predictions, alerts and dead letters) or ``publish``
             (the batch publisher).
     """
     return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        # The scorer writes the outputs, the publisher the transactions (`acls`).
+        **client_config(settings, "scorer" if role == "outputs" else "publisher"),
         "client.id": client_id,
         # No duplicates or reordering from the producer's own retries; acks=all so an
         # acknowledged record is on every in-sync replica (min.insync.replicas on the topic).
@@ -210,14 +218,19 @@ class ConfirmedProducer:
             self._failed.append(_Pending(topic, key, value, _headers(headers)))
 
     def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
+        # librdkafka retries a refused login for ever; the pipeline stops with the reason.
+        if err.fatal() or err.code() == KafkaError._AUTHENTICATION:
             self._fatal = err
         else:
             log.warning("kafka producer error", error=str(err))
 
     def _raise_if_fatal(self) -> None:
-        if self._fatal is not None:
-            raise KafkaFatalError("producer", str(self._fatal))
+        if self._fatal is None:
+            return
+        if self._fatal.code() == KafkaError._AUTHENTICATION:
+            user = self.config.get("sasl.username", "")
+            raise AuthenticationRefusedError("Kafka", str(user), str(self._fatal))
+        raise KafkaFatalError("producer", str(self._fatal))
 
 
 def _headers(raw: object) -> Headers | None:

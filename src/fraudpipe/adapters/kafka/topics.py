@@ -25,6 +25,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
+from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError, TopicSetupError
 
@@ -107,11 +108,11 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> list[TopicOut
         ServiceUnavailableError: The broker cannot be reached.
         TopicSetupError: The broker refused to create or configure a topic.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(client_config(settings, "admin"))
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise ServiceUnavailableError("Kafka", settings.kafka_bootstrap_servers) from exc
+        raise ServiceUnavailableError("Kafka", settings.kafka_admin_bootstrap_servers) from exc
     replication = min(TARGET_REPLICATION, len(metadata.brokers))
     specs = topic_specs(settings)
     missing = [s for s in specs if s.name not in metadata.topics]

@@ -16,6 +16,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
+from fraudpipe.adapters.mlflow.principals import runs_as
 from fraudpipe.adapters.mlflow.registry import (
     CHAMPION,
     list_versions,
@@ -108,6 +109,7 @@ def champion_history(versions: pd.DataFrame) -> pd.DataFrame:
     return history.assign(current=history["version"] == current)
 
 
+@runs_as("reader")
 def curve_plots(settings: Settings, run_id: str) -> dict[str, bytes]:
     """The PR and ROC plots the training run logged (PNG bytes by ``pr``/``roc``), if any.
 
@@ -132,6 +134,7 @@ def curve_plots(settings: Settings, run_id: str) -> dict[str, bytes]:
     return plots
 
 
+@runs_as("reader")
 def coefficients(settings: Settings, version: int) -> pd.DataFrame | None:
     """Feature names and coefficients of a logistic-regression version (None for other models).
 

@@ -18,6 +18,7 @@ import mlflow
 import structlog
 from mlflow import MlflowClient
 
+from fraudpipe.adapters.mlflow.principals import acting_as, basic_auth
 from fraudpipe.adapters.mlflow.run_logging import log_training_run, version_tags
 from fraudpipe.adapters.mlflow.verified_load import (
     ARTIFACT_DIGEST_TAG,
@@ -114,10 +115,18 @@ def current_serving_version(settings: Settings) -> int | None:
         ServiceUnavailableError: MLflow is not reachable.
         ModelRegistryError: MLflow answered with an unexpected error.
     """
-    url = f"{settings.mlflow_tracking_uri}/api/2.0/mlflow/registered-models/alias"
+    api = f"{settings.mlflow_tracking_uri}/api/2.0/mlflow/registered-models"
     params = {"name": settings.model_name, "alias": settings.serving_alias}
+    auth = basic_auth(settings, "reader")
     try:
-        response = httpx.get(url, params=params, timeout=5.0)
+        response = httpx.get(f"{api}/alias", params=params, auth=auth, timeout=5.0)
+        if response.status_code == httpx.codes.FORBIDDEN:
+            # MLflow's auth answers 403, not 404, for an alias of a model that does not exist.
+            model = httpx.get(
+                f"{api}/get", params={"name": settings.model_name}, auth=auth, timeout=5.0
+            )
+            if model.status_code == httpx.codes.NOT_FOUND:
+                return None
     except httpx.TransportError as exc:
         raise ServiceUnavailableError("MLflow", settings.mlflow_tracking_uri) from exc
     if response.status_code == httpx.codes.NOT_FOUND:
@@ -136,7 +145,8 @@ def load_model_version(settings: Settings, version: int, alias: str | None = Non
     Raises:
         ModelTrustError: The version fails a check (digest, format, types, reference frame).
     """
-    return load_verified(_client(settings), settings, version, alias)
+    with acting_as(settings, "reader"):
+        return load_verified(_client(settings), settings, version, alias)
 
 
 def load_serving_model(settings: Settings) -> ServingModel:
@@ -247,7 +257,8 @@ def find_registered(settings: Settings, fingerprint: str) -> RegisteredVersion |
 
     Lets a re-run with unchanged data and configuration skip training altogether.
     """
-    return _already_gated(_client(settings), settings.model_name, fingerprint)
+    with acting_as(settings, "reader"):
+        return _already_gated(_client(settings), settings.model_name, fingerprint)
 
 
 def register_and_gate(result: TrainingResult, settings: Settings) -> RegisteredVersion:
@@ -256,25 +267,32 @@ def register_and_gate(result: TrainingResult, settings: Settings) -> RegisteredV
     Idempotent: a result with the same training fingerprint as an existing version reuses that
     version (finishing its gate if an earlier attempt stopped half-way).
 
+    The run and the version are made as the trainer, the gate runs as the promoter
+    (`principals`): the trainer's login cannot move an alias.
+
     Raises:
         ServiceUnavailableError: MLflow is not reachable.
     """
     client = _client(settings)
     name = settings.model_name
-    done = _already_gated(client, name, result.fingerprint)
-    if done is not None:
-        return done
-    existing = _find_by_fingerprint(client, name, result.fingerprint)
-    if existing is not None:
-        version, run_id, _ = existing
-        newly = False
-    else:
-        run_id, model_uri = log_training_run(client, result, settings)
-        registered = mlflow.register_model(model_uri, name, tags=version_tags(result))
-        version, newly = int(registered.version), True
-        client.update_model_version(name, str(version), description=render_model_card(result, name))
-    decision = _gate(client, settings, result, version)
-    client.log_dict(run_id, {"version": version, **decision.as_tags()}, "promotion.json")
+    with acting_as(settings, "trainer"):
+        done = _already_gated(client, name, result.fingerprint)
+        if done is not None:
+            return done
+        existing = _find_by_fingerprint(client, name, result.fingerprint)
+        if existing is not None:
+            version, run_id, _ = existing
+            newly = False
+        else:
+            run_id, model_uri = log_training_run(client, result, settings)
+            registered = mlflow.register_model(model_uri, name, tags=version_tags(result))
+            version, newly = int(registered.version), True
+    with acting_as(settings, "promoter"):
+        if newly:
+            card = render_model_card(result, name)
+            client.update_model_version(name, str(version), description=card)
+        decision = _gate(client, settings, result, version)
+        client.log_dict(run_id, {"version": version, **decision.as_tags()}, "promotion.json")
     return RegisteredVersion(
         name=name,
         version=version,
@@ -291,7 +309,8 @@ def signed_versions(settings: Settings) -> list[int]:
     """Versions the promotion gate signed (an artifact digest recorded), newest first."""
     client = _client(settings)
     name = settings.model_name
-    found = client.search_model_versions(f"name='{name}'")
+    with acting_as(settings, "reader"):
+        found = client.search_model_versions(f"name='{name}'")
     return sorted(
         (int(mv.version) for mv in found if mv.tags.get(ARTIFACT_DIGEST_TAG)), reverse=True
     )
@@ -299,8 +318,11 @@ def signed_versions(settings: Settings) -> list[int]:
 
 def list_versions(settings: Settings) -> list[VersionSummary]:
     """Every version of the registered model, newest first, with aliases and metric tags."""
-    client = _client(settings)
-    name = settings.model_name
+    with acting_as(settings, "reader"):
+        return _list_versions(_client(settings), settings.model_name)
+
+
+def _list_versions(client: MlflowClient, name: str) -> list[VersionSummary]:
     if not client.search_registered_models(f"name='{name}'"):
         return []
     # Search results may omit aliases; the registered model always carries them.
@@ -324,10 +346,14 @@ def delete_registered_model(settings: Settings) -> None:
     """Delete ``settings.model_name`` with every version, and its experiment; a no-op if absent.
 
     For throwaway models (tests and benchmarks register under names of their own); the
-    experiment shares the model's name, as `register_and_gate` logs runs there.
+    experiment shares the model's name, as `register_and_gate` logs runs there. As the admin:
+    only it deletes registered models (`server_auth`).
     """
-    client = _client(settings)
-    name = settings.model_name
+    with acting_as(settings, "admin"):
+        _delete_registered_model(_client(settings), settings.model_name)
+
+
+def _delete_registered_model(client: MlflowClient, name: str) -> None:
     if client.search_registered_models(f"name='{name}'"):
         for mv in client.search_model_versions(f"name='{name}'"):
             client.delete_model_version(name, mv.version)
