@@ -31,3 +31,18 @@ def ulb_csv(stack: Settings) -> Path:
     from fraudpipe.data.ulb import ensure_ulb_csv
 
     return ensure_ulb_csv(stack)
+
+
+@pytest.fixture
+def dashboard_on_loopback() -> Iterator[None]:
+    """Streamlit's `server.address` as `fraudpipe dashboard` sets it, for AppTest runs.
+
+    Unset, Streamlit listens on every interface, and the app refuses to show anything without a
+    login (`fraudpipe.dashboard.access`).
+    """
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield
+    config.set_option("server.address", before)

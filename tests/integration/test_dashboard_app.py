@@ -24,7 +24,7 @@ from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings, get_settings
 from fraudpipe.scoring.metrics import ScoringMetrics
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("dashboard_on_loopback")]
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PAGES = [

@@ -18,7 +18,7 @@ from fraudpipe.adapters.mlflow.registry import RegisteredVersion, delete_registe
 from fraudpipe.config import Settings, get_settings
 from fraudpipe.errors import ServiceUnavailableError
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("dashboard_on_loopback")]
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

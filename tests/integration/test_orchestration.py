@@ -172,7 +172,9 @@ def _flow_runs_with_key(settings: Settings, deployment: str, logical_key: str) -
 
     key = run_key(settings, deployment, logical_key)
     tag = "fraudpipe-key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    with SyncPrefectClient(settings.prefect_api_url) as client:
+    with SyncPrefectClient(
+        settings.prefect_api_url, auth_string=settings.prefect_auth_string()
+    ) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])),
             sort=FlowRunSort.EXPECTED_START_TIME_ASC,

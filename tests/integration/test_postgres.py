@@ -48,8 +48,10 @@ def test_non_owner_roles_cannot_create_tables(stack: Settings, role: str, unique
         conn.execute(f"CREATE TABLE t_{unique} (x int)")
 
 
-def test_owner_creates_tables_app_writes_reader_only_reads(stack: Settings, unique: str) -> None:
-    s = stack
+def test_owner_creates_tables_app_writes_reader_only_reads(fresh_db: Settings, unique: str) -> None:
+    # The default privileges a later table (a batch's partition) gets are set by the first
+    # migration (`adapters.postgres.privileges`), so this needs a migrated database.
+    s = fresh_db
     table = f"privilege_probe_{unique}"
     owner = _conninfo(s, s.pg_owner_user, s.pg_owner_password.get_secret_value())
     with psycopg.connect(owner, autocommit=True) as conn:

@@ -24,7 +24,9 @@ def test_a_run_left_pending_is_crashed_and_a_new_one_runs(stack: Settings, tmp_p
     logical_key = f"test-abandoned-{uuid.uuid4().hex[:8]}"
     # A source that does not exist: the new run fails at once, with the flow's own error.
     parameters = {"source": str(tmp_path / "no_such_file.csv"), "day": "2025-09-20"}
-    with SyncPrefectClient(stack.prefect_api_url) as client:
+    with SyncPrefectClient(
+        stack.prefect_api_url, auth_string=stack.prefect_auth_string()
+    ) as client:
         deployment = client.read_deployment_by_name(INGEST_DEPLOYMENT)
         # What a worker that died while submitting leaves behind: PENDING, with the run's tag.
         stuck = client.create_flow_run_from_deployment(
@@ -45,7 +47,9 @@ def test_a_run_left_pending_is_crashed_and_a_new_one_runs(stack: Settings, tmp_p
         )
 
     assert stuck.name not in str(failed.value)  # a new run ran; the stuck one was not waited on
-    with SyncPrefectClient(stack.prefect_api_url) as client:
+    with SyncPrefectClient(
+        stack.prefect_api_url, auth_string=stack.prefect_auth_string()
+    ) as client:
         left = client.read_flow_run(stuck.id)
     assert left.state is not None
     assert left.state.type is StateType.CRASHED

@@ -52,7 +52,8 @@ def contracts_check_cmd(directory: ContractsDirOption = None) -> None:
     from fraudpipe.errors import ContractsCheckFailedError
 
     settings = get_settings()
-    with registry_client(settings) as client:
+    # Apicurio answers a compatibility test (a POST) to the developer role only, as a write.
+    with registry_client(settings, "writer") as client:
         results = check_contracts(client, settings, directory=directory or CONTRACTS_DIR)
     for r in results:
         mark = "[red]✗[/]" if r.problems else "[green]✓[/]"
