@@ -28,7 +28,7 @@ typecheck: bootstrap
 	$(RUN) mypy
 
 test: lint typecheck stack-up
-	$(RUN) pytest $(PYTEST_ARGS)
+	PYTHONFAULTHANDLER=1 $(RUN) pytest $(PYTEST_ARGS)
 
 demo: stack-up
 	$(RUN) fraudpipe demo

@@ -43,3 +43,15 @@ def stack(settings: Settings) -> Settings:
 def unique() -> str:
     """A short unique suffix for topics, subjects, experiments and schemas."""
     return uuid.uuid4().hex[:10]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Destroy the Kafka clients a test left behind while the interpreter is whole.
+
+    A client whose callbacks refer back to its owner sits in a reference cycle; left to the
+    collector's last pass at interpreter exit, its librdkafka threads can call back into a
+    half-finalised interpreter and crash the process after every test passed.
+    """
+    import gc
+
+    gc.collect()

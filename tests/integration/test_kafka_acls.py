@@ -54,6 +54,7 @@ def _delivery_error(settings: Settings, principal: Principal, topic: str) -> Kaf
     )
     producer.produce(topic, b"forged", b"key", on_delivery=lambda err, _m: reports.append(err))
     assert producer.flush(_TIMEOUT) == 0
+    producer.close()
     [error] = reports
     return error
 
@@ -158,6 +159,8 @@ def test_a_wrong_password_is_refused_at_login_and_the_pipeline_says_so(env: Sett
     raw = Producer({**client_config(wrong, "publisher"), "error_cb": errors.append})
     raw.produce(env.topic_transactions, b"x", b"k")
     raw.flush(5)
+    raw.purge()
+    raw.close()
     assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), errors
     assert "invalid credentials" in str(errors[0])
 
@@ -165,9 +168,11 @@ def test_a_wrong_password_is_refused_at_login_and_the_pipeline_says_so(env: Sett
     producer.produce(env.topic_predictions, b"x", b"k")
     with pytest.raises(AuthenticationRefusedError, match=env.kafka_scorer_user):
         producer.confirm()
+    producer.close()
     batch = BatchProducer(wrong, env.topic_transactions)
     with pytest.raises(AuthenticationRefusedError, match=env.kafka_publisher_user):
         batch.check_topic()
+    batch.close()
 
 
 def test_an_unauthenticated_client_gets_nothing(env: Settings) -> None:
@@ -179,4 +184,5 @@ def test_an_unauthenticated_client_gets_nothing(env: Settings) -> None:
         producer.list_topics(timeout=3)
     producer.produce(env.topic_transactions, b"anonymous", b"k")
     assert producer.flush(10) == 0  # the record timed out: nobody took it
+    producer.close()
     assert b"anonymous" not in [m.value() for m in read_topic(env, env.topic_transactions, 0, 1)]

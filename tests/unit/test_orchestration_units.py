@@ -30,14 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     secret = SecretStr("pw with spaces'and quotes")
+    # Every setting without a default is a credential.
+    required = {name for name, field in Settings.model_fields.items() if field.is_required()}
     return Settings(
         _env_file=None,  # type: ignore[call-arg]  # pydantic-settings init option
         stack_dir=tmp_path / "stack",
-        pg_superuser_password=secret,
-        pg_owner_password=secret,
-        pg_app_password=secret,
-        pg_reader_password=secret,
-        pg_services_password=secret,
+        **dict.fromkeys(required, secret),
     )
 
 
@@ -48,7 +46,9 @@ def test_run_scope_env_is_read_back_by_settings(
     assert len(forwarded) == len(RUN_SCOPE_FIELDS)
     for name, value in forwarded.items():
         monkeypatch.setenv(name, value)
-    secrets = {f: getattr(settings, f) for f in type(settings).model_fields if "password" in f}
+    secrets = {
+        f: getattr(settings, f) for f, info in Settings.model_fields.items() if info.is_required()
+    }
     in_flow_run = Settings(_env_file=None, **secrets)  # type: ignore[call-arg]
     assert run_scope_env(in_flow_run) == forwarded
     # Secrets and endpoints never travel through Prefect.

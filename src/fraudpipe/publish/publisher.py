@@ -140,20 +140,23 @@ def _send_batch(
         with registry_errors(settings, subject):
             serializer = make_latest_serializer(Contract.TRANSACTION, client, subject)
         producer = BatchProducer(settings, settings.topic_transactions)
-        producer.check_topic()
-        log.info(
-            "publish.start",
-            batch_id=batch.batch_id,
-            rows=batch.row_count,
-            topic=settings.topic_transactions,
-        )
         try:
-            _produce_all(conn, producer, serializer, batch, on_progress)
-            _await_acknowledgements(producer, batch)
-        except BaseException:
-            # Drop what is still queued: the batch stays loaded and a re-run resends it all.
-            producer.abandon()
-            raise
+            producer.check_topic()
+            log.info(
+                "publish.start",
+                batch_id=batch.batch_id,
+                rows=batch.row_count,
+                topic=settings.topic_transactions,
+            )
+            try:
+                _produce_all(conn, producer, serializer, batch, on_progress)
+                _await_acknowledgements(producer, batch)
+            except BaseException:
+                # Drop what is still queued: the batch stays loaded and a re-run resends it.
+                producer.abandon()
+                raise
+        finally:
+            producer.close()
     if on_progress:
         on_progress(producer.acknowledged, batch.row_count)
     return producer.sent, producer.acknowledged

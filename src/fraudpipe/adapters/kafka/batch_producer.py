@@ -59,6 +59,7 @@ class BatchProducer:
             {**producer_config(settings, client_id, "publish"), "error_cb": self._on_error}
         )
         self._tracker = _DeliveryTracker()
+        self._closed = False
         self.sent = 0
 
     @property
@@ -147,3 +148,13 @@ class BatchProducer:
         """Drop whatever is still queued (the batch fails and will be sent again)."""
         self._producer.purge()
         self._producer.flush(0)
+
+    def close(self) -> None:
+        """Destroy the client now (call after `wait` or `abandon`; idempotent).
+
+        The client's callbacks refer back to this object, a cycle that the garbage collector
+        might otherwise break only at interpreter exit, while librdkafka's threads still run.
+        """
+        if not self._closed:
+            self._closed = True
+            self._producer.close()

@@ -134,6 +134,7 @@ class ConfirmedProducer:
         self._failed: list[_Pending] = []
         self._refused: list[RefusedMessage] = []
         self._fatal: KafkaError | None = None
+        self._closed = False
 
     def produce(
         self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None = None
@@ -200,10 +201,21 @@ class ConfirmedProducer:
             log.warning("waiting for the broker to acknowledge", queued=remaining, waited_s=waited)
 
     def close(self) -> None:
-        """Deliver what is still queued (bounded wait) and release the producer."""
+        """Deliver what is still queued (bounded wait) and destroy the client (idempotent).
+
+        Destroyed here, not left to the garbage collector: the callbacks refer back to this
+        object, and a cycle broken only at interpreter exit, while librdkafka's threads still
+        call back, can crash the process.
+        """
+        if self._closed:
+            return
+        self._closed = True
         left = self._producer.flush(FLUSH_SECONDS)
         if left:
             log.warning("closing producer with undelivered messages", count=left)
+            self._producer.purge()  # else close() waits for them up to the delivery timeout
+            self._producer.flush(0)
+        self._producer.close()
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
