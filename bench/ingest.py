@@ -213,7 +213,8 @@ def staging_merge(
 ) -> int:
     with connect(settings) as conn:
         return sum(
-            merge_transactions(conn, b, "ulb", p) for b, p in zip(batches, payloads, strict=True)
+            merge_transactions(conn, b, "ulb", p)[0]  # (rows inserted, content conflicts)
+            for b, p in zip(batches, payloads, strict=True)
         )
 
 

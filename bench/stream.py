@@ -12,10 +12,13 @@ machine, in one run:
   then a binary COPY, falling back to INSERT … ON CONFLICT only for a redelivery; and the same
   binary COPY alone, without the check);
 - end-to-end throughput of the scoring service (consume → decode → score → write → produce →
-  commit) on a backlog, with one process and with two processes in one consumer group;
-- latency p50/p95/p99 (Kafka record timestamp → predictions committed in PostgreSQL and
-  acknowledged by the broker, offsets recorded for the consume loop's next asynchronous commit)
-  at fixed offered rates,
+  commit) on a backlog, with one process (with and without output transactions: the same
+  backlog, the predictions table emptied in between) and with two processes in one consumer
+  group;
+- latency p50/p95/p99 (Kafka record timestamp → predictions committed in PostgreSQL and the
+  outputs' Kafka transaction committed with the offsets; without transactions: outputs
+  acknowledged, offsets recorded for the consume loop's next asynchronous commit) at fixed
+  offered rates, 5k tx/s both with and without output transactions,
   paced by a producer in its own process;
 - a naive design for comparison: JSON messages, one `predict` per message, one INSERT and one
   offset commit per message.
@@ -41,6 +44,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import fastavro
 import numpy as np
@@ -124,11 +128,14 @@ class Row:
 
 
 STAGES = ("decode", "score", "write", "publish", "commit")
+#: The offered rate measured twice, with and without output transactions.
+COMPARE_RATE: Final = 5000
 
 
 @dataclass
 class Latency:
     rate: int
+    transactions: bool
     offered: int
     achieved_rate: float
     latencies_ms: npt.NDArray[np.float64]
@@ -459,9 +466,17 @@ def sink_rates(settings: Settings, txs: Transactions, model: ServingModel) -> li
     ]  # fmt: skip
 
 
+E2E: Final = "end to end: scoring service, 1 process"
+
+
 def end_to_end(settings: Settings, topic: str, n: int) -> Row:
+    """One scorer on the backlog; with or without output transactions, as `settings` say."""
+    eos = settings.scorer_exactly_once
     own = settings.model_copy(
-        update={"topic_transactions": topic, "consumer_group": f"{settings.consumer_group}-e2e"}
+        update={
+            "topic_transactions": topic,
+            "consumer_group": f"{settings.consumer_group}-e2e-{'eos' if eos else 'alo'}",
+        }
     )
     summary = ScoringService(
         own, ScoringOptions(batch_size=10_000, max_messages=n, model_poll_s=30.0)
@@ -469,8 +484,16 @@ def end_to_end(settings: Settings, topic: str, n: int) -> Row:
     assert summary.scored == n and summary.dead_letters == 0, summary
     assert summary.first_consumed_at is not None and summary.last_committed_at is not None
     seconds = summary.last_committed_at - summary.first_consumed_at
-    return Row("end to end: scoring service, 1 process", n, seconds,
+    what = E2E if eos else f"{E2E}, output transactions OFF"
+    return Row(what, n, seconds,
                f"{summary.micro_batches} micro-batches of ≤10k, backlog on the topic")  # fmt: skip
+
+
+def forget_predictions(settings: Settings) -> None:
+    """Empty the bench database's predictions, so the next run writes new rows, not
+    redeliveries (the owner's right; the pipeline's role may not)."""
+    with connect(settings, "owner", autocommit=True) as conn:
+        conn.execute("TRUNCATE predictions")
 
 
 def two_processes(
@@ -570,7 +593,15 @@ def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: 
     all_ms = np.concatenate(latencies) if latencies else np.empty(0)
     if len(all_ms) != n:
         raise SystemExit(f"at {rate}/s: {len(all_ms)} of {n} committed")
-    return Latency(rate, int(sent), sent / seconds, all_ms, batches, stage_means(service))
+    return Latency(
+        rate,
+        settings.scorer_exactly_once,
+        int(sent),
+        sent / seconds,
+        all_ms,
+        batches,
+        stage_means(service),
+    )
 
 
 def stage_means(service: ScoringService) -> dict[str, float]:
@@ -689,27 +720,39 @@ def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float])
         table.add_row(r.what, f"{r.messages:,}", f"{r.seconds:.2f}", f"{r.rate:,.0f}", r.note)
     console.print(table)
     lat = Table(title="latency: Kafka record timestamp → predictions committed and acked (ms)")
-    for col in ("offered tx/s", "messages", "achieved tx/s", "micro-batches", "p50", "p95",
-                "p99", "max"):  # fmt: skip
+    for col in ("offered tx/s", "output txns", "messages", "achieved tx/s", "micro-batches",
+                "p50", "p95", "p99", "max"):  # fmt: skip
         lat.add_column(col, justify="right")
     for x in latencies:
         lat.add_row(
-            f"{x.rate:,}", f"{x.offered:,}", f"{x.achieved_rate:,.0f}", f"{x.batches:,}",
+            f"{x.rate:,}", "on" if x.transactions else "OFF", f"{x.offered:,}",
+            f"{x.achieved_rate:,.0f}", f"{x.batches:,}",
             f"{x.pct(50):.1f}", f"{x.pct(95):.1f}", f"{x.pct(99):.1f}",
             f"{float(x.latencies_ms.max()):.1f}",
         )  # fmt: skip
     console.print(lat)
     stages = Table(title="where a micro-batch's time goes at each offered rate (mean ms)")
     stages.add_column("offered tx/s", justify="right")
+    stages.add_column("output txns", justify="right")
     for stage in STAGES:
         stages.add_column(stage, justify="right")
     for x in latencies:
-        stages.add_row(f"{x.rate:,}", *(f"{x.stage_ms[st]:.1f}" for st in STAGES))
+        stages.add_row(
+            f"{x.rate:,}",
+            "on" if x.transactions else "OFF",
+            *(f"{x.stage_ms[st]:.1f}" for st in STAGES),
+        )
     console.print(stages)
     by = {r.what: r for r in rows}
-    e2e = by["end to end: scoring service, 1 process"].rate
+    e2e = by[E2E].rate
+    without = by.get(f"{E2E}, output transactions OFF")
+    if without is not None:
+        console.print(
+            f"output transactions: {e2e:,.0f} tx/s with, {without.rate:,.0f} without "
+            f"({e2e / without.rate - 1:+.1%})"
+        )
     decode = next(r.rate for r in rows if r.what.startswith("ceiling: consume + decode"))
-    five = next((x for x in latencies if x.rate == 5000), None)
+    five = next((x for x in latencies if x.rate == COMPARE_RATE and x.transactions), None)
     console.print(f"load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on "
                   f"{os.cpu_count()} cores (shared with the stack and other work)")  # fmt: skip
     console.print(
@@ -802,6 +845,10 @@ class Bench:
                 "per message, the first messages only",
             )
         )
+        # The cost of output transactions: the same backlog without them first, then (on an
+        # emptied predictions table) with them, as the scorer runs by default.
+        rows.append(end_to_end(s.model_copy(update={"scorer_exactly_once": False}), topic, n))
+        forget_predictions(s)
         rows.append(end_to_end(s, topic, n))
         rows.extend(sink_rates(s, self.slicer.data.rows(0, n), self.model))
         if plan.two_processes:
@@ -811,12 +858,20 @@ class Bench:
         latencies = []
         for rate, duration in plan.rates:
             count = int(rate * duration)
-            rate_topic = self.topic(f"rate{rate}")
-            v, k = self.messages(rate_topic, self.slicer.take(f"latency {rate}", count))
-            path = self.tmp / f"rate{rate}.npz"
-            write_values(path, v, k)
-            console.print(f"latency at {rate:,} tx/s offered for {duration:.0f} s ...")
-            latencies.append(latency_at(s, rate_topic, rate, path, count))
+            rate_txs = self.slicer.take(f"latency {rate}", count)
+            for eos in (True, False) if rate == COMPARE_RATE else (True,):
+                # Without output transactions: the same messages on a topic of their own, and
+                # an emptied predictions table, so both runs write new rows.
+                own = s if eos else s.model_copy(update={"scorer_exactly_once": False})
+                rate_topic = self.topic(f"rate{rate}" if eos else f"rate{rate}-alo")
+                if not eos:
+                    forget_predictions(s)
+                v, k = self.messages(rate_topic, rate_txs)
+                path = self.tmp / f"rate{rate}{'' if eos else '-alo'}.npz"
+                write_values(path, v, k)
+                off = "" if eos else ", output transactions OFF"
+                console.print(f"latency at {rate:,} tx/s offered for {duration:.0f} s{off} ...")
+                latencies.append(latency_at(own, rate_topic, rate, path, count))
         naive_topic = self.topic("naive")
         v, k = json_messages(self.slicer.take("naive", plan.naive))
         produce_all(s, naive_topic, v, k)

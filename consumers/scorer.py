@@ -18,7 +18,9 @@ from fraudpipe.scoring.runtime import ScoringOptions
 from fraudpipe.scoring.service import run_scorer
 
 
-def parse_options(argv: list[str] | None, default_metrics_port: int) -> ScoringOptions:
+def parse_options(
+    argv: list[str] | None, default_metrics_port: int, metrics_addr: str = "127.0.0.1"
+) -> ScoringOptions:
     """The service options from the command line."""
     parser = argparse.ArgumentParser(prog="python -m consumers.scorer", description=__doc__)
     parser.add_argument("--max-messages", type=int, help="stop after this many messages")
@@ -35,6 +37,7 @@ def parse_options(argv: list[str] | None, default_metrics_port: int) -> ScoringO
         idle_exit_s=args.idle_exit,
         model_poll_s=args.model_poll,
         metrics_port=args.metrics_port,
+        metrics_addr=metrics_addr,
     )
 
 
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one scorer until it stops; returns the process exit code."""
     configure_logging(json=True)
     settings = get_settings()
-    options = parse_options(argv, settings.metrics_port)
+    options = parse_options(argv, settings.metrics_port, settings.metrics_host)
     try:
         run_scorer(settings, options)
     except FraudpipeError as exc:

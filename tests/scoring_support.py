@@ -10,6 +10,7 @@ ingests it with the ingestion code.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from mlflow import MlflowClient
 
-from fraudpipe.adapters.avro import Contract, registry_client
+from fraudpipe.adapters.avro import Contract, make_deserializer, registry_client, value_context
 from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
 from fraudpipe.adapters.kafka.acls import scoped_rights
 from fraudpipe.adapters.kafka.security import client_config
@@ -37,6 +38,7 @@ from fraudpipe.config import Settings, get_settings
 from fraudpipe.data.files import FileSource
 from fraudpipe.ingest import ingest
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
+from fraudpipe.records import AlertRecord, PredictionRecord
 
 _TIMEOUT = 30.0
 
@@ -222,15 +224,24 @@ def batch_status(settings: Settings, batch_id: str) -> str:
 
 
 def read_topic(
-    settings: Settings, topic: str, expected: int, quiet_s: float = 2.0
+    settings: Settings,
+    topic: str,
+    expected: int,
+    quiet_s: float = 2.0,
+    isolation: str = "read_committed",
 ) -> list[Message]:
-    """Every message of `topic` from the start: until `expected` arrived and `quiet_s` passed."""
+    """Every message of `topic` from the start: until `expected` arrived and `quiet_s` passed.
+
+    ``read_committed`` (what downstream readers must use) sees the scorer's committed output
+    transactions only; ``read_uncommitted`` also sees records of aborted attempts.
+    """
     consumer = Consumer(
         {
             **client_config(settings, "admin"),
             "group.id": f"test-reader-{uuid.uuid4().hex[:10]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
+            "isolation.level": isolation,
         }
     )
     out: list[Message] = []
@@ -267,3 +278,45 @@ def committed_offsets(settings: Settings) -> dict[int, int]:
 def headers_of(message: Message) -> dict[str, str]:
     raw: Any = message.headers() or []
     return {k: (v or b"").decode() for k, v in raw}
+
+
+def scorer_env(settings: Settings) -> dict[str, str]:
+    """The environment of a scorer process working on `settings`' own database and topics."""
+    return os.environ | {
+        "FRAUDPIPE_PG_DATABASE": settings.pg_database,
+        "FRAUDPIPE_TOPIC_TRANSACTIONS": settings.topic_transactions,
+        "FRAUDPIPE_TOPIC_PREDICTIONS": settings.topic_predictions,
+        "FRAUDPIPE_TOPIC_ALERTS": settings.topic_alerts,
+        "FRAUDPIPE_TOPIC_DLQ": settings.topic_dlq,
+        "FRAUDPIPE_CONSUMER_GROUP": settings.consumer_group,
+        "FRAUDPIPE_MODEL_NAME": settings.model_name,
+    }
+
+
+def stored_scoring_times(settings: Settings, batch_id: str) -> dict[uuid.UUID, int]:
+    """Each prediction's scoring time as PostgreSQL holds it (epoch ms, as the topics carry)."""
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id, floor(extract(epoch FROM scored_at) * 1000)::bigint "
+            "FROM predictions WHERE batch_id = %s",
+            (batch_id,),
+        ).fetchall()
+    return {tx: int(ms) for tx, ms in rows}
+
+
+def published(
+    settings: Settings, predictions: int, alerts: int
+) -> tuple[list[PredictionRecord], list[AlertRecord]]:
+    """The predictions and alerts a read_committed reader sees on `settings`' topics."""
+    with registry_client(settings, "admin") as client:
+        read_prediction = make_deserializer(Contract.PREDICTION, client)
+        read_alert = make_deserializer(Contract.ALERT, client)
+        found = [
+            read_prediction(m.value(), value_context(settings.topic_predictions))
+            for m in read_topic(settings, settings.topic_predictions, predictions)
+        ]
+        raised = [
+            read_alert(m.value(), value_context(settings.topic_alerts))
+            for m in read_topic(settings, settings.topic_alerts, alerts)
+        ]
+    return found, raised

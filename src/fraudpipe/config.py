@@ -82,6 +82,36 @@ class Settings(BaseSettings):
     kafka_transactional_id_prefix: str = Field(
         "fraud-scorer", description="Transactional ids the scorer may use (a prefix ACL)."
     )
+    kafka_transaction_timeout_ms: int = Field(
+        10_000,
+        ge=1_000,
+        le=900_000,
+        description=(
+            "How long a scorer's output transaction may stay open; also how long a killed "
+            "scorer's open transaction holds back read_committed readers (Kafka Streams' EOS "
+            "default)."
+        ),
+    )
+    kafka_publish_transactional_id_prefix: str = Field(
+        "fraud-publisher",
+        description="Transactional ids of the batch publisher, one per batch (a prefix ACL).",
+    )
+    kafka_publish_transaction_timeout_ms: int = Field(
+        120_000,
+        ge=10_000,
+        le=900_000,
+        description=(
+            "How long one batch's publish transaction may stay open; a publish killed and not "
+            "re-run holds read_committed readers (the scorer) back this long."
+        ),
+    )
+    scorer_exactly_once: bool = Field(
+        True,
+        description=(
+            "Outputs and consumed offsets in one Kafka transaction per micro-batch (off: "
+            "outputs at least once, offsets committed after them)."
+        ),
+    )
     kafka_version: str = "4.1.1"
     kafka_default_partitions: int = 6
     topic_transactions: str = "fraud.transactions"
@@ -181,6 +211,10 @@ class Settings(BaseSettings):
         "(fraudpipe.dashboard.access).",
     )
     metrics_port: int = 9108
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address of the scorer's /metrics, /healthz and /readyz (0.0.0.0 in a pod).",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -492,6 +492,20 @@ class KafkaFatalError(FraudpipeError):
         self.client = client
 
 
+class PartitionsLostError(FraudpipeError):
+    """The consumer group fenced a micro-batch's offsets: its partitions belong to another member.
+
+    The micro-batch's transaction was aborted; the new owner reads it again from the last
+    committed offsets.
+    """
+
+    def __init__(self, error: str) -> None:
+        super().__init__(
+            f"the consumer group refused this scorer's offsets ({error}): its partitions moved "
+            "to another member, which scores their uncommitted messages again"
+        )
+
+
 class DashboardFilterError(FraudpipeError):
     """A dashboard filter or search input cannot be used as given."""
 

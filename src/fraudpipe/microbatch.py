@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,6 +197,9 @@ class ScoredBatch:
         threshold: That version's threshold.
         scored_at: When the micro-batch was scored (one instant for all rows).
         latency_ms: Per row, milliseconds from the Kafka record timestamp to `scored_at`.
+        stored_at_ms: Per row, when its stored prediction was scored (epoch ms), for a
+            redelivered micro-batch whose rows an earlier attempt wrote (`with_stored`);
+            None when every row was written now, at `scored_at`.
     """
 
     transactions: TransactionBatch
@@ -207,9 +210,22 @@ class ScoredBatch:
     threshold: float
     scored_at: datetime
     latency_ms: Floats
+    stored_at_ms: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return len(self.transactions)
+
+    def with_stored(
+        self, scores: Floats, is_fraud: npt.NDArray[np.bool_], scored_at_ms: npt.NDArray[np.int64]
+    ) -> ScoredBatch:
+        """The same rows with the verdicts PostgreSQL holds for them (a redelivery)."""
+        return replace(self, scores=scores, is_fraud=is_fraud, stored_at_ms=scored_at_ms)
+
+    def scored_at_ms_rows(self) -> npt.NDArray[np.int64]:
+        """Each row's scoring time (epoch ms): as stored, or this micro-batch's."""
+        if self.stored_at_ms is not None:
+            return self.stored_at_ms
+        return np.full(len(self), self.scored_at_ms, dtype=np.int64)
 
     def select(self, keep: npt.NDArray[np.bool_]) -> ScoredBatch:
         """The rows where `keep` is True."""
@@ -222,6 +238,7 @@ class ScoredBatch:
             threshold=self.threshold,
             scored_at=self.scored_at,
             latency_ms=self.latency_ms[keep],
+            stored_at_ms=None if self.stored_at_ms is None else self.stored_at_ms[keep],
         )
 
     @property

@@ -9,13 +9,13 @@ predictions) must end up neither lost nor doubled.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,10 @@ from scoring_support import (
     committed_offsets,
     ingest_ulb_day,
     own_settings,
+    published,
+    scorer_env,
     scoring_topics,
+    stored_scoring_times,
     write_ulb_day,
 )
 from scratch_db import scratch_database
@@ -50,15 +53,7 @@ def env(stack: Settings) -> Iterator[Settings]:
 
 
 def _scorer(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "FRAUDPIPE_PG_DATABASE": settings.pg_database,
-        "FRAUDPIPE_TOPIC_TRANSACTIONS": settings.topic_transactions,
-        "FRAUDPIPE_TOPIC_PREDICTIONS": settings.topic_predictions,
-        "FRAUDPIPE_TOPIC_ALERTS": settings.topic_alerts,
-        "FRAUDPIPE_TOPIC_DLQ": settings.topic_dlq,
-        "FRAUDPIPE_CONSUMER_GROUP": settings.consumer_group,
-        "FRAUDPIPE_MODEL_NAME": settings.model_name,
-    }
+    env = scorer_env(settings)
     args = ["--batch-size", "200", "--idle-exit", "5", "--metrics-port", "0"]
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -122,6 +117,22 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: P
     assert missing == (0,) and dead == (0,)
     assert batch_status(env, batch_id) == "scored"
     assert sum(committed_offsets(env).values()) == ROWS
+    # The topics too, for a read_committed reader: each prediction and alert once, as stored.
+    stored = stored_scoring_times(env, batch_id)
+    with connect(env) as conn:
+        flagged = conn.execute(
+            "SELECT count(*) FROM predictions WHERE batch_id = %s AND is_fraud", (batch_id,)
+        ).fetchone()
+    assert flagged is not None
+    outputs, alerts = published(env, ROWS, int(flagged[0]))
+    assert len(outputs) == ROWS and {p.transaction_id for p in outputs} == set(stored)
+    assert len(alerts) == flagged[0] == len({a.transaction_id for a in alerts})
+    assert all(_ms(p.scored_at) == stored[p.transaction_id] for p in outputs)
+    assert all(_ms(a.raised_at) == stored[a.transaction_id] for a in alerts)
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
 
 
 def test_sigterm_finishes_the_micro_batch_commits_and_exits(env: Settings, tmp_path: Path) -> None:

@@ -26,7 +26,9 @@ def consume_cmd(
     metrics_port: Annotated[
         int | None,
         typer.Option(
-            "--metrics-port", min=0, help="Prometheus port (default: settings; 0 = no endpoint)."
+            "--metrics-port",
+            min=0,
+            help="Port of /metrics, /healthz, /readyz (default: settings; 0 = none).",
         ),
     ] = None,
     model_poll: Annotated[
@@ -49,6 +51,7 @@ def consume_cmd(
         idle_exit_s=idle_exit,
         model_poll_s=model_poll,
         metrics_port=settings.metrics_port if metrics_port is None else metrics_port,
+        metrics_addr=settings.metrics_host,
     )
     summary = run_scorer(settings, options)
     console.print(

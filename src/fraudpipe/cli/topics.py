@@ -18,12 +18,13 @@ def topics_ensure_cmd() -> None:
     from fraudpipe.adapters.kafka.topics import ensure_topics
 
     table = Table(title="Kafka topics")
-    for col in ("topic", "action", "partitions", "replicas", "retention", "notes"):
+    for col in ("topic", "purpose", "action", "partitions", "replicas", "retention", "notes"):
         table.add_column(col)
     for t in ensure_topics(get_settings()):
         changed = f" ({', '.join(t.changed_configs)})" if t.changed_configs else ""
         table.add_row(
             t.spec.name,
+            t.spec.purpose,
             f"{t.action.value}{changed}",
             str(t.partitions),
             str(t.replication_factor),

@@ -1,10 +1,19 @@
 """Publish one loaded batch from PostgreSQL to Kafka as registry-validated Avro transactions.
 
-At least once, never silently less: the producer is idempotent (no duplicates from its own
+Once for ``read_committed`` readers, never silently less: the batch goes in one Kafka
+transaction whose id is the batch's own, the producer is idempotent (no duplicates from its own
 retries), every delivery report is counted, and the batch becomes `published` only after all of
-its records were acknowledged by all in-sync replicas. Any failure leaves the batch `loaded`, so
-a re-run sends it again; records that had already arrived are then on the topic twice, which the
-scoring consumer absorbs (its write is idempotent on transaction id and model version).
+its records were acknowledged by all in-sync replicas and the transaction committed. Any
+failure leaves the batch `loaded` and its transaction aborted, so a re-run sends it again and
+the scorer reads each record once. (A publish killed after the Kafka commit but before its
+PostgreSQL commit sends the batch twice at the re-run: the scorer stores each prediction once,
+and publishes the outputs of the second copies again.)
+
+A resend (`resend=True`, ``fraudpipe publish --resend --batch-id B``) sends a published or
+scored batch's transactions that have no prediction yet, and leaves its status alone: the way
+back when the transactions topic deleted records (retention) before the scorer read them,
+which the scorer reports as ``records expired before they were scored``. Run it once the
+scorer has caught up, so that nothing it sends is still on its way to be scored.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ def publish_batch(
     batch_id: str | None = None,
     *,
     on_progress: ProgressCallback | None = None,
+    resend: bool = False,
 ) -> PublishResult:
     """Send a loaded batch's transactions to `settings.topic_transactions`, then mark it published.
 
@@ -75,6 +85,8 @@ def publish_batch(
         settings: Database, broker, registry and topic.
         batch_id: The batch to publish; by default the oldest `loaded` one.
         on_progress: Progress callback (acknowledged, total).
+        resend: Send a published or scored batch's unscored transactions again (`batch_id`
+            required; its status stays).
 
     Returns:
         What was sent; `batch_id` is None when no batch was waiting. A batch that is no longer
@@ -95,6 +107,14 @@ def publish_batch(
         if batch is None:
             log.info("publish.nothing_to_do", reason="no loaded batch")
             return PublishResult(None, "none", 0, 0, 0.0, topic)
+        if resend and batch.status is not BatchStatus.LOADED:
+            started = time.perf_counter()
+            sent, acknowledged = _send_batch(conn, batch, settings, on_progress, resend=True)
+            seconds = time.perf_counter() - started
+            log.info("publish.resent", batch_id=batch.batch_id, records=sent)
+            return PublishResult(
+                batch.batch_id, batch.status.value, sent, acknowledged, seconds, topic
+            )
         if batch.status is not BatchStatus.LOADED:
             log.info("publish.skipped", batch_id=batch.batch_id, status=batch.status.value)
             return PublishResult(batch.batch_id, batch.status.value, 0, 0, 0.0, topic)
@@ -131,7 +151,12 @@ def _claim(repo: BatchRepository, batch_id: str | None) -> Batch | None:
 
 
 def _send_batch(
-    conn: Connection, batch: Batch, settings: Settings, on_progress: ProgressCallback | None
+    conn: Connection,
+    batch: Batch,
+    settings: Settings,
+    on_progress: ProgressCallback | None,
+    *,
+    resend: bool = False,
 ) -> tuple[int, int]:
     """Produce every row of `batch` and wait for the acknowledgements; (sent, acknowledged)."""
     subject = Contract.TRANSACTION.subject(settings)
@@ -139,9 +164,13 @@ def _send_batch(
         # Fetched before anything is sent, so a missing subject fails the run, not a record.
         with registry_errors(settings, subject):
             serializer = make_latest_serializer(Contract.TRANSACTION, client, subject)
-        producer = BatchProducer(settings, settings.topic_transactions)
+        # One transaction per batch, under an id of the batch's own: a re-run of a killed
+        # publish aborts the run's open transaction at once (`BatchProducer`).
+        txn_id = f"{settings.kafka_publish_transactional_id_prefix}-{batch.batch_id}"
+        producer = BatchProducer(settings, settings.topic_transactions, transactional_id=txn_id)
         try:
             producer.check_topic()
+            producer.begin()
             log.info(
                 "publish.start",
                 batch_id=batch.batch_id,
@@ -149,8 +178,9 @@ def _send_batch(
                 topic=settings.topic_transactions,
             )
             try:
-                _produce_all(conn, producer, serializer, batch, on_progress)
+                _produce_all(conn, producer, serializer, batch, on_progress, resend)
                 _await_acknowledgements(producer, batch)
+                producer.commit()
             except BaseException:
                 # Drop what is still queued: the batch stays loaded and a re-run resends it.
                 producer.abandon()
@@ -168,12 +198,14 @@ def _produce_all(
     serializer: Serializer,
     batch: Batch,
     on_progress: ProgressCallback | None,
+    unscored_only: bool,
 ) -> None:
-    """Queue every record of the batch; stops at the first failed delivery report."""
+    """Queue every record of the batch (or of its unscored transactions); stops at the first
+    failed delivery report."""
     value_ctx = value_context(producer.topic)
     # Bound once: this loop runs per record, and attribute lookups are a visible part of it.
     produce = producer.produce
-    for record in read_batch_records(conn, batch):
+    for record in read_batch_records(conn, batch, unscored_only=unscored_only):
         # The key is the UUID's text (see `BatchProducer.produce`).
         produce(serializer(record, value_ctx), str(record.transaction_id))
         if producer.sent % POLL_EVERY == 0:

@@ -15,7 +15,7 @@ from wsgiref.simple_server import WSGIServer
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -80,6 +80,12 @@ class ScoringMetrics:
             "Prediction rows inserted (re-deliveries absorbed by ON CONFLICT are not counted).",
             registry=r,
         )
+        self.transactions_aborted = Counter(
+            f"{PREFIX}_transactions_aborted",
+            "Output transactions aborted and sent again (their records never visible to "
+            "read_committed readers).",
+            registry=r,
+        )
         self.dead_letters = Counter(
             f"{PREFIX}_dead_letters",
             "Messages sent to the dead-letter topic, by error type.",
@@ -130,17 +136,35 @@ class ScoringMetrics:
         self.model_version = Gauge(
             f"{PREFIX}_model_version", "Registered version of the model being served.", registry=r
         )
+        self.expired_unscored = Counter(
+            f"{PREFIX}_records_expired_unscored",
+            "Offsets the transactions topic deleted (retention) before this group scored them "
+            "(records, and the transaction markers among them).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.dependency_up = Gauge(
+            f"{PREFIX}_dependency_up",
+            "0 while the scorer waits out an outage of the dependency, else 1.",
+            ["dependency"],
+            registry=r,
+        )
+        self.last_commit_age_seconds = Gauge(
+            f"{PREFIX}_last_commit_age_seconds",
+            "Seconds since the last micro-batch was committed (since start-up before the first).",
+            registry=r,
+        )
+        self.consumer_lag_seconds = Gauge(
+            f"{PREFIX}_consumer_lag_seconds",
+            "Age of the newest transaction of the last committed micro-batch, at its commit.",
+            registry=r,
+        )
         self.model_refusals = Counter(
             f"{PREFIX}_model_refusals",
             "Model versions refused at loading or scoring (failed verification), by version.",
             ["version"],
             registry=r,
         )
-
-    def serve(self, port: int, addr: str = "127.0.0.1") -> MetricsServer:
-        """Expose the metrics over HTTP (``/metrics``) until the returned server is closed."""
-        server, thread = start_http_server(port, addr=addr, registry=self.registry)
-        return MetricsServer(server, thread)
 
 
 class MetricsServer:

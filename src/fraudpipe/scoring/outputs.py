@@ -4,16 +4,19 @@ Predictions are encoded column-wise (`RowEncoder`) with the local contract's sch
 is looked up under the predictions subject: the scorer never registers schemas, and a subject
 that lacks the contract fails loudly at start-up (`warm_up`). Alerts are few (the flagged share
 of transactions), so they go through the contracts' `AvroSerializer` as typed `AlertRecord`s.
-Both are keyed by transaction id; consumers deduplicate on ``(transaction_id, model_version)``
-(delivery is at least once).
+Both are keyed by transaction id. With the scorer's output transactions (the default) a
+``read_committed`` reader sees each exactly once; without them, delivery is at least once and
+readers deduplicate on ``(transaction_id, model_version)``. A redelivered micro-batch carries
+each row's verdict and scoring time as PostgreSQL stored them, and an alert is raised at its
+prediction's scoring time, so a record sent again is the same record.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from fraudpipe.adapters.avro import (
@@ -24,7 +27,7 @@ from fraudpipe.adapters.avro import (
     value_context,
 )
 from fraudpipe.adapters.avro.codec.row_writer import Categorical, Constant, FixedText, RowEncoder
-from fraudpipe.adapters.kafka.producer import ConfirmedProducer
+from fraudpipe.adapters.kafka.producer import RecordSink
 from fraudpipe.config import Settings
 from fraudpipe.microbatch import ScoredBatch, from_epoch_ms
 from fraudpipe.records import AlertRecord
@@ -32,10 +35,10 @@ from fraudpipe.scoring.score import AlertReasons
 
 
 class PredictionPublisher:
-    """Queues a micro-batch's predictions and alerts on a confirmed producer."""
+    """Queues a micro-batch's predictions and alerts on a producer (confirmed or transactional)."""
 
     def __init__(
-        self, settings: Settings, client: SchemaRegistryClient, producer: ConfirmedProducer
+        self, settings: Settings, client: SchemaRegistryClient, producer: RecordSink
     ) -> None:
         """Prepare the publisher; the registry is first asked at the first `publish`."""
         self._settings = settings
@@ -59,7 +62,7 @@ class PredictionPublisher:
             self._client.get_latest_version(subject)
 
     def publish(self, scored: ScoredBatch, reasons: AlertReasons) -> int:
-        """Queue the predictions and alerts (call the producer's `confirm()` afterwards).
+        """Queue the predictions and alerts (then confirm, or commit the transaction).
 
         Args:
             scored: The micro-batch, already committed to PostgreSQL.
@@ -80,6 +83,7 @@ class PredictionPublisher:
         id_text = txs.id_text()
         blob = id_text.tobytes()
         keys = [blob[i : i + 36] for i in range(0, len(blob), 36)]
+        scored_at_ms = scored.scored_at_ms_rows()
         values = self._encoder().encode(
             {
                 "transaction_id": FixedText(id_text),
@@ -89,20 +93,28 @@ class PredictionPublisher:
                 "score": scored.scores,
                 "is_fraud": scored.is_fraud,
                 "threshold": Constant(scored.threshold),
-                "scored_at": Constant(scored.scored_at_ms),
+                "scored_at": (
+                    Constant(scored.scored_at_ms) if scored.stored_at_ms is None else scored_at_ms
+                ),
             },
             n,
         )
         self._producer.produce_many(self._settings.topic_predictions, values, keys)
-        return self._publish_alerts(scored, reasons, keys)
+        return self._publish_alerts(scored, reasons, keys, scored_at_ms)
 
-    def _publish_alerts(self, scored: ScoredBatch, reasons: AlertReasons, keys: list[bytes]) -> int:
+    def _publish_alerts(
+        self,
+        scored: ScoredBatch,
+        reasons: AlertReasons,
+        keys: list[bytes],
+        scored_at_ms: npt.NDArray[np.int64],
+    ) -> int:
         rows = np.flatnonzero(scored.is_fraud)
         if not len(rows):
             return 0
         txs = scored.transactions
         inputs = {c: values[rows] for c, values in txs.columns.items()}
-        raised_at = datetime.now(UTC)
+        raised_at_ms = scored_at_ms[rows].tolist()
         topic = self._settings.topic_alerts
         # Plain Python values column by column: per-row pandas indexing cost more than encoding.
         ids = txs.ids[rows].tobytes()
@@ -125,7 +137,7 @@ class PredictionPublisher:
                     model_version=scored.model_version,
                     reason=f"score {score:.3f} >= threshold {scored.threshold:.3f}",
                     top_drivers=reasons.get(message_rows[j], ()),
-                    raised_at=raised_at,
+                    raised_at=from_epoch_ms(int(raised_at_ms[j])),
                 )
                 value = self._alert_serializer(alert, self._alert_context)
                 self._producer.produce(topic, value, keys[i])

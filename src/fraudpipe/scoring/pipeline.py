@@ -6,23 +6,28 @@ at once by default, since the idempotent insert is the slowest step and PostgreS
 another core; the publish stage takes the written micro-batches in consumption order, produces
 their outputs and records their offsets for the consume loop to commit. So the database writes
 overlap the scoring of the next micro-batch and the publishing of the previous (psycopg and
-librdkafka wait without holding the GIL). Per micro-batch the stages keep the order that
-makes predictions exactly-once:
+librdkafka wait without holding the GIL). Per micro-batch, with output transactions
+(`Settings.scorer_exactly_once`, the default), the stages keep the order that makes
+predictions, alerts and dead letters exactly-once, in PostgreSQL and for ``read_committed``
+readers of the topics:
 
-1. dead letters to the DLQ topic, acknowledged (durable before anything depends on them);
-2. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
+1. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
    and `dead_letters` rows (idempotent on ``(topic, partition, offset)``);
-3. `Prediction`s and `Alert`s produced and acknowledged;
-4. the consumed offsets (+1 per partition) recorded, in consumption order, and committed by the
-   consume loop at its next turn without waiting for the coordinator's answer
-   (`OffsetCommitter`); synchronously when the topic goes quiet, before partitions are revoked
-   and at a clean stop.
+2. ONE Kafka transaction, in consumption order (`adapters.kafka.transactions`): the
+   `Prediction`s, `Alert`s and dead letters, and the consumed offsets (+1 per partition) with
+   the group's generation.
 
-A crash before 4 (or before the coordinator stored an asynchronous commit) leaves the offsets
-where they were: the micro-batch is read again and step 2 inserts nothing new. Two writes in
-flight may commit in either order; offsets still move only in consumption order, after every
-earlier micro-batch is written and published. Outages are waited out at the step they hit
-(`retry`).
+A crash between 1 and 2 leaves the offsets where they were and the Kafka transaction open, then
+aborted: the micro-batch is read again, step 1 inserts nothing new and returns what it holds
+(`WriteOutcome.stored`), and step 2 publishes those same records, with the scoring times
+PostgreSQL stored. Without output transactions: dead letters go to the DLQ topic, acknowledged,
+before step 1; the outputs are produced and acknowledged after it; then the offsets are
+recorded and committed by the consume loop at its next turn (`OffsetCommitter`), so a crash
+between them publishes a micro-batch's outputs twice (at least once).
+
+Two writes in flight may commit in either order; offsets still move only in consumption order,
+after every earlier micro-batch is written and published. Outages are waited out at the step
+they hit (`retry`).
 """
 
 from __future__ import annotations
@@ -33,19 +38,32 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
 import numpy as np
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from fraudpipe.adapters.avro.decoding import Decoded, TransactionDecoder, dead_letter
-from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
+from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher, queue_dead_letters
 from fraudpipe.adapters.kafka.lag import consumer_lag
-from fraudpipe.adapters.kafka.offsets import OffsetCommitter, next_offsets, take_micro_batch
+from fraudpipe.adapters.kafka.offsets import (
+    OffsetCommitter,
+    committed_offsets,
+    next_offsets,
+    take_micro_batch,
+)
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer
+from fraudpipe.adapters.kafka.transactions import TransactionalProducer
 from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
 from fraudpipe.adapters.postgres.batch_progress import BatchProgress
 from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
@@ -54,7 +72,9 @@ from fraudpipe.errors import (
     InvalidScoreError,
     KafkaFatalError,
     NotAuthorizedError,
+    PartitionsLostError,
     PoisonMessageError,
+    RefusedMessage,
     ServiceUnavailableError,
     UnknownTransactionError,
 )
@@ -122,7 +142,7 @@ class _Stages:
             for i, write in enumerate(writers)
         ]
 
-    def wait_for_room(self, stop: threading.Event) -> None:
+    def wait_for_room(self, stop: threading.Event, alive: Callable[[], None]) -> None:
         """Wait until a write stage could take a micro-batch (see `QUEUED_WRITES`).
 
         Raises:
@@ -130,6 +150,7 @@ class _Stages:
         """
         while min(w.pending for w in self.writers) > QUEUED_WRITES and not stop.is_set():
             self.raise_if_failed()
+            alive()  # waiting for the stages, which wait out any outage, is being alive
             time.sleep(_ROOM_POLL_S)
         self.raise_if_failed()
 
@@ -183,12 +204,20 @@ class ScoringPipeline:
     models: ServingModelWatcher
     sinks: list[PredictionSink]
     """One per write stage (each its own connection)."""
-    producer: ConfirmedProducer
-    """Carries the predictions and alerts (the DLQ publisher has a producer of its own)."""
-    dlq: DeadLetterPublisher
+    producer: ConfirmedProducer | None
+    """Carries the predictions and alerts without transactions (the DLQ publisher has a
+    producer of its own)."""
+    dlq: DeadLetterPublisher | None
+    """Without transactions: sends a micro-batch's dead letters before its database write."""
+    transactions: TransactionalProducer | None
+    """With transactions: each micro-batch's outputs, dead letters and offsets, after its
+    database write (`publish`)."""
+    dlq_topic: str
     publisher: PredictionPublisher
     progress: BatchProgress
     committer: OffsetCommitter
+    held: set[tuple[str, int]] = field(default_factory=set)
+    """Partitions this member holds (kept by the service's rebalance callbacks)."""
 
     def run(self) -> None:
         """Consume until stopped, `max_messages` or `idle_exit_s`; finish what was consumed."""
@@ -196,8 +225,11 @@ class ScoringPipeline:
         # Load the model before consuming, so a missing champion fails at start-up.
         model = rt.retry(self.models.model, "load the serving model")
         rt.metrics.model_version.set(model.version)
+        rt.health.model_ready = True  # loaded only once verified (`ServingModelWatcher`)
         # Connections and registry look-ups now, not while the first messages wait.
         rt.retry(self.publisher.warm_up, "look up the output contracts")
+        if self.transactions is not None:
+            self.transactions.start()
         for sink in self.sinks:
             rt.retry(sink.connect, "connect to PostgreSQL")
         # What start-up built (the model, sklearn, pandas, MLflow: hundreds of thousands of
@@ -207,6 +239,11 @@ class ScoringPipeline:
         gc.freeze()
         self._counts = threading.Lock()
         self._dlq_lock = threading.Lock()
+        self._aborted_seen = 0
+        self._group_metadata: object = None
+        self._group_taken_at = 0.0
+        self._refresh_group()
+        self._rewind = threading.Event()
         self.stage = _Stages([partial(self.write, sink) for sink in self.sinks], self.publish)
         housekeeping = [
             Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
@@ -234,6 +271,8 @@ class ScoringPipeline:
         their offsets synchronously, so the next owner starts after them."""
         stage = getattr(self, "stage", None)
         if stage is not None:
+            if self.transactions is not None:
+                self._refresh_group()  # the rebalance gave this member a new generation
             stage.drain()
         self.runtime.retry(partial(self.committer.commit_now, partitions), "commit offsets")
         self.committer.forget(partitions)
@@ -245,6 +284,7 @@ class ScoringPipeline:
         idle_checked = True
         consumed = 0
         while not rt.stopping:
+            rt.health.beat()
             self.stage.raise_if_failed()
             self.committer.raise_if_fatal()
             for task in housekeeping:
@@ -258,9 +298,14 @@ class ScoringPipeline:
             # Take the next micro-batch only once the write stage can accept it: meanwhile the
             # messages wait in the client's queue and join that micro-batch, instead of each
             # forming a small one that queues behind the others with its own fixed costs.
-            self.stage.wait_for_room(rt.stop_event)
+            self.stage.wait_for_room(rt.stop_event, self._alive)
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
             rt.raise_if_fatal()
+            if self.transactions is not None:
+                self._refresh_group()
+                if self._rewind.is_set():
+                    self._rewind_to_committed()
+                    continue
             self.committer.send()
             now = time.monotonic()
             if now >= next_lag:
@@ -279,6 +324,10 @@ class ScoringPipeline:
                 self.stage.drain()
                 rt.retry(self.committer.commit_now, "commit offsets")
                 idle_checked = self.close_finished_batches(force=True)
+            if not self.held:
+                # Idle means a quiet topic, not a wait for partitions (a rebalance, a crashed
+                # member's session still running out).
+                last_message = now
             if opts.idle_exit_s is not None and now - last_message >= opts.idle_exit_s:
                 summary.stopped_by = "idle"
                 return
@@ -345,25 +394,109 @@ class ScoringPipeline:
         return Written(batch, scored, dead)
 
     def publish(self, written: Written) -> None:
-        """Predictions and alerts, acknowledged; then the offsets (the publish stage)."""
+        """Outputs and offsets: one Kafka transaction, or acknowledged outputs then the offsets
+        (the publish stage)."""
+        rt, metrics = self.runtime, self.runtime.metrics
+        batch, scored = written.prepared, written.scored
+        started = time.perf_counter()
+        if self.transactions is not None:
+            if self._rewind.is_set():
+                return  # behind a fenced micro-batch: read again after the rewind
+            try:
+                rt.retry(
+                    partial(
+                        self.transactions.commit,
+                        partial(self._fill, written),
+                        batch.offsets,
+                        self._latest_group,
+                        self._owns,
+                    ),
+                    "commit the outputs' transaction",
+                )
+            except PartitionsLostError as lost:
+                # Aborted: this micro-batch, and every one behind it, is read again from the
+                # committed offsets, by the partitions' new owner or by this member.
+                metrics.errors.labels("PartitionsLostError").inc()
+                log.warning("output transaction fenced by the group", reason=str(lost))
+                self._rewind.set()
+                return
+            alerts = int(scored.is_fraud.sum())
+            aborted = self.transactions.aborted
+            metrics.transactions_aborted.inc(aborted - self._aborted_seen)
+            self._aborted_seen = aborted
+            published = committed = time.perf_counter()
+        else:
+            assert self.producer is not None
+            alerts = rt.retry(
+                partial(self.publisher.publish, scored, batch.reasons), "encode predictions"
+            )
+            self.producer.confirm()
+            published = time.perf_counter()
+            self.committer.advance(batch.offsets)
+            committed = time.perf_counter()
+        metrics.stage_seconds.labels("publish").observe(published - started)
+        metrics.stage_seconds.labels("commit").observe(committed - published)
+        self._committed(written, alerts)
+
+    def _fill(self, written: Written, refused: Sequence[RefusedMessage]) -> None:
+        """The records of one attempt of a micro-batch's transaction."""
+        assert self.transactions is not None
+        self.publisher.publish(written.scored, written.prepared.reasons)
+        queue_dead_letters(self.transactions, self.dlq_topic, written.dead_letters, refused)
+        if self.runtime.options.fault is not None:
+            self.runtime.options.fault("outputs-produced")
+
+    def _rewind_to_committed(self) -> None:
+        """After a fenced transaction: drop what is in flight and go back to the committed
+        offsets of the partitions still held (the consume loop's thread)."""
+        self.stage.drain()
+        held = self.consumer.assignment()
+        committed = self.runtime.retry(
+            partial(committed_offsets, self.consumer, held), "read the committed offsets"
+        )
+        for tp in committed:
+            start = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, start))
+        log.warning("rewound to the committed offsets", partitions=len(committed))
+        self._rewind.clear()
+
+    def _refresh_group(self) -> None:
+        """Take the group's metadata (member id, generation) for the publish stage's commits.
+
+        Asked on the consume loop's thread only (each turn, while it waits for room, and before
+        partitions are revoked): confluent-kafka serialises calls on a consumer, so the publish
+        stage asking would wait for `consume()` to return, and inside a rebalance callback
+        `consume()` waits for the publish stage. A rebalance moves the generation; a commit
+        with the old one is aborted and retried with the new one.
+        """
+        self._group_metadata = self.consumer.consumer_group_metadata()
+        self._group_taken_at = time.monotonic()
+
+    def _alive(self) -> None:
+        """The consume loop, waiting for the stages: still alive, and the group still fresh."""
+        self.runtime.health.beat()
+        if self.transactions is not None and time.monotonic() - self._group_taken_at > 0.1:
+            self._refresh_group()
+
+    def _latest_group(self) -> object:
+        return self._group_metadata
+
+    def _owns(self, offsets: list[TopicPartition]) -> bool:
+        """Whether this member still holds every partition of `offsets`."""
+        return all((tp.topic, tp.partition) in self.held for tp in offsets)
+
+    def _committed(self, written: Written, alerts: int) -> None:
+        """Counts, metrics and the commit hook of a micro-batch whose offsets are committed."""
         rt, metrics, summary = self.runtime, self.runtime.metrics, self.runtime.summary
         batch, scored, dead = written.prepared, written.scored, written.dead_letters
-        started = time.perf_counter()
-        alerts = rt.retry(
-            partial(self.publisher.publish, scored, batch.reasons), "encode predictions"
-        )
-        self.producer.confirm()
-        published = time.perf_counter()
-        self.committer.advance(batch.offsets)
-        metrics.stage_seconds.labels("publish").observe(published - started)
-        metrics.stage_seconds.labels("commit").observe(time.perf_counter() - published)
-
         committed_at = time.time()
         summary.last_committed_at = time.monotonic()
         if rt.on_commit is not None:
             rt.on_commit(scored, committed_at)
         stamps = scored.transactions.record_timestamps_ms.astype(np.float64)
         metrics.end_to_end_seconds.observe_many(committed_at - stamps / 1000.0)
+        if len(stamps):
+            metrics.consumer_lag_seconds.set(max(0.0, committed_at - float(stamps.max()) / 1000))
         metrics.scored.inc(len(scored))
         metrics.batch_seconds.observe(time.perf_counter() - batch.started)
         summary.scored += len(scored)
@@ -380,8 +513,9 @@ class ScoringPipeline:
         )
 
     def close(self) -> None:
-        self.producer.close()
-        self.dlq.close()
+        for client in (self.producer, self.dlq, self.transactions):
+            if client is not None:
+                client.close()
         for sink in self.sinks:
             sink.close()
 
@@ -413,8 +547,9 @@ class ScoringPipeline:
         sent = 0
         while True:
             if sent < len(dead):
-                with self._dlq_lock:  # one producer's confirm() at a time
-                    self.dlq.publish(dead[sent:])
+                if self.dlq is not None:  # else they join the outputs' transaction
+                    with self._dlq_lock:  # one producer's confirm() at a time
+                        self.dlq.publish(dead[sent:])
                 for letter in dead[sent:]:
                     metrics.dead_letters.labels(letter.error_type).inc()
                     log.warning(
@@ -432,6 +567,9 @@ class ScoringPipeline:
                 with self._counts:
                     summary.inserted += outcome.inserted
                 metrics.predictions_written.inc(outcome.inserted)
+                if outcome.stored is not None:  # a redelivery: publish what PostgreSQL holds
+                    v = outcome.stored
+                    scored = scored.with_stored(v.scores, v.is_fraud, v.scored_at_ms)
                 return scored, dead
             # Transactions PostgreSQL does not know, or knows with other content: dead-letter
             # those messages, write the rest.

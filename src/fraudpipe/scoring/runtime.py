@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, TypeVar
 
 from confluent_kafka import KafkaError
@@ -23,6 +24,7 @@ from fraudpipe.errors import (
 )
 from fraudpipe.microbatch import ScoredBatch
 from fraudpipe.retry import Backoff, retry_until_done
+from fraudpipe.scoring.health import Health
 from fraudpipe.scoring.metrics import ScoringMetrics
 
 T = TypeVar("T")
@@ -44,7 +46,8 @@ class ScoringOptions:
         batch_size: Most messages per micro-batch (`consume(num_messages=...)`).
         poll_timeout_s: Longest wait for the first message of a micro-batch.
         max_messages: Stop after this many messages (None: run until stopped).
-        idle_exit_s: Stop after this long without a message (None: never).
+        idle_exit_s: Stop after this long without a message while holding partitions (None:
+            never).
         model_poll_s: How often to ask MLflow whether the serving alias moved.
         lag_every_s: How often to sample consumer lag.
         progress_every_s: How often, per batch, to check whether it is fully scored.
@@ -57,6 +60,9 @@ class ScoringOptions:
             leave it). The write and publish stages wait on PostgreSQL and the broker without
             the GIL; when their answer comes while the consume loop decodes, the default 5 ms
             interval is how long each of them waits to run again, several times a micro-batch.
+        fault: Fault tests only: called with the name of each point a crash is tested at
+            (``outputs-produced``: a micro-batch's outputs are in its open Kafka transaction,
+            after its PostgreSQL commit, before the Kafka commit).
     """
 
     batch_size: int = 10_000
@@ -72,6 +78,7 @@ class ScoringOptions:
     backoff: Backoff = field(default_factory=Backoff)
     writers: int = 2
     gil_switch_s: float | None = 0.001
+    fault: Callable[[str], None] | None = None
 
 
 @dataclass
@@ -82,6 +89,8 @@ class RunSummary:
     scored: int = 0
     inserted: int = 0
     dead_letters: int = 0
+    expired_unscored: int = 0
+    """Records retention deleted before this group scored them (seen at assignment)."""
     micro_batches: int = 0
     batches_scored: list[str] = field(default_factory=list)
     partitions: set[int] = field(default_factory=set)
@@ -111,8 +120,12 @@ class ScorerRuntime:
     summary: RunSummary = field(default_factory=RunSummary)
     on_commit: Callable[[ScoredBatch, float], None] | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
+    health: Health = field(init=False)
     _fatal: KafkaError | None = None
     _principal: str = ""
+
+    def __post_init__(self) -> None:
+        self.health = Health(self.metrics)
 
     def stop(self) -> None:
         """Ask the run to finish the current micro-batch, commit and close (thread-safe)."""
@@ -124,14 +137,25 @@ class ScorerRuntime:
 
     def retry(self, action: Callable[[], T], what: str) -> T:
         """Run a step until it succeeds, waiting out outages (see `retry_until_done`)."""
-        return retry_until_done(
+        result = retry_until_done(
             action,
             what=what,
             retry_on=RETRIABLE,
             stop=self.stop_event,
             backoff=self.options.backoff,
-            on_failure=lambda exc: self.metrics.errors.labels(type(exc).__name__).inc(),
+            on_failure=partial(self._waiting, what),
         )
+        self.health.done(what)
+        return result
+
+    def _waiting(self, what: str, exc: BaseException) -> None:
+        self.metrics.errors.labels(type(exc).__name__).inc()
+        if isinstance(exc, ServiceUnavailableError):
+            self.health.waiting(what, exc.service)
+        elif isinstance(exc, SchemaRegistryRequestError):
+            self.health.waiting(what, "Schema Registry")
+        else:
+            self.health.beat()
 
     def fail(self, error: KafkaError, principal: str = "") -> None:
         """Record a fatal consumer error, raised by the loop at its next turn.

@@ -13,18 +13,25 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable
 from types import FrameType
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from fraudpipe.adapters.avro import registry_client
 from fraudpipe.adapters.avro.decoding import ColumnarDecoder, RecordDecoder, TransactionDecoder
 from fraudpipe.adapters.kafka.consumer import consumer_config
 from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
+from fraudpipe.adapters.kafka.lag import expired_before_consumed
 from fraudpipe.adapters.kafka.offsets import OffsetCommitter
-from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
+from fraudpipe.adapters.kafka.producer import ConfirmedProducer, RecordSink, producer_config
+from fraudpipe.adapters.kafka.transactions import (
+    TransactionalProducer,
+    transactional_config,
+    transactional_id,
+)
 from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
 from fraudpipe.adapters.postgres.batch_progress import BatchProgress
 from fraudpipe.adapters.postgres.model_refusals import record_refusal
@@ -33,6 +40,7 @@ from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.microbatch import ScoredBatch
 from fraudpipe.retry import StopRequested
+from fraudpipe.scoring.health import serve as serve_health
 from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.pipeline import ScoringPipeline
@@ -64,6 +72,7 @@ class ScoringService:
         self._pipeline: ScoringPipeline | None = None
         self._committer: OffsetCommitter | None = None
         self._client_id = f"fraudpipe-scorer-{socket.gethostname()}-{os.getpid()}"
+        self._started_at = time.monotonic()
 
     @property
     def options(self) -> ScoringOptions:
@@ -102,18 +111,31 @@ class ScoringService:
     def _run(self) -> RunSummary:
         opts, s = self.options, self.settings
         server: MetricsServer | None = None
+        health = self.runtime.health
+        health.holds_partitions = lambda: bool(self._assigned)
+        health.beat()
+        self.metrics.last_commit_age_seconds.set_function(self._last_commit_age)
         if opts.metrics_port:
-            server = self.metrics.serve(opts.metrics_port, opts.metrics_addr)
-            log.info("metrics endpoint up", port=server.port)
+            server = serve_health(health, opts.metrics_port, opts.metrics_addr)
+            log.info("metrics and health endpoints up", port=server.port, addr=opts.metrics_addr)
         client = registry_client(s)
         reference = RecordDecoder(s, client, s.topic_transactions)
         decoder: TransactionDecoder = (
             ColumnarDecoder(reference) if opts.decoder == "columnar" else reference
         )
-        # Two producers: the write and publish stages confirm their messages independently.
         stop = self.runtime.stop_event
-        producer = ConfirmedProducer(producer_config(s, self._client_id), stop)
-        dlq_producer = ConfirmedProducer(producer_config(s, f"{self._client_id}-dlq"), stop)
+        producer: ConfirmedProducer | None = None
+        dlq: DeadLetterPublisher | None = None
+        transactions: TransactionalProducer | None = None
+        if s.scorer_exactly_once:
+            config = transactional_config(s, self._client_id, transactional_id(s))
+            transactions = TransactionalProducer(config, stop)
+            outputs: RecordSink = transactions
+        else:
+            # Two producers: the write and publish stages confirm their messages independently.
+            producer = outputs = ConfirmedProducer(producer_config(s, self._client_id), stop)
+            dlq_producer = ConfirmedProducer(producer_config(s, f"{self._client_id}-dlq"), stop)
+            dlq = DeadLetterPublisher(dlq_producer, s.topic_dlq)
         consumer = Consumer(
             {
                 **consumer_config(s, self._client_id),
@@ -129,15 +151,20 @@ class ScoringService:
             models=ServingModelWatcher(s, on_refusal=self._on_model_refusal),
             sinks=[PredictionSink(s) for _ in range(opts.writers)],
             producer=producer,
-            dlq=DeadLetterPublisher(dlq_producer, s.topic_dlq),
-            publisher=PredictionPublisher(s, client, producer),
+            dlq=dlq,
+            transactions=transactions,
+            dlq_topic=s.topic_dlq,
+            publisher=PredictionPublisher(s, client, outputs),
             progress=BatchProgress(s, opts.progress_every_s),
             committer=self._committer,
         )
         self._pipeline = pipeline
         try:
             consumer.subscribe(
-                [s.topic_transactions], on_assign=self._on_assign, on_revoke=self._on_revoke
+                [s.topic_transactions],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
             )
             log.info("scorer started", topic=s.topic_transactions, group=s.consumer_group)
             pipeline.run()
@@ -153,6 +180,10 @@ class ScoringService:
                 server.close()
             log.info("scorer stopped", **_summary_fields(self.summary))
         return self.summary
+
+    def _last_commit_age(self) -> float:
+        since = self.summary.last_committed_at or self._started_at
+        return time.monotonic() - since
 
     @property
     def assigned_partitions(self) -> frozenset[int]:
@@ -181,17 +212,50 @@ class ScoringService:
             self._committer.on_commit(err, partitions)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._pipeline is not None:
+            self._pipeline.held.update((tp.topic, tp.partition) for tp in partitions)
         self.summary.partitions.update(tp.partition for tp in partitions)
         self._assigned.update(tp.partition for tp in partitions)
+        self._check_retention(consumer, partitions)
         log.info("partitions assigned", partitions=sorted(tp.partition for tp in partitions))
+
+    def _check_retention(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Say it loudly when retention deleted records this group never scored."""
+        try:
+            lost = expired_before_consumed(consumer, partitions)
+        except KafkaException as exc:
+            log.warning("retention check postponed", error=str(exc))
+            return
+        for (topic, partition), count in lost.items():
+            self.metrics.expired_unscored.labels(topic, str(partition)).inc(count)
+            self.summary.expired_unscored += count
+            log.error(
+                "records expired before they were scored",
+                topic=topic,
+                partition=partition,
+                records=count,
+                hint="resend their batches: fraudpipe publish --resend --batch-id BATCH",
+            )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Micro-batches of these partitions may still be in the commit stage: let them commit
         # before the partitions go, so the next owner starts after them (no re-scoring).
         if self._pipeline is not None:
             self._pipeline.wait_for_commits([(tp.topic, tp.partition) for tp in partitions])
+            self._pipeline.held.difference_update((tp.topic, tp.partition) for tp in partitions)
         self._assigned.difference_update(tp.partition for tp in partitions)
         log.info("partitions revoked", partitions=sorted(tp.partition for tp in partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The group gave these partitions away already (this member was too slow, or cut
+        # off): their micro-batches in the stages cannot commit and are dropped; the new
+        # owner reads them again.
+        lost = [(tp.topic, tp.partition) for tp in partitions]
+        if self._pipeline is not None:
+            self._pipeline.held.difference_update(lost)
+            self._pipeline.wait_for_commits(lost)
+        self._assigned.difference_update(tp.partition for tp in partitions)
+        log.warning("partitions lost", partitions=sorted(tp.partition for tp in partitions))
 
 
 def _summary_fields(summary: RunSummary) -> dict[str, object]:
@@ -200,6 +264,7 @@ def _summary_fields(summary: RunSummary) -> dict[str, object]:
         "scored": summary.scored,
         "inserted": summary.inserted,
         "dead_letters": summary.dead_letters,
+        "expired_unscored": summary.expired_unscored,
         "micro_batches": summary.micro_batches,
         "batches_scored": summary.batches_scored,
         "stopped_by": summary.stopped_by,

@@ -75,6 +75,11 @@ def pipeline_acls(settings: Settings) -> list[AclBinding]:
         # check that the topic exists before it sends.
         allow("publisher", _TOPIC, s.topic_transactions, _WRITE),
         allow("publisher", _TOPIC, s.topic_transactions, _DESCRIBE),
+        # A batch is published in one transaction, under an id of its own.
+        *(
+            allow("publisher", _TXN, s.kafka_publish_transactional_id_prefix, op, _PREFIX)
+            for op in _WD
+        ),
         allow("scorer", _TOPIC, s.topic_transactions, _READ),
         allow("scorer", _TOPIC, s.topic_transactions, _DESCRIBE),
         allow("scorer", _GROUP, s.consumer_group, _READ),

@@ -5,19 +5,29 @@ The publisher sends a whole loaded batch and marks it `published` only once ever
 acknowledged. Unlike the scorer's `ConfirmedProducer`, which re-sends until the broker takes
 its outputs, a record refused or not acknowledged within the delivery timeout fails the run:
 the batch stays `loaded` and a re-run sends it again.
+
+With a transactional id (`begin` … `commit`), the batch is one Kafka transaction: a publish
+killed midway leaves records no ``read_committed`` reader (the scorer) ever sees, and the
+re-run, with the same id (one per batch), aborts that transaction at once and sends the batch
+again: the scorer reads each record once.
 """
 
 from __future__ import annotations
 
+import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from fraudpipe.adapters.kafka.producer import producer_config
 from fraudpipe.config import Settings
 from fraudpipe.errors import (
     AuthenticationRefusedError,
+    KafkaFatalError,
+    NotAuthorizedError,
     ServiceUnavailableError,
     TopicSetupError,
 )
+
+log = structlog.get_logger(__name__)
 
 #: Bound on the metadata request that checks the broker and the topic before anything is sent.
 PREFLIGHT_TIMEOUT_SECONDS = 10.0
@@ -44,20 +54,35 @@ class _DeliveryTracker:
 class BatchProducer:
     """Produce the records of one batch to one topic and account for every one of them."""
 
-    def __init__(self, settings: Settings, topic: str, client_id: str = "fraudpipe-publisher"):
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        client_id: str = "fraudpipe-publisher",
+        transactional_id: str | None = None,
+    ):
         """Create the producer (librdkafka connects in the background).
 
         Args:
             settings: Where the broker is and how long a record may be retried.
             topic: Where every record goes.
             client_id: The client's name in the broker's logs and metrics.
+            transactional_id: Publish in one transaction under this id (`begin`, `commit`).
         """
         self._settings = settings
         self.topic = topic
         self._auth_error: KafkaError | None = None
-        self._producer = Producer(
-            {**producer_config(settings, client_id, "publish"), "error_cb": self._on_error}
-        )
+        config = {**producer_config(settings, client_id, "publish"), "error_cb": self._on_error}
+        if transactional_id is not None:
+            timeout = settings.kafka_publish_transaction_timeout_ms
+            config |= {
+                "transactional.id": transactional_id,
+                "transaction.timeout.ms": timeout,
+                "message.timeout.ms": min(int(config["message.timeout.ms"]), timeout),
+            }
+        self._transactional = transactional_id is not None
+        self._in_transaction = False
+        self._producer = Producer(config)
         self._tracker = _DeliveryTracker()
         self._closed = False
         self.sent = 0
@@ -144,10 +169,63 @@ class BatchProducer:
         remaining: int = self._producer.flush(self._settings.kafka_delivery_timeout_ms / 1000 + 10)
         return remaining
 
+    def begin(self) -> None:
+        """Open the batch's transaction (aborting one its id left open, from a killed run).
+
+        Raises:
+            ServiceUnavailableError: The transaction coordinator did not answer.
+            KafkaFatalError: The producer cannot be used (its id is refused, say).
+        """
+        assert self._transactional, "a transactional id is needed"
+        try:
+            self._producer.init_transactions(PREFLIGHT_TIMEOUT_SECONDS * 3)
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            raise self._transaction_error(exc) from exc
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        """Commit the transaction: every record becomes visible to read_committed readers.
+
+        Raises:
+            ServiceUnavailableError: The commit's outcome is unknown or it was refused; the
+                transaction is aborted (by `abandon`, or by the coordinator) and the batch
+                must be sent again.
+            KafkaFatalError: The producer cannot continue.
+        """
+        timeout = self._settings.kafka_publish_transaction_timeout_ms / 1000
+        try:
+            self._producer.commit_transaction(timeout)
+        except KafkaException as exc:
+            raise self._transaction_error(exc) from exc
+        self._in_transaction = False
+
     def abandon(self) -> None:
-        """Drop whatever is still queued (the batch fails and will be sent again)."""
+        """Drop whatever is still queued and abort the transaction (the batch fails and will
+        be sent again)."""
         self._producer.purge()
         self._producer.flush(0)
+        if self._in_transaction:
+            self._in_transaction = False
+            try:
+                self._producer.abort_transaction(PREFLIGHT_TIMEOUT_SECONDS)
+            except KafkaException as exc:  # the coordinator aborts it at its timeout anyway
+                log.warning("publish transaction not aborted", error=str(exc))
+
+    def _transaction_error(self, exc: KafkaException) -> Exception:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        if error is not None and error.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+            return NotAuthorizedError(
+                "Kafka",
+                self._settings.kafka_publisher_user,
+                "publish in a transaction (`fraudpipe stack up` grants the id prefix)",
+                str(error),
+            )
+        if error is not None and error.fatal():
+            return KafkaFatalError("publisher", str(error))
+        return ServiceUnavailableError(
+            "Kafka", self._settings.kafka_bootstrap_servers, f"publish transaction: {exc}"
+        )
 
     def close(self) -> None:
         """Destroy the client now (call after `wait` or `abandon`; idempotent).

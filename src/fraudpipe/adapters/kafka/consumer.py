@@ -16,6 +16,8 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
+        # Only committed transactions of the publisher (librdkafka's default, said aloud).
+        "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
         # A scorer that crashed hands its partitions over after this long (heartbeats come from
         # librdkafka's own thread, so a busy micro-batch does not count as silence).

@@ -19,8 +19,10 @@ instead: no key or value, the headers above, and
                         offset holds the original key and value, whatever their size
 ``original.key_bytes``, ``original.value_bytes``  their sizes
 
-The scorer writes that row in the micro-batch's database transaction, after the DLQ record is
-acknowledged, so the reference never points at nothing once the offsets move on.
+The scorer writes that row in the micro-batch's database transaction. Without output
+transactions that happens after the DLQ record is acknowledged; with them, the DLQ record joins
+the micro-batch's Kafka transaction after the database commit (`queue_dead_letters`). Either way the
+reference never points at nothing once the offsets move on.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from typing import Final
 
 import structlog
 
-from fraudpipe.adapters.kafka.producer import ConfirmedProducer, Headers
-from fraudpipe.errors import DeliveryRefusedError
+from fraudpipe.adapters.kafka.producer import ConfirmedProducer, Headers, RecordSink
+from fraudpipe.errors import DeliveryRefusedError, RefusedMessage
 from fraudpipe.microbatch import DeadLetter
 
 log = structlog.get_logger(__name__)
@@ -124,8 +126,43 @@ class DeadLetterPublisher:
         self._producer.close()
 
     def _produce_copy(self, letter: DeadLetter, now_ms: int) -> None:
-        headers = dead_letter_headers(letter, now_ms)
-        self._producer.produce(self.topic, letter.value, letter.key, headers)
+        _produce_copy(self._producer, self.topic, letter, now_ms)
 
     def _produce_reference(self, letter: DeadLetter, now_ms: int) -> None:
-        self._producer.produce(self.topic, None, None, reference_headers(letter, now_ms))
+        _produce_reference(self._producer, self.topic, letter, now_ms)
+
+
+def queue_dead_letters(
+    sink: RecordSink, topic: str, letters: Sequence[DeadLetter], refused: Sequence[RefusedMessage]
+) -> None:
+    """Queue dead letters in a transactional producer's open transaction (no confirmation).
+
+    Args:
+        sink: The producer whose transaction the dead letters join.
+        topic: The DLQ topic.
+        letters: The micro-batch's dead letters.
+        refused: What the broker refused for good in the transaction's previous attempt: a
+            dead letter whose copy is there goes as a reference this time.
+
+    Raises:
+        DeliveryRefusedError: A refused record is not a dead letter's copy (nothing else can
+            replace it).
+    """
+    refused_copies = {(r.key, r.value) for r in refused if r.topic == topic}
+    others = [r for r in refused if r.topic != topic or r.value is None]
+    if others:
+        raise DeliveryRefusedError(others)
+    now_ms = time.time_ns() // 1_000_000
+    for letter in letters:
+        if fits_as_copy(letter) and (letter.key, letter.value) not in refused_copies:
+            _produce_copy(sink, topic, letter, now_ms)
+        else:
+            _produce_reference(sink, topic, letter, now_ms)
+
+
+def _produce_copy(sink: RecordSink, topic: str, letter: DeadLetter, now_ms: int) -> None:
+    sink.produce(topic, letter.value, letter.key, dead_letter_headers(letter, now_ms))
+
+
+def _produce_reference(sink: RecordSink, topic: str, letter: DeadLetter, now_ms: int) -> None:
+    sink.produce(topic, None, None, reference_headers(letter, now_ms))

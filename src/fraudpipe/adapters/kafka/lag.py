@@ -8,7 +8,7 @@ for the next one, so between micro-batches the position is also the committed of
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 
 def consumer_lag(consumer: Consumer) -> dict[tuple[str, int], int]:
@@ -34,3 +34,25 @@ def consumer_lag(consumer: Consumer) -> dict[tuple[str, int], int]:
             continue
         lags[(tp.topic, tp.partition)] = max(0, high - position)
     return lags
+
+
+def expired_before_consumed(
+    consumer: Consumer, partitions: list[TopicPartition]
+) -> dict[tuple[str, int], int]:
+    """Per partition, the offsets the log deleted (retention) before the group consumed them
+    (records, and any transaction markers among them).
+
+    The group's committed offset lying below the partition's first offset means those records
+    were never scored; ``auto.offset.reset`` would otherwise skip them without a word.
+
+    Raises:
+        KafkaException: The broker could not answer.
+    """
+    lost: dict[tuple[str, int], int] = {}
+    for tp in consumer.committed(partitions, timeout=10):
+        if tp.offset < 0:
+            continue  # nothing committed yet: the group starts from the earliest record
+        low, _ = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+        if tp.offset < low:
+            lost[(tp.topic, tp.partition)] = low - tp.offset
+    return lost

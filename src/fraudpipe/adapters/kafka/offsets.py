@@ -57,6 +57,19 @@ def _tp(item: tuple[tuple[str | None, int | None], int]) -> tuple[str, int]:
     return topic or "", partition or 0
 
 
+def committed_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """The group's committed offsets of `partitions` (negative where none is committed).
+
+    Raises:
+        ServiceUnavailableError: The group coordinator did not answer (retry).
+    """
+    try:
+        found: list[TopicPartition] = consumer.committed(partitions, timeout=10)
+    except KafkaException as exc:
+        raise ServiceUnavailableError("Kafka", "group coordinator", str(exc)) from exc
+    return found
+
+
 def commit_offsets(consumer: Consumer, offsets: list[TopicPartition]) -> None:
     """Commit synchronously; a refusal because the partitions moved is logged, not raised.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -30,6 +30,17 @@ from fraudpipe.retry import StopRequested
 log = structlog.get_logger(__name__)
 
 Headers = list[tuple[str, str | bytes | None]]
+
+
+class RecordSink(Protocol):
+    """Where a stage queues records: a `ConfirmedProducer`, or a transactional producer."""
+
+    def produce(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None = None
+    ) -> None: ...
+
+    def produce_many(self, topic: str, values: list[bytes], keys: list[bytes]) -> None: ...
+
 
 #: Delivery errors no retry can change: the message itself, or the producer's rights, are the
 #: problem. Every other failure (timeouts, a leader moving, a broker away) is re-sent.
@@ -225,9 +236,11 @@ class ConfirmedProducer:
             return
         topic, key, value, headers = msg.topic() or "", msg.key(), msg.value(), msg.headers()
         if err.code() in PERMANENT_ERRORS:
-            self._refused.append(RefusedMessage(topic, key, value, _headers(headers), str(err)))
+            self._refused.append(
+                RefusedMessage(topic, key, value, message_headers(headers), str(err))
+            )
         else:
-            self._failed.append(_Pending(topic, key, value, _headers(headers)))
+            self._failed.append(_Pending(topic, key, value, message_headers(headers)))
 
     def _on_error(self, err: KafkaError) -> None:
         # librdkafka retries a refused login for ever; the pipeline stops with the reason.
@@ -245,7 +258,7 @@ class ConfirmedProducer:
         raise KafkaFatalError("producer", str(self._fatal))
 
 
-def _headers(raw: object) -> Headers | None:
+def message_headers(raw: object) -> Headers | None:
     """A delivered message's headers back in the shape `produce` takes."""
     if not isinstance(raw, list) or not raw:
         return None

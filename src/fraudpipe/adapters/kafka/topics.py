@@ -68,11 +68,16 @@ class TopicSpec:
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """The four topics of the pipeline, named and sized from settings."""
     n = settings.kafka_default_partitions
+    # The scorer writes the outputs in transactions: only read_committed readers see each
+    # record exactly once (read_uncommitted ones also see aborted attempts).
+    once = "; read with isolation.level=read_committed"
     return [
         TopicSpec(settings.topic_transactions, n, 7, "transactions to score (replay window: 7 d)"),
-        TopicSpec(settings.topic_predictions, n, 7, "every prediction"),
-        TopicSpec(settings.topic_alerts, n, 30, "high-risk predictions for analysts"),
-        TopicSpec(settings.topic_dlq, DLQ_PARTITIONS, 30, "undecodable or invalid transactions"),
+        TopicSpec(settings.topic_predictions, n, 7, "every prediction" + once),
+        TopicSpec(settings.topic_alerts, n, 30, "high-risk predictions for analysts" + once),
+        TopicSpec(
+            settings.topic_dlq, DLQ_PARTITIONS, 30, "undecodable or invalid transactions" + once
+        ),
     ]
 
 

@@ -23,22 +23,32 @@ _CONSTANT_FIELDS: Final = {"batch_id": "%(batch_id)s::text", "source": "%(source
 _SELECT_BATCH: Final = (
     "SELECT "
     + ", ".join(_CONSTANT_FIELDS.get(f.name, f.name) for f in fields(TransactionRecord))
-    + " FROM transactions WHERE batch_id = %(batch_id)s ORDER BY event_time, source_row"
+    + " FROM transactions WHERE batch_id = %(batch_id)s"
+)
+_ORDER: Final = " ORDER BY event_time, source_row"
+#: A resend: only the transactions no model version has scored yet.
+_UNSCORED: Final = (
+    " AND NOT EXISTS (SELECT 1 FROM predictions p"
+    " WHERE p.transaction_id = transactions.transaction_id AND p.batch_id = %(batch_id)s)"
 )
 
 
-def read_batch_records(conn: Connection, batch: Batch) -> Iterator[TransactionRecord]:
+def read_batch_records(
+    conn: Connection, batch: Batch, *, unscored_only: bool = False
+) -> Iterator[TransactionRecord]:
     """The batch's transactions in event-time order, streamed through a server-side cursor.
 
     Args:
         conn: A connection in a transaction (a named cursor lives inside one).
         batch: The batch whose rows to read.
+        unscored_only: Only the transactions without a prediction (a resend).
 
     Yields:
         One `TransactionRecord` per row; at most `FETCH_ROWS` rows are held at a time.
     """
     # Binary results: floats, uuids and timestamps arrive without text parsing.
     with conn.cursor(name="publish_batch", binary=True) as cur:
-        cur.execute(_SELECT_BATCH, {"batch_id": batch.batch_id, "source": batch.source})
+        query = _SELECT_BATCH + (_UNSCORED if unscored_only else "") + _ORDER
+        cur.execute(query, {"batch_id": batch.batch_id, "source": batch.source})
         while rows := cur.fetchmany(FETCH_ROWS):
             yield from starmap(TransactionRecord, rows)

@@ -23,7 +23,9 @@ itself:
    another scorer writing the same messages during a rebalance, its COPY waited for first) is
    the transaction rolled back and the micro-batch written again by ONE ``INSERT … ON
    CONFLICT DO NOTHING`` statement over array parameters, which inserts only what is missing
-   and checks the ids again in the same statement.
+   and checks the ids again in the same statement. Then each row's prediction is read back as
+   stored (`WriteOutcome.stored`), whichever attempt wrote it: the outputs a redelivered
+   micro-batch publishes are the records PostgreSQL holds, with their first scoring time.
 
 The check runs in its own (implicit) transaction, before the one that inserts. That is as
 strong as checking inside it: rows of `transactions` are never updated or deleted, so a
@@ -143,6 +145,13 @@ WITH staged AS MATERIALIZED (
 )
 SELECT (SELECT count(*) FROM inserted), ARRAY(SELECT transaction_id FROM unknown)
 """
+#: After a redelivery's merge: each row's prediction as stored (by whichever attempt wrote it),
+#: so the outputs a redelivery republishes are the records PostgreSQL holds.
+_STORED: Final = """
+SELECT s.n, p.score, p.is_fraud, floor(extract(epoch FROM p.scored_at) * 1000)::bigint
+FROM unnest(%(ids)s) WITH ORDINALITY AS s(transaction_id, n)
+JOIN predictions p ON p.transaction_id = s.transaction_id AND p.model_version = %(model_version)s
+"""
 _INSERT_DEAD_LETTER: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, value, error_type, error)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -158,14 +167,26 @@ class WriteOutcome:
         committed: True when the transaction committed; False when nothing was written
             because some rows cannot be (`unknown_rows`, `conflicting_rows`).
         inserted: Prediction rows inserted (redelivered ones are not counted).
+        stored: Set when rows were stored already: the verdicts PostgreSQL holds, per row.
         unknown_rows: Rows of the micro-batch whose transaction `transactions` does not hold.
         conflicting_rows: Rows whose transaction it holds with other content.
     """
 
     committed: bool
     inserted: int
+    stored: StoredVerdicts | None = None
+    """When some rows were there already (a redelivery): every row's verdict as stored."""
     unknown_rows: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
     conflicting_rows: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+
+
+@dataclass(frozen=True)
+class StoredVerdicts:
+    """Each row's prediction as PostgreSQL holds it, in the micro-batch's row order."""
+
+    scores: npt.NDArray[np.float64]
+    is_fraud: npt.NDArray[np.bool_]
+    scored_at_ms: npt.NDArray[np.int64]
 
 
 class PredictionSink:
@@ -195,15 +216,17 @@ class PredictionSink:
         """
         conn = self._connection()
         try:
-            inserted = _write(conn, scored, dead_letters)
+            inserted, stored = _write(conn, scored, dead_letters)
         except _Refused as refused:
-            return WriteOutcome(False, 0, refused.unknown, refused.conflicting)
+            return WriteOutcome(
+                False, 0, unknown_rows=refused.unknown, conflicting_rows=refused.conflicting
+            )
         except pg_errors.TransactionRollback:
             raise  # deadlock/serialization: rolled back whole, the connection is fine; retry
         except psycopg.OperationalError as exc:
             self._drop_connection()
             raise self._unavailable(exc) from exc
-        return WriteOutcome(True, inserted)
+        return WriteOutcome(True, inserted, stored)
 
     def connect(self) -> None:
         """Open the connection now (at start-up), so the first micro-batch does not wait for it.
@@ -246,12 +269,14 @@ class PredictionSink:
         )
 
 
-def _write(conn: Connection, scored: ScoredBatch | None, dead_letters: Sequence[DeadLetter]) -> int:
-    """Steps 1-3 of the module doc; returns the predictions inserted."""
+def _write(
+    conn: Connection, scored: ScoredBatch | None, dead_letters: Sequence[DeadLetter]
+) -> tuple[int, StoredVerdicts | None]:
+    """Steps 1-3 of the module doc; the predictions inserted, and after step 3 those stored."""
     if scored is None or not len(scored):
         with _transaction_if(conn, bool(dead_letters)):
             _insert_dead_letters(conn, dead_letters)
-        return 0
+        return 0, None
     order = key_order(scored.transactions)
     # Encoded before the first statement: no transaction waits on numpy.
     payload = prediction_payload(scored, order)
@@ -260,12 +285,25 @@ def _write(conn: Connection, scored: ScoredBatch | None, dead_letters: Sequence[
         with _transaction_if(conn, bool(dead_letters)):
             _copy(conn, payload)
             _insert_dead_letters(conn, dead_letters)
-        return payload.rows
+        return payload.rows, None
     except _AlreadyStored:
         with _transaction_if(conn, bool(dead_letters)):
             inserted = _merge(conn, scored)
             _insert_dead_letters(conn, dead_letters)
-        return inserted
+        return inserted, _stored(conn, scored)
+
+
+def _stored(conn: Connection, scored: ScoredBatch) -> StoredVerdicts:
+    """Every row's verdict as stored (rows never change once written: read after the commit)."""
+    verdicts = StoredVerdicts(
+        scored.scores.copy(), scored.is_fraud.copy(), np.full(len(scored), scored.scored_at_ms)
+    )
+    params = {"ids": uuid_array(scored.transactions.ids), "model_version": scored.model_version}
+    for n, score, is_fraud, scored_at_ms in conn.execute(_STORED, params):
+        verdicts.scores[n - 1] = score
+        verdicts.is_fraud[n - 1] = is_fraud
+        verdicts.scored_at_ms[n - 1] = scored_at_ms
+    return verdicts
 
 
 def _transaction_if(conn: Connection, explicit: bool) -> AbstractContextManager[object]:

@@ -1,0 +1,281 @@
+"""The scorer's outputs and its consumed offsets in ONE Kafka transaction per micro-batch.
+
+Kafka Streams' ``exactly_once_v2`` (KIP-447) on the librdkafka API: a transactional producer
+writes a micro-batch's predictions, alerts and dead letters, then
+``send_offsets_to_transaction`` adds the offsets the micro-batch consumed, with the consumer
+group's current metadata (member id and generation), and ``commit_transaction`` makes all of it
+visible to ``read_committed`` readers at once, or none of it. So:
+
+- a scorer killed after its PostgreSQL commit but before this one leaves an open transaction
+  that the coordinator aborts (``transaction.timeout.ms``); its records are never visible to a
+  ``read_committed`` reader, its offsets never committed, and the micro-batch is read again;
+- a zombie, a scorer whose partitions moved while it stalled, is fenced by the group's
+  generation: its offset commit is refused, its transaction aborted;
+- there is one transactional id per process (not per partition), random like Kafka Streams'
+  process id, so two scorers never fence each other; a killed scorer's open transaction
+  blocks readers for at most ``transaction.timeout.ms`` (10 s by default, as in Kafka Streams).
+
+A failed attempt is aborted and the same records are sent again in a new transaction: the
+transaction is all or nothing, so nothing is lost or doubled. Outages are waited out that way
+(each attempt bounded by the transaction timeout), honouring stop requests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from fraudpipe.adapters.kafka.producer import (
+    PERMANENT_ERRORS,
+    Headers,
+    message_headers,
+    producer_config,
+)
+from fraudpipe.config import Settings
+from fraudpipe.errors import (
+    AuthenticationRefusedError,
+    DeliveryRefusedError,
+    KafkaFatalError,
+    PartitionsLostError,
+    RefusedMessage,
+)
+from fraudpipe.retry import StopRequested
+
+log = structlog.get_logger(__name__)
+
+#: The group refused the offsets: this member no longer owns them (a rebalance moved them,
+#: or it was too slow and was dropped from the group).
+GROUP_FENCED: Final = frozenset(
+    {
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.FENCED_INSTANCE_ID,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError._ASSIGNMENT_LOST,
+    }
+)
+#: Pause between two attempts of one micro-batch's transaction (an outage, not a hot loop).
+RETRY_PAUSE_S: Final = 0.5
+
+#: Fills an open transaction with a micro-batch's records. Called once per attempt, with the
+#: messages the broker refused for good in the previous attempt (empty at first), so a dead
+#: letter whose copy is refused can go as a reference instead.
+Fill = Callable[[Sequence[RefusedMessage]], None]
+
+
+def transactional_id(settings: Settings) -> str:
+    """A transactional id of this process: the ACL's prefix, the host, the pid, a random tag."""
+    tag = uuid.uuid4().hex[:8]
+    return f"{settings.kafka_transactional_id_prefix}-{socket.gethostname()}-{os.getpid()}-{tag}"
+
+
+def transactional_config(settings: Settings, client_id: str, txn_id: str) -> dict[str, Any]:
+    """The outputs producer's settings with a transactional id.
+
+    A record's delivery may not outlive its transaction (librdkafka refuses
+    ``message.timeout.ms`` > ``transaction.timeout.ms``): a record not acknowledged in time
+    fails the attempt, which is then aborted and sent again whole.
+    """
+    timeout = settings.kafka_transaction_timeout_ms
+    config = producer_config(settings, client_id, "outputs")
+    return {
+        **config,
+        "transactional.id": txn_id,
+        "transaction.timeout.ms": timeout,
+        "message.timeout.ms": min(int(config["message.timeout.ms"]), timeout),
+    }
+
+
+class TransactionalProducer:
+    """Produce a micro-batch's records, then commit them with its offsets in one transaction."""
+
+    def __init__(self, config: dict[str, Any], stop: threading.Event) -> None:
+        """Create the producer; `start()` registers its transactional id with the coordinator.
+
+        Args:
+            config: librdkafka settings (see `transactional_config`).
+            stop: A shutdown request; ends the waits of an outage.
+        """
+        self.config = config
+        self.transactional_id = str(config["transactional.id"])
+        self._timeout_s = int(config["transaction.timeout.ms"]) / 1000
+        self._producer = Producer(
+            {**config, "error_cb": self._on_error, "on_delivery": self._on_delivery}
+        )
+        self._stop = stop
+        self._refused: list[RefusedMessage] = []
+        self._auth_error: KafkaError | None = None
+        self._closed = False
+        self.aborted = 0
+        """Attempts aborted so far (each one's records are invisible to read_committed)."""
+
+    def start(self) -> None:
+        """Register the transactional id (waits for the broker; aborts what the id left open).
+
+        Raises:
+            KafkaFatalError, AuthenticationRefusedError: The producer cannot be used.
+            StopRequested: A shutdown was requested while waiting for the broker.
+        """
+        while True:
+            try:
+                self._producer.init_transactions(self._timeout_s)
+                return
+            except KafkaException as exc:
+                error = self._error(exc)
+                if not error.retriable():
+                    raise self._fatal(error) from exc
+                self._pause("register the transactional id", error)
+
+    def produce(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None = None
+    ) -> None:
+        """Queue one record in the open transaction (waiting for room in the local queue)."""
+        while True:
+            try:
+                self._producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:
+                self._producer.poll(0.1)
+            except KafkaException as exc:
+                error = self._error(exc)
+                if error.code() not in PERMANENT_ERRORS:
+                    raise
+                self._refused.append(RefusedMessage(topic, key, value, headers, str(error)))
+                return
+
+    def produce_many(self, topic: str, values: list[bytes], keys: list[bytes]) -> None:
+        """Queue many records without headers in the open transaction."""
+        produce = self._producer.produce
+        for value, key in zip(values, keys, strict=True):
+            try:
+                produce(topic, value, key)
+            except BufferError:
+                self.produce(topic, value, key)
+
+    def commit(
+        self,
+        fill: Fill,
+        offsets: list[TopicPartition],
+        group_metadata: Callable[[], object],
+        still_owned: Callable[[list[TopicPartition]], bool],
+    ) -> int:
+        """Commit the records `fill` produces and `offsets`, once; returns the attempts made.
+
+        Args:
+            fill: Produces the micro-batch's records into the open transaction.
+            offsets: The consumed offsets (+1) to commit with them.
+            group_metadata: The consumer's latest group metadata (asked at each attempt).
+            still_owned: Whether this member still holds the partitions of `offsets`.
+
+        Raises:
+            PartitionsLostError: The group fenced the offsets and the partitions moved: the
+                new owner reads the micro-batch again (the attempt was aborted).
+            DeliveryRefusedError: A record was refused for good and `fill` did not replace it.
+            KafkaFatalError, AuthenticationRefusedError: The producer cannot continue.
+            StopRequested: A shutdown was requested between attempts.
+        """
+        refused: list[RefusedMessage] = []
+        attempts = 0
+        while True:
+            attempts += 1
+            self._refused = []
+            try:
+                self._producer.begin_transaction()
+                fill(refused)
+                self._producer.send_offsets_to_transaction(
+                    offsets, group_metadata(), self._timeout_s
+                )
+                self._commit()
+                return attempts
+            except KafkaException as exc:
+                error = self._error(exc)
+                if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
+                    raise self._fatal(error) from exc
+                self._abort()
+                refused = list(self._refused)
+                if error.code() in GROUP_FENCED and not still_owned(offsets):
+                    raise PartitionsLostError(str(error)) from exc
+                self._pause("commit the micro-batch's transaction", error)
+            except BaseException:
+                self._abort()
+                raise
+
+    def close(self) -> None:
+        """Destroy the client (idempotent); an open transaction is aborted."""
+        if not self._closed:
+            self._closed = True
+            self._producer.close()
+
+    def _commit(self) -> None:
+        # A retriable error leaves the outcome unknown: committing again is how to learn it.
+        while True:
+            try:
+                self._producer.commit_transaction(self._timeout_s)
+                return
+            except KafkaException as exc:
+                error = self._error(exc)
+                if not error.retriable() or error.txn_requires_abort():
+                    raise
+                self._pause("learn the transaction's outcome", error)
+
+    def _abort(self) -> None:
+        self.aborted += 1
+        while True:
+            try:
+                self._producer.abort_transaction(self._timeout_s)
+                return
+            except KafkaException as exc:
+                error = self._error(exc)
+                if error.code() == KafkaError._STATE:
+                    return  # no transaction was open (begin itself failed)
+                if error.fatal() or not error.retriable():
+                    raise self._fatal(error) from exc
+                self._pause("abort the transaction", error)
+
+    def _pause(self, step: str, error: KafkaError) -> None:
+        if self._stop.is_set():
+            raise StopRequested(step)
+        log.warning("kafka transaction retried", step=step, error=str(error))
+        time.sleep(RETRY_PAUSE_S)
+
+    def _error(self, exc: KafkaException) -> KafkaError:
+        if self._auth_error is not None:
+            raise AuthenticationRefusedError(
+                "Kafka", str(self.config.get("sasl.username", "")), str(self._auth_error)
+            ) from exc
+        error = exc.args[0] if exc.args else None
+        if not isinstance(error, KafkaError):
+            raise exc
+        return error
+
+    def _fatal(self, error: KafkaError) -> Exception:
+        if error.code() in PERMANENT_ERRORS and self._refused:
+            return DeliveryRefusedError(list(self._refused))
+        return KafkaFatalError(f"transactional producer {self.transactional_id}", str(error))
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None and err.code() in PERMANENT_ERRORS:
+            self._refused.append(
+                RefusedMessage(
+                    msg.topic() or "",
+                    msg.key(),
+                    msg.value(),
+                    message_headers(msg.headers()),
+                    str(err),
+                )
+            )
+
+    def _on_error(self, err: KafkaError) -> None:
+        # librdkafka retries a refused login for ever; the scorer stops with the reason.
+        if err.code() == KafkaError._AUTHENTICATION:
+            self._auth_error = err
+        elif not err.fatal():
+            log.warning("kafka producer error", error=str(err))

@@ -1,0 +1,112 @@
+"""SIGKILL `fraudpipe publish` mid-batch, then run it again: the scorer reads each record once.
+
+The batch goes in one Kafka transaction whose id is the batch's own. The killed run leaves
+records on the log that no ``read_committed`` reader sees; the re-run aborts that transaction
+at once (same id) and sends the batch again. The transactions topic then holds each record
+once for a ``read_committed`` reader (and more for a ``read_uncommitted`` one, which proves the
+kill landed mid-batch), and the scorer writes and publishes one prediction per transaction.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from scoring_support import (
+    batch_status,
+    champion_model,
+    ingest_ulb_day,
+    own_settings,
+    predictions,
+    published,
+    read_topic,
+    scorer_env,
+    scoring_topics,
+    write_ulb_day,
+)
+from scratch_db import scratch_database
+
+from fraudpipe.adapters.kafka.security import client_config
+from fraudpipe.config import Settings
+from fraudpipe.publish import publish_batch
+from fraudpipe.scoring.runtime import ScoringOptions
+from fraudpipe.scoring.service import ScoringService
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
+
+ROWS = 60_000
+KILL_AFTER = 5_000  # records on the log, uncommitted
+REPO = Path(__file__).resolve().parents[2]
+FRAUDPIPE = REPO / ".venv" / "bin" / "fraudpipe"
+
+
+@pytest.fixture(scope="module")
+def env(stack: Settings) -> Iterator[Settings]:
+    with scratch_database(stack, prefix="fraudpipe_test") as db:
+        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=1)
+        with scoring_topics(settings), champion_model(settings, seed=3):
+            yield settings
+
+
+def _on_the_log(settings: Settings) -> int:
+    """Records on the transactions topic, committed or not (the high watermark)."""
+    consumer = Consumer(
+        {
+            **client_config(settings, "admin"),
+            "group.id": "unused",
+            "isolation.level": "read_uncommitted",
+        }
+    )
+    try:
+        _, high = consumer.get_watermark_offsets(
+            TopicPartition(settings.topic_transactions, 0), timeout=10, cached=False
+        )
+        return int(high)
+    finally:
+        consumer.close()
+
+
+def test_a_publish_killed_mid_batch_and_run_again_is_read_once(
+    env: Settings, tmp_path: Path
+) -> None:
+    csv = tmp_path / "cards.csv"
+    write_ulb_day(csv, ROWS, seed=51)
+    batch_id = ingest_ulb_day(env, csv)
+    log = tmp_path / "publish.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(FRAUDPIPE), "publish", "--batch-id", batch_id],
+            cwd=REPO,
+            env=scorer_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 120
+    while _on_the_log(env) < KILL_AFTER:
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    killed_at = _on_the_log(env)
+    assert KILL_AFTER <= killed_at < ROWS, "the kill should land mid-batch"
+    assert batch_status(env, batch_id) == "loaded"
+
+    again = publish_batch(env, batch_id)
+    assert (again.status, again.records) == ("published", ROWS)
+
+    committed = read_topic(env, env.topic_transactions, ROWS)
+    assert len(committed) == len({m.key() for m in committed}) == ROWS
+    assert (
+        len(read_topic(env, env.topic_transactions, ROWS + 1, isolation="read_uncommitted")) > ROWS
+    )
+    ScoringService(env, ScoringOptions(idle_exit_s=5.0)).run()
+    rows = predictions(env, batch_id)
+    assert len(rows) == len({r.transaction_id for r in rows}) == ROWS
+    outputs, _ = published(env, ROWS, 0)
+    assert len(outputs) == len({p.transaction_id for p in outputs}) == ROWS
