@@ -275,6 +275,20 @@ def committed_offsets(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
+def record_end_offsets(settings: Settings, records: int) -> dict[int, int]:
+    """Per partition of the transactions topic, the offset after its last record.
+
+    What a scorer that consumed everything commits: a transactional publish ends each
+    partition it wrote with a commit marker, which takes an offset of its own, so the high
+    watermark is one further.
+    """
+    ends: dict[int, int] = {}
+    for m in read_topic(settings, settings.topic_transactions, records):
+        partition, offset = m.partition() or 0, m.offset() or 0
+        ends[partition] = max(ends.get(partition, 0), offset + 1)
+    return ends
+
+
 def headers_of(message: Message) -> dict[str, str]:
     raw: Any = message.headers() or []
     return {k: (v or b"").decode() for k, v in raw}

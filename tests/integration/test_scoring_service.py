@@ -32,6 +32,7 @@ from scoring_support import (
     own_settings,
     predictions,
     read_topic,
+    record_end_offsets,
     register_tiny_model,
     scoring_topics,
     set_champion,
@@ -129,7 +130,7 @@ def test_a_published_day_is_scored_exactly_once_with_lineage(env: Settings, tmp_
     assert batch_status(env, batch_id) == "scored"
     assert summary.batches_scored == [batch_id]
     assert (summary.consumed, summary.scored, summary.inserted) == (DAY_ROWS,) * 3
-    assert committed_offsets(env) == _end_offsets(env)
+    assert committed_offsets(env) == record_end_offsets(env, DAY_ROWS)
 
     # The same scores the model gives the stored rows, in one vectorised call.
     with connect(env) as conn:
@@ -289,7 +290,7 @@ def test_poison_messages_go_to_the_dlq_and_good_ones_around_them_are_scored(
             "fraudpipe_scorer_dead_letters_total", {"error_type": error_type}
         )
         assert counted == expected_types.count(error_type)
-    assert committed_offsets(env) == _end_offsets(env)
+    assert committed_offsets(env) == record_end_offsets(env, 300 + len(poison) + 10)
 
 
 def test_a_moved_champion_alias_is_served_without_restart(env: Settings, tmp_path: Path) -> None:
@@ -344,23 +345,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _end_offsets(settings: Settings) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({**client_config(settings, "admin"), "group.id": "x"})
-    try:
-        meta = consumer.list_topics(settings.topic_transactions, timeout=30)
-        parts = meta.topics[settings.topic_transactions].partitions
-        return {
-            p: consumer.get_watermark_offsets(
-                TopicPartition(settings.topic_transactions, p), timeout=30
-            )[1]
-            for p in parts
-        }
-    finally:
-        consumer.close()
 
 
 def _model_frame(conn: object, batch_id: str) -> object:

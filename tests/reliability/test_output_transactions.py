@@ -14,25 +14,19 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from scoring_support import (
-    champion_model,
     ingest_ulb_day,
-    own_settings,
     predictions,
     published,
     read_topic,
     scorer_env,
-    scoring_topics,
     stored_scoring_times,
     write_ulb_day,
 )
-from scratch_db import scratch_database
 
 from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
@@ -46,11 +40,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def env(stack: Settings) -> Iterator[Settings]:
-    with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=1)
-        with scoring_topics(settings), champion_model(settings, seed=3):
-            yield settings
+def env(one_partition: Settings) -> Settings:
+    return one_partition
 
 
 def _ms(moment: datetime) -> int:

@@ -12,25 +12,19 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from scoring_support import (
     batch_status,
-    champion_model,
     ingest_ulb_day,
-    own_settings,
     predictions,
     published,
     read_topic,
     scorer_env,
-    scoring_topics,
     write_ulb_day,
 )
-from scratch_db import scratch_database
 
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
@@ -47,11 +41,8 @@ FRAUDPIPE = REPO / ".venv" / "bin" / "fraudpipe"
 
 
 @pytest.fixture(scope="module")
-def env(stack: Settings) -> Iterator[Settings]:
-    with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=1)
-        with scoring_topics(settings), champion_model(settings, seed=3):
-            yield settings
+def env(one_partition: Settings) -> Settings:
+    return one_partition
 
 
 def _on_the_log(settings: Settings) -> int:

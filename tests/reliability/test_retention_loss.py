@@ -10,23 +10,17 @@ transaction ends with one prediction, on PostgreSQL and on the predictions topic
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from scoring_support import (
-    champion_model,
     ingest_ulb_day,
-    own_settings,
     predictions,
     published,
-    scoring_topics,
     write_ulb_day,
 )
-from scratch_db import scratch_database
 
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
@@ -40,11 +34,8 @@ FIRST, SECOND, DELETED = 100, 300, 150
 
 
 @pytest.fixture(scope="module")
-def env(stack: Settings) -> Iterator[Settings]:
-    with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=1)
-        with scoring_topics(settings), champion_model(settings, seed=3):
-            yield settings
+def env(one_partition: Settings) -> Settings:
+    return one_partition
 
 
 def _score(settings: Settings) -> ScoringService:

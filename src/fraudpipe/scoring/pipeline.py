@@ -299,6 +299,7 @@ class ScoringPipeline:
             # messages wait in the client's queue and join that micro-batch, instead of each
             # forming a small one that queues behind the others with its own fixed costs.
             self.stage.wait_for_room(rt.stop_event, self._alive)
+            had_partitions = bool(self.held)
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
             rt.raise_if_fatal()
             if self.transactions is not None:
@@ -324,9 +325,9 @@ class ScoringPipeline:
                 self.stage.drain()
                 rt.retry(self.committer.commit_now, "commit offsets")
                 idle_checked = self.close_finished_batches(force=True)
-            if not self.held:
+            if not (had_partitions and self.held):
                 # Idle means a quiet topic, not a wait for partitions (a rebalance, a crashed
-                # member's session still running out).
+                # member's session still running out, served inside the last `consume()`).
                 last_message = now
             if opts.idle_exit_s is not None and now - last_message >= opts.idle_exit_s:
                 summary.stopped_by = "idle"

@@ -155,28 +155,11 @@ class ConfirmedProducer:
         A message the client refuses at once for good (larger than ``message.max.bytes``,
         say) is kept as refused: `confirm()` raises it with the others.
         """
-        while True:
-            try:
-                self._producer.produce(topic, value, key, headers=headers)
-                return
-            except BufferError:
-                # The queue drains as the broker acknowledges; serving callbacks makes room.
-                self._producer.poll(0.1)
-            except KafkaException as exc:
-                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-                if error is None or error.code() not in PERMANENT_ERRORS:
-                    raise
-                self._refused.append(RefusedMessage(topic, key, value, headers, str(error)))
-                return
+        queue_message(self._producer, self._refused, topic, value, key, headers)
 
     def produce_many(self, topic: str, values: list[bytes], keys: list[bytes]) -> None:
         """Queue many messages without headers."""
-        produce = self._producer.produce
-        for value, key in zip(values, keys, strict=True):
-            try:
-                produce(topic, value, key)
-            except BufferError:
-                self.produce(topic, value, key)
+        queue_messages(self._producer, self._refused, topic, values, keys)
 
     def confirm(self) -> None:
         """Return once every message queued so far is acknowledged by the broker.
@@ -256,6 +239,50 @@ class ConfirmedProducer:
             user = self.config.get("sasl.username", "")
             raise AuthenticationRefusedError("Kafka", str(user), str(self._fatal))
         raise KafkaFatalError("producer", str(self._fatal))
+
+
+def queue_message(
+    producer: Producer,
+    refused: list[RefusedMessage],
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    headers: Headers | None = None,
+) -> None:
+    """Queue one message on `producer`, waiting for room while its local queue is full.
+
+    A message the client refuses at once for good (`PERMANENT_ERRORS`: larger than
+    ``message.max.bytes``, say) is appended to `refused` instead of raised.
+    """
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers)
+            return
+        except BufferError:
+            # The queue drains as the broker acknowledges; serving callbacks makes room.
+            producer.poll(0.1)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            if error is None or error.code() not in PERMANENT_ERRORS:
+                raise
+            refused.append(RefusedMessage(topic, key, value, headers, str(error)))
+            return
+
+
+def queue_messages(
+    producer: Producer,
+    refused: list[RefusedMessage],
+    topic: str,
+    values: list[bytes],
+    keys: list[bytes],
+) -> None:
+    """Queue many messages without headers (`queue_message` only when the queue is full)."""
+    produce = producer.produce
+    for value, key in zip(values, keys, strict=True):
+        try:
+            produce(topic, value, key)
+        except BufferError:
+            queue_message(producer, refused, topic, value, key)
 
 
 def message_headers(raw: object) -> Headers | None:

@@ -38,6 +38,8 @@ from fraudpipe.adapters.kafka.producer import (
     Headers,
     message_headers,
     producer_config,
+    queue_message,
+    queue_messages,
 )
 from fraudpipe.config import Settings
 from fraudpipe.errors import (
@@ -138,27 +140,11 @@ class TransactionalProducer:
         self, topic: str, value: bytes | None, key: bytes | None, headers: Headers | None = None
     ) -> None:
         """Queue one record in the open transaction (waiting for room in the local queue)."""
-        while True:
-            try:
-                self._producer.produce(topic, value, key, headers=headers)
-                return
-            except BufferError:
-                self._producer.poll(0.1)
-            except KafkaException as exc:
-                error = self._error(exc)
-                if error.code() not in PERMANENT_ERRORS:
-                    raise
-                self._refused.append(RefusedMessage(topic, key, value, headers, str(error)))
-                return
+        queue_message(self._producer, self._refused, topic, value, key, headers)
 
     def produce_many(self, topic: str, values: list[bytes], keys: list[bytes]) -> None:
         """Queue many records without headers in the open transaction."""
-        produce = self._producer.produce
-        for value, key in zip(values, keys, strict=True):
-            try:
-                produce(topic, value, key)
-            except BufferError:
-                self.produce(topic, value, key)
+        queue_messages(self._producer, self._refused, topic, values, keys)
 
     def commit(
         self,

@@ -1,0 +1,21 @@
+"""Fixtures of the fault tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from scoring_support import champion_model, own_settings, scoring_topics
+from scratch_db import scratch_database
+
+from fraudpipe.config import Settings
+
+
+@pytest.fixture(scope="module")
+def one_partition(stack: Settings) -> Iterator[Settings]:
+    """A database, one-partition topics, subjects, group and champion of the module's own."""
+    with scratch_database(stack, prefix="fraudpipe_test") as db:
+        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=1)
+        with scoring_topics(settings), champion_model(settings, seed=3):
+            yield settings
