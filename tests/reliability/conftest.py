@@ -12,10 +12,20 @@ from scratch_db import scratch_database
 from fraudpipe.config import Settings
 
 
+def _own_stream(stack: Settings, partitions: int) -> Iterator[Settings]:
+    with scratch_database(stack, prefix="fraudpipe_test") as db:
+        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=partitions)
+        with scoring_topics(settings), champion_model(settings, seed=3):
+            yield settings
+
+
 @pytest.fixture(scope="module")
 def one_partition(stack: Settings) -> Iterator[Settings]:
     """A database, one-partition topics, subjects, group and champion of the module's own."""
-    with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = own_settings(db, uuid.uuid4().hex[:10], partitions=1)
-        with scoring_topics(settings), champion_model(settings, seed=3):
-            yield settings
+    yield from _own_stream(stack, 1)
+
+
+@pytest.fixture(scope="module")
+def four_partitions(stack: Settings) -> Iterator[Settings]:
+    """The same with four partitions, for several scorers in one group."""
+    yield from _own_stream(stack, 4)

@@ -15,7 +15,7 @@ from wsgiref.simple_server import WSGIServer
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -165,6 +165,12 @@ class ScoringMetrics:
             ["version"],
             registry=r,
         )
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> MetricsServer:
+        """Expose the metrics alone over HTTP until the returned server is closed (the scorer
+        serves them with its health endpoints: `fraudpipe.scoring.health.serve`)."""
+        server, thread = start_http_server(port, addr=addr, registry=self.registry)
+        return MetricsServer(server, thread)
 
 
 class MetricsServer:
