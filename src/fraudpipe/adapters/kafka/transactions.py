@@ -33,6 +33,7 @@ from typing import Any, Final
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from fraudpipe.adapters.kafka.offsets import LOST_PARTITIONS
 from fraudpipe.adapters.kafka.producer import (
     PERMANENT_ERRORS,
     Headers,
@@ -53,17 +54,6 @@ from fraudpipe.retry import StopRequested
 
 log = structlog.get_logger(__name__)
 
-#: The group refused the offsets: this member no longer owns them (a rebalance moved them,
-#: or it was too slow and was dropped from the group).
-GROUP_FENCED: Final = frozenset(
-    {
-        KafkaError.ILLEGAL_GENERATION,
-        KafkaError.UNKNOWN_MEMBER_ID,
-        KafkaError.FENCED_INSTANCE_ID,
-        KafkaError.REBALANCE_IN_PROGRESS,
-        KafkaError._ASSIGNMENT_LOST,
-    }
-)
 #: Pause between two attempts of one micro-batch's transaction (an outage, not a hot loop).
 RETRY_PAUSE_S: Final = 0.5
 
@@ -187,7 +177,7 @@ class TransactionalProducer:
                     raise self._fatal(error) from exc
                 self._abort()
                 refused = list(self._refused)
-                if error.code() in GROUP_FENCED and not still_owned(offsets):
+                if error.code() in LOST_PARTITIONS and not still_owned(offsets):
                     raise PartitionsLostError(str(error)) from exc
                 self._pause("commit the micro-batch's transaction", error)
             except BaseException:
