@@ -304,7 +304,13 @@ def scorer_env(settings: Settings) -> dict[str, str]:
         "FRAUDPIPE_TOPIC_DLQ": settings.topic_dlq,
         "FRAUDPIPE_CONSUMER_GROUP": settings.consumer_group,
         "FRAUDPIPE_MODEL_NAME": settings.model_name,
+        "FRAUDPIPE_SCORER_EXACTLY_ONCE": str(settings.scorer_exactly_once).lower(),
     }
+
+
+def exactly_once(settings: Settings) -> Settings:
+    """`settings` with the scorer's output transactions on (opt-in: see the README)."""
+    return settings.model_copy(update={"scorer_exactly_once": True})
 
 
 def stored_scoring_times(settings: Settings, batch_id: str) -> dict[uuid.UUID, int]:

@@ -23,6 +23,7 @@ from scoring_support import (
     batch_status,
     champion_model,
     committed_offsets,
+    exactly_once,
     ingest_ulb_day,
     own_settings,
     predictions,
@@ -50,7 +51,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def env(stack: Settings) -> Iterator[Settings]:
     with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = own_settings(db, uuid.uuid4().hex[:10])
+        settings = exactly_once(own_settings(db, uuid.uuid4().hex[:10]))
         with scoring_topics(settings), champion_model(settings, seed=3):
             yield settings
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from scoring_support import (
+    exactly_once,
     ingest_ulb_day,
     predictions,
     published,
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def env(one_partition: Settings) -> Settings:
-    return one_partition
+    return exactly_once(one_partition)
 
 
 def _ms(moment: datetime) -> int:

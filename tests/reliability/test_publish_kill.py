@@ -18,6 +18,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from scoring_support import (
     batch_status,
+    exactly_once,
     ingest_ulb_day,
     predictions,
     published,
@@ -42,7 +43,7 @@ FRAUDPIPE = REPO / ".venv" / "bin" / "fraudpipe"
 
 @pytest.fixture(scope="module")
 def env(one_partition: Settings) -> Settings:
-    return one_partition
+    return exactly_once(one_partition)
 
 
 def _on_the_log(settings: Settings) -> int:

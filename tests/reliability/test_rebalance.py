@@ -6,7 +6,8 @@ some predictions, scorer B (its own process) joins the group and takes partition
 cooperative rebalance: A commits what it holds of them first); once B has written some, it is
 stopped (SIGTERM: it commits and leaves) and A takes its partitions back. PostgreSQL and the
 topics (read_committed) hold one prediction per transaction, and each scorer did part of the
-work.
+work. The scorers run as configured by default, without output transactions: with them on, A
+stalls at the first rebalance, its offset commits refused with ILLEGAL_GENERATION (issue 17).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 from scoring_support import (
+    exactly_once,
     ingest_ulb_day,
     predictions,
     published,
@@ -35,7 +36,7 @@ FIRST, SECOND, DELETED = 100, 300, 150
 
 @pytest.fixture(scope="module")
 def env(one_partition: Settings) -> Settings:
-    return one_partition
+    return exactly_once(one_partition)
 
 
 def _score(settings: Settings) -> ScoringService:
