@@ -7,9 +7,9 @@ another core; the publish stage takes the written micro-batches in consumption o
 their outputs and records their offsets for the consume loop to commit. So the database writes
 overlap the scoring of the next micro-batch and the publishing of the previous (psycopg and
 librdkafka wait without holding the GIL). Per micro-batch, with output transactions
-(`Settings.scorer_exactly_once`; off by default, see the README), the stages keep the order that makes
-predictions, alerts and dead letters exactly-once, in PostgreSQL and for ``read_committed``
-readers of the topics:
+(`Settings.scorer_exactly_once`; off by default, see the README), the stages keep the order
+that makes predictions, alerts and dead letters exactly-once, in PostgreSQL and for
+``read_committed`` readers of the topics:
 
 1. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
    and `dead_letters` rows (idempotent on ``(topic, partition, offset)``);
