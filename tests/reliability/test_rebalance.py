@@ -1,13 +1,15 @@
 """A second scorer joins mid-stream and leaves mid-stream: every transaction still scored once.
 
-Twenty small days are published one a second, a stream of some twenty seconds. Scorer A (in
-this process) starts on four partitions. Once it has written
-some predictions, scorer B (its own process) joins the group and takes partitions over (a
-cooperative rebalance: A commits what it holds of them first); once B has written some, it is
-stopped (SIGTERM: it commits and leaves) and A takes its partitions back. PostgreSQL and the
-topics (read_committed) hold one prediction per transaction, and each scorer did part of the
-work. The scorers run as configured by default, without output transactions: with them on, A
-stalls at the first rebalance, its offset commits refused with ILLEGAL_GENERATION (issue 17).
+Twenty small days are published one a second in three phases, each opened by the event the
+one before waits for, so no phase can end before its rebalance however slow the machine:
+days 0-4 to scorer A (in this process, four partitions); once B (its own process) has joined
+and taken partitions over (a cooperative rebalance: A commits what it holds of them first),
+days 5-9 to both; once all of them are written (B's partitions' share by B), B is stopped
+(SIGTERM: it commits and leaves) and days 10-19 follow while A takes its partitions back.
+PostgreSQL and the topics (read_committed) hold one prediction per transaction, and each
+scorer did part of the work. The scorers run as configured by default, without output
+transactions: with them on, A stalls at the first rebalance, its offset commits refused with
+ILLEGAL_GENERATION (issue 17).
 """
 
 from __future__ import annotations
@@ -69,13 +71,18 @@ def test_a_scorer_joining_and_leaving_mid_stream_changes_no_count(
         csv = tmp_path / f"cards{day}.csv"
         write_ulb_day(csv, DAY_ROWS, seed=61 + day, day_offset=day)
         batches.append(ingest_ulb_day(env, csv))
-    a = ScoringService(env, ScoringOptions(batch_size=100, idle_exit_s=8.0))
+    a = ScoringService(env, ScoringOptions(batch_size=100))
     runner = threading.Thread(target=a.run, daemon=True)
     runner.start()
     _wait_for(lambda: len(a.assigned_partitions) == 4, "A holds every partition")
 
+    b_joined, b_leaving = threading.Event(), threading.Event()
+
     def publish_one_a_second() -> None:
-        for batch_id in batches:
+        for day, batch_id in enumerate(batches):
+            gate = {5: b_joined, 10: b_leaving}.get(day)
+            if gate is not None:
+                gate.wait(timeout=300)
             publish_batch(env, batch_id)
             time.sleep(1.0)
 
@@ -101,17 +108,21 @@ def test_a_scorer_joining_and_leaving_mid_stream_changes_no_count(
         )
     try:
         _wait_for(lambda: len(a.assigned_partitions) < 4, "B takes partitions from A")
-        joined_at = _written(env)
-        _wait_for(lambda: _written(env) >= joined_at + 2_000, "B and A score")
-        assert _written(env) < ROWS, "B should leave mid-stream"
+        b_joined.set()
+        _wait_for(lambda: _written(env) == 10 * DAY_ROWS, "B and A score days 5-9")
         b.send_signal(signal.SIGTERM)
+        b_leaving.set()
         assert b.wait(timeout=120) == 0, log.read_text()[-3000:]
     finally:
         if b.poll() is None:
             b.kill()
+        b_joined.set()
+        b_leaving.set()
     _wait_for(lambda: len(a.assigned_partitions) == 4, "A takes every partition back")
     publisher.join(timeout=120)
-    runner.join(timeout=300)
+    _wait_for(lambda: _written(env) == ROWS, "A scores the rest")
+    a.stop()
+    runner.join(timeout=120)
     assert not runner.is_alive()
 
     rows = predictions(env)
