@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, computed_field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Service = Literal["pg", "kafka", "registry", "mlflow"]
+"""The services whose principals log in with a user name and a password of their own."""
 
 
 class Settings(BaseSettings):
@@ -221,6 +225,15 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.stack_dir / "logs"
+
+    def credentials(self, service: Service, principal: str) -> tuple[str, SecretStr]:
+        """User name and password of one principal of one service (``{service}_{principal}_user``
+        and ``_password``; each adapter names its principals with a ``Literal``)."""
+        user = getattr(self, f"{service}_{principal}_user", None)
+        password = getattr(self, f"{service}_{principal}_password", None)
+        if not isinstance(user, str) or not isinstance(password, SecretStr):
+            raise KeyError(f"no {service} principal named {principal!r}")
+        return user, password
 
     def pg_url(self, user: str, password: SecretStr, database: str | None = None) -> str:
         """SQLAlchemy URL (psycopg 3 driver) for one role."""

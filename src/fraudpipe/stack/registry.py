@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fraudpipe.adapters.avro.serde import APICURIO_ROLES, registry_credentials
+from fraudpipe.adapters.avro.serde import APICURIO_ROLES
 from fraudpipe.errors import StackError
 from fraudpipe.stack.base import Service, http_ok, port_open
 
@@ -116,7 +116,7 @@ class RegistryService(Service):
 
     @property
     def _reader_auth(self) -> tuple[str, str]:
-        user, password = registry_credentials(self.settings, "reader")
+        user, password = self.settings.credentials("registry", "reader")
         return user, password.get_secret_value()
 
     def version(self) -> str | None:
@@ -254,7 +254,7 @@ class RegistryService(Service):
             "quarkus.security.users.embedded.algorithm=digest-sha-512",
         ]
         for role, apicurio_role in APICURIO_ROLES.items():
-            user, password = registry_credentials(self.settings, role)
+            user, password = self.settings.credentials("registry", role)
             digest = hashlib.sha512(
                 f"{user}:Quarkus:{password.get_secret_value()}".encode()
             ).hexdigest()

@@ -24,7 +24,6 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.serde import clear_original_key
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import parse_schema, schemaless_writer
-from pydantic import SecretStr
 
 from fraudpipe.adapters.avro.codec.record_writer import FlatRecordEncoder, plan_flat_encoder
 from fraudpipe.adapters.avro.codec.row_writer import RowEncoder
@@ -58,17 +57,6 @@ APICURIO_ROLES: Final[dict[RegistryRole, str]] = {
 }
 
 
-def registry_credentials(settings: Settings, role: RegistryRole) -> tuple[str, SecretStr]:
-    """User name and password of one registry principal."""
-    match role:
-        case "reader":
-            return settings.registry_reader_user, settings.registry_reader_password
-        case "writer":
-            return settings.registry_writer_user, settings.registry_writer_password
-        case "admin":
-            return settings.registry_admin_user, settings.registry_admin_password
-
-
 def registry_client(settings: Settings, role: RegistryRole = "reader") -> SchemaRegistryClient:
     """A Schema Registry client for `settings.schema_registry_url` (no request is made yet).
 
@@ -80,7 +68,7 @@ def registry_client(settings: Settings, role: RegistryRole = "reader") -> Schema
     Returns:
         The client; close it (or use it as a context manager) when done.
     """
-    user, password = registry_credentials(settings, role)
+    user, password = settings.credentials("registry", role)
     return SchemaRegistryClient(
         {
             "url": settings.schema_registry_url,

@@ -30,7 +30,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from fraudpipe.adapters.kafka.security import Principal, client_config, credentials
+from fraudpipe.adapters.kafka.security import Principal, client_config
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
 
@@ -52,7 +52,7 @@ def _allow(
     operation: AclOperation,
     pattern: ResourcePatternType,
 ) -> AclBinding:
-    user, _ = credentials(settings, principal)
+    user, _ = settings.credentials("kafka", principal)
     return AclBinding(kind, name, pattern, f"User:{user}", "*", operation, AclPermissionType.ALLOW)
 
 
@@ -117,7 +117,7 @@ def provision_principals(settings: Settings) -> None:
     """
     admin = AdminClient(client_config(settings, "admin"))
     mechanism = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-    users = [credentials(settings, p) for p in ("publisher", "scorer", "reader")]
+    users = [settings.credentials("kafka", p) for p in ("publisher", "scorer", "reader")]
     upserts: list[UserScramCredentialAlteration] = [
         UserScramCredentialUpsertion(user, mechanism, password.get_secret_value().encode())
         for user, password in users

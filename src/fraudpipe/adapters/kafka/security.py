@@ -20,24 +20,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import SecretStr
-
 from fraudpipe.config import Settings
 
 Principal = Literal["admin", "publisher", "scorer", "reader"]
-
-
-def credentials(settings: Settings, principal: Principal) -> tuple[str, SecretStr]:
-    """User name and password of one principal."""
-    match principal:
-        case "admin":
-            return settings.kafka_admin_user, settings.kafka_admin_password
-        case "publisher":
-            return settings.kafka_publisher_user, settings.kafka_publisher_password
-        case "scorer":
-            return settings.kafka_scorer_user, settings.kafka_scorer_password
-        case "reader":
-            return settings.kafka_reader_user, settings.kafka_reader_password
 
 
 def client_config(settings: Settings, principal: Principal) -> dict[str, Any]:
@@ -47,7 +32,7 @@ def client_config(settings: Settings, principal: Principal) -> dict[str, Any]:
     broker itself cannot use SCRAM (its users live in the metadata they would bootstrap);
     everybody else speaks SCRAM on the client listener.
     """
-    user, password = credentials(settings, principal)
+    user, password = settings.credentials("kafka", principal)
     admin = principal == "admin"
     config: dict[str, Any] = {
         "bootstrap.servers": (

@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
 
-from pydantic import SecretStr
-
 from fraudpipe.config import Settings
 
 MlflowPrincipal = Literal["admin", "trainer", "promoter", "reader"]
@@ -45,22 +43,9 @@ PROMOTER_VARIABLE: Final = "FRAUDPIPE_MLFLOW_PROMOTER_USER"
 _lock = threading.RLock()
 
 
-def mlflow_credentials(settings: Settings, principal: MlflowPrincipal) -> tuple[str, SecretStr]:
-    """User name and password of one MLflow principal."""
-    match principal:
-        case "admin":
-            return settings.mlflow_admin_user, settings.mlflow_admin_password
-        case "trainer":
-            return settings.mlflow_trainer_user, settings.mlflow_trainer_password
-        case "promoter":
-            return settings.mlflow_promoter_user, settings.mlflow_promoter_password
-        case "reader":
-            return settings.mlflow_reader_user, settings.mlflow_reader_password
-
-
 def basic_auth(settings: Settings, principal: MlflowPrincipal) -> tuple[str, str]:
     """(user, password) for a plain HTTP request (`httpx`'s ``auth=``)."""
-    user, password = mlflow_credentials(settings, principal)
+    user, password = settings.credentials("mlflow", principal)
     return user, password.get_secret_value()
 
 

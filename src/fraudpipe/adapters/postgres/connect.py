@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import psycopg
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
@@ -35,20 +34,9 @@ RETRIABLE_TRANSACTION_ERRORS: tuple[type[BaseException], ...] = (
 _CONNECT_TIMEOUT_SECONDS = 5
 
 
-def role_credentials(settings: Settings, role: Role) -> tuple[str, SecretStr]:
-    """User name and password of one role."""
-    match role:
-        case "owner":
-            return settings.pg_owner_user, settings.pg_owner_password
-        case "app":
-            return settings.pg_app_user, settings.pg_app_password
-        case "reader":
-            return settings.pg_reader_user, settings.pg_reader_password
-
-
 def conninfo(settings: Settings, role: Role = "app") -> str:
     """libpq connection string for `role` on ``settings.pg_database``."""
-    user, password = role_credentials(settings, role)
+    user, password = settings.credentials("pg", role)
     return psycopg.conninfo.make_conninfo(
         host=settings.pg_host,
         port=settings.pg_port,
@@ -78,7 +66,7 @@ def connect(settings: Settings, role: Role = "app", *, autocommit: bool = False)
 
 def create_engine(settings: Settings, role: Role = "app") -> sa.Engine:
     """A SQLAlchemy 2 engine (psycopg 3 driver) as `role`; dispose it when done."""
-    user, password = role_credentials(settings, role)
+    user, password = settings.credentials("pg", role)
     return sa.create_engine(settings.pg_url(user, password), pool_pre_ping=True)
 
 
