@@ -110,11 +110,10 @@ class Settings(BaseSettings):
         ),
     )
     scorer_exactly_once: bool = Field(
-        False,
+        True,
         description=(
-            "Outputs and consumed offsets in one Kafka transaction per micro-batch (off, the "
-            "default until a cooperative rebalance cannot stall it: outputs at least once, "
-            "offsets committed after them)."
+            "Outputs and consumed offsets in one Kafka transaction per micro-batch (off: "
+            "outputs at least once, offsets committed after them)."
         ),
     )
     kafka_version: str = "4.1.1"

@@ -25,7 +25,9 @@ def one_partition(stack: Settings) -> Iterator[Settings]:
     yield from _own_stream(stack, 1)
 
 
-@pytest.fixture(scope="module")
-def four_partitions(stack: Settings) -> Iterator[Settings]:
-    """The same with four partitions, for several scorers in one group."""
-    yield from _own_stream(stack, 4)
+@pytest.fixture(params=[True, False], ids=["exactly-once", "at-least-once"])
+def four_partitions(stack: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """The same with four partitions, for several scorers in one group: one stream per test,
+    with output transactions (the default) and without."""
+    for settings in _own_stream(stack, 4):
+        yield settings.model_copy(update={"scorer_exactly_once": request.param})

@@ -7,9 +7,11 @@ and taken partitions over (a cooperative rebalance: A commits what it holds of t
 days 5-9 to both; once all of them are written (B's partitions' share by B), B is stopped
 (SIGTERM: it commits and leaves) and days 10-19 follow while A takes its partitions back.
 PostgreSQL and the topics (read_committed) hold one prediction per transaction, and each
-scorer did part of the work. The scorers run as configured by default, without output
-transactions: with them on, A stalls at the first rebalance, its offset commits refused with
-ILLEGAL_GENERATION (issue 17).
+scorer did part of the work. Run with output transactions (the default) and without.
+
+With them, this test found a deadlock: a publish attempt refused with ILLEGAL_GENERATION waits
+for the consume loop to refresh the group's metadata, and the loop was blocked handing the
+publish stage its next micro-batch (`stages.Stages.wait_for_room`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ ROWS = DAYS * DAY_ROWS
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def env(four_partitions: Settings) -> Settings:
     return four_partitions
 

@@ -52,13 +52,18 @@ class CommitStage(Generic[T]):
         """Items submitted and not yet handled (queued or in progress)."""
         return self._queue.unfinished_tasks
 
-    def drain(self) -> None:
+    def drain(self, waiting: Callable[[], None] | None = None) -> None:
         """Wait until every submitted item is handled (or the stage failed).
+
+        Args:
+            waiting: Called between waits (the caller's duties while it waits).
 
         Raises:
             Whatever ended the stage, if it failed.
         """
         while self._queue.unfinished_tasks and self._failure is None:
+            if waiting is not None:
+                waiting()
             with self._queue.all_tasks_done:
                 self._queue.all_tasks_done.wait(_POLL_S)
         self.raise_if_failed()

@@ -7,7 +7,7 @@ another core; the publish stage takes the written micro-batches in consumption o
 their outputs and records their offsets for the consume loop to commit. So the database writes
 overlap the scoring of the next micro-batch and the publishing of the previous (psycopg and
 librdkafka wait without holding the GIL). Per micro-batch, with output transactions
-(`Settings.scorer_exactly_once`; off by default, see the README), the stages keep the order
+(`Settings.scorer_exactly_once`, the default), the stages keep the order
 that makes predictions, alerts and dead letters exactly-once, in PostgreSQL and for
 ``read_committed`` readers of the topics:
 
@@ -36,8 +36,7 @@ import gc
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -80,11 +79,11 @@ from fraudpipe.errors import (
 )
 from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.scoring.commit_stage import CommitStage
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.periodic import Periodic
 from fraudpipe.scoring.runtime import ScorerRuntime
 from fraudpipe.scoring.score import AlertReasons, explain_alerts, score_batch, valid_scores
+from fraudpipe.scoring.stages import Stages
 
 log = structlog.get_logger(__name__)
 
@@ -112,86 +111,7 @@ class Written:
     dead_letters: list[DeadLetter]
 
 
-_ROOM_POLL_S = 0.001
 _DENIED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED})
-#: Micro-batches that may wait behind a write stage's current one. Few: while every write
-#: stage is busy, new messages gather in the client's queue and form one larger micro-batch.
-QUEUED_WRITES = 1
-
-#: A micro-batch handed to a write stage, and where its outcome will appear.
-_WriteJob = tuple[Prepared, "Future[Written]"]
-
-
-class _Stages:
-    """The write stages and the publish stage, driven as one.
-
-    Each micro-batch goes to the least busy write stage and, as a future of its write, to the
-    publish stage, in consumption order; the publish stage waits for each future in turn.
-    """
-
-    def __init__(
-        self,
-        writers: Sequence[Callable[[Prepared], Written]],
-        publish: Callable[[Written], None],
-    ) -> None:
-        self.publish: CommitStage[Future[Written]] = CommitStage(
-            lambda future: publish(self._written(future)), "scorer-publish"
-        )
-        self.writers: list[CommitStage[_WriteJob]] = [
-            CommitStage(partial(_fulfil, write), f"scorer-write-{i}")
-            for i, write in enumerate(writers)
-        ]
-
-    def wait_for_room(self, stop: threading.Event, alive: Callable[[], None]) -> None:
-        """Wait until a write stage could take a micro-batch (see `QUEUED_WRITES`).
-
-        Raises:
-            Whatever ended a stage, if one failed.
-        """
-        while min(w.pending for w in self.writers) > QUEUED_WRITES and not stop.is_set():
-            self.raise_if_failed()
-            alive()  # waiting for the stages, which wait out any outage, is being alive
-            time.sleep(_ROOM_POLL_S)
-        self.raise_if_failed()
-
-    def submit(self, batch: Prepared) -> None:
-        future: Future[Written] = Future()
-        min(self.writers, key=lambda w: w.pending).submit((batch, future))
-        self.publish.submit(future)
-
-    def _written(self, future: Future[Written]) -> Written:
-        # A write stage that failed leaves the jobs queued behind the failed one unanswered.
-        while True:
-            try:
-                return future.result(timeout=_ROOM_POLL_S * 100)
-            except TimeoutError:
-                for writer in self.writers:
-                    writer.raise_if_failed()
-
-    def raise_if_failed(self) -> None:
-        for writer in self.writers:
-            writer.raise_if_failed()
-        self.publish.raise_if_failed()
-
-    def drain(self) -> None:
-        for writer in self.writers:
-            writer.drain()
-        self.publish.drain()
-
-    def close(self) -> None:
-        for writer in self.writers:
-            writer.close()
-        self.publish.close()
-
-
-def _fulfil(write: Callable[[Prepared], Written], job: _WriteJob) -> None:
-    """Run one write job; its outcome, result or failure, goes to the publish stage's future."""
-    batch, future = job
-    try:
-        future.set_result(write(batch))
-    except BaseException as exc:
-        future.set_exception(exc)
-        raise
 
 
 @dataclass
@@ -244,7 +164,7 @@ class ScoringPipeline:
         self._group_taken_at = 0.0
         self._refresh_group()
         self._rewind = threading.Event()
-        self.stage = _Stages([partial(self.write, sink) for sink in self.sinks], self.publish)
+        self.stage = Stages([partial(self.write, sink) for sink in self.sinks], self.publish)
         housekeeping = [
             Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
             Periodic("scorer-batch-progress", 1.0, self.close_finished_batches),
@@ -253,7 +173,7 @@ class ScoringPipeline:
             task.start()
         try:
             self._consume_until_done(housekeeping)
-            self.stage.drain()
+            self.stage.drain(self._alive)
             rt.retry(self.committer.commit_now, "commit offsets")
         except BaseException:
             # Ends any outage wait in the stages, so closing them cannot hang; whatever they
@@ -273,7 +193,7 @@ class ScoringPipeline:
         if stage is not None:
             if self.transactions is not None:
                 self._refresh_group()  # the rebalance gave this member a new generation
-            stage.drain()
+            stage.drain(self._alive)
         self.runtime.retry(partial(self.committer.commit_now, partitions), "commit offsets")
         self.committer.forget(partitions)
 
@@ -322,7 +242,7 @@ class ScoringPipeline:
                 continue
             if not idle_checked:
                 # The topic went quiet: a good moment to settle every pending batch.
-                self.stage.drain()
+                self.stage.drain(self._alive)
                 rt.retry(self.committer.commit_now, "commit offsets")
                 idle_checked = self.close_finished_batches(force=True)
             if not (had_partitions and self.held):
@@ -450,7 +370,7 @@ class ScoringPipeline:
     def _rewind_to_committed(self) -> None:
         """After a fenced transaction: drop what is in flight and go back to the committed
         offsets of the partitions still held (the consume loop's thread)."""
-        self.stage.drain()
+        self.stage.drain(self._alive)
         held = self.consumer.assignment()
         committed = self.runtime.retry(
             partial(committed_offsets, self.consumer, held), "read the committed offsets"

@@ -68,7 +68,9 @@ class ScoringService:
         """
         self.settings = settings
         self.runtime = ScorerRuntime(options or ScoringOptions(), on_commit=on_commit)
-        self._assigned: set[int] = set()
+        self._held: set[tuple[str, int]] = set()
+        """(topic, partition) this member holds, kept by the rebalance callbacks; the
+        pipeline reads the same set."""
         self._pipeline: ScoringPipeline | None = None
         self._committer: OffsetCommitter | None = None
         self._client_id = f"fraudpipe-scorer-{socket.gethostname()}-{os.getpid()}"
@@ -112,7 +114,7 @@ class ScoringService:
         opts, s = self.options, self.settings
         server: MetricsServer | None = None
         health = self.runtime.health
-        health.holds_partitions = lambda: bool(self._assigned)
+        health.holds_partitions = lambda: bool(self._held)
         health.beat()
         self.metrics.last_commit_age_seconds.set_function(self._last_commit_age)
         if opts.metrics_port:
@@ -129,7 +131,7 @@ class ScoringService:
         transactions: TransactionalProducer | None = None
         if s.scorer_exactly_once:
             config = transactional_config(s, self._client_id, transactional_id(s))
-            transactions = TransactionalProducer(config, stop)
+            transactions = TransactionalProducer(config, stop, self.runtime.health)
             outputs: RecordSink = transactions
         else:
             # Two producers: the write and publish stages confirm their messages independently.
@@ -157,6 +159,7 @@ class ScoringService:
             publisher=PredictionPublisher(s, client, outputs),
             progress=BatchProgress(s, opts.progress_every_s),
             committer=self._committer,
+            held=self._held,
         )
         self._pipeline = pipeline
         try:
@@ -188,7 +191,7 @@ class ScoringService:
     @property
     def assigned_partitions(self) -> frozenset[int]:
         """Partitions of the transactions topic this member holds right now."""
-        return frozenset(self._assigned)
+        return frozenset(partition for _, partition in self._held)
 
     def _on_model_refusal(self, version: int, reason: str) -> None:
         """A model version failed verification: count it and record it for the dashboard."""
@@ -212,10 +215,8 @@ class ScoringService:
             self._committer.on_commit(err, partitions)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._pipeline is not None:
-            self._pipeline.held.update((tp.topic, tp.partition) for tp in partitions)
+        self._held.update((tp.topic, tp.partition) for tp in partitions)
         self.summary.partitions.update(tp.partition for tp in partitions)
-        self._assigned.update(tp.partition for tp in partitions)
         self._check_retention(consumer, partitions)
         log.info("partitions assigned", partitions=sorted(tp.partition for tp in partitions))
 
@@ -242,8 +243,7 @@ class ScoringService:
         # before the partitions go, so the next owner starts after them (no re-scoring).
         if self._pipeline is not None:
             self._pipeline.wait_for_commits([(tp.topic, tp.partition) for tp in partitions])
-            self._pipeline.held.difference_update((tp.topic, tp.partition) for tp in partitions)
-        self._assigned.difference_update(tp.partition for tp in partitions)
+        self._held.difference_update((tp.topic, tp.partition) for tp in partitions)
         log.info("partitions revoked", partitions=sorted(tp.partition for tp in partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -251,10 +251,9 @@ class ScoringService:
         # off): their micro-batches in the stages cannot commit and are dropped; the new
         # owner reads them again.
         lost = [(tp.topic, tp.partition) for tp in partitions]
+        self._held.difference_update(lost)
         if self._pipeline is not None:
-            self._pipeline.held.difference_update(lost)
             self._pipeline.wait_for_commits(lost)
-        self._assigned.difference_update(tp.partition for tp in partitions)
         log.warning("partitions lost", partitions=sorted(tp.partition for tp in partitions))
 
 

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -63,6 +63,15 @@ RETRY_PAUSE_S: Final = 0.5
 Fill = Callable[[Sequence[RefusedMessage]], None]
 
 
+class OutageWatch(Protocol):
+    """Where the producer says it is waiting for the broker, and that the wait is over (the
+    scorer's `/readyz` and ``dependency_up``)."""
+
+    def waiting(self, step: str, service: str) -> None: ...
+
+    def done(self, step: str) -> None: ...
+
+
 def transactional_id(settings: Settings) -> str:
     """A transactional id of this process: the ACL's prefix, the host, the pid, a random tag."""
     tag = uuid.uuid4().hex[:8]
@@ -89,12 +98,16 @@ def transactional_config(settings: Settings, client_id: str, txn_id: str) -> dic
 class TransactionalProducer:
     """Produce a micro-batch's records, then commit them with its offsets in one transaction."""
 
-    def __init__(self, config: dict[str, Any], stop: threading.Event) -> None:
+    def __init__(
+        self, config: dict[str, Any], stop: threading.Event, outages: OutageWatch | None = None
+    ) -> None:
         """Create the producer; `start()` registers its transactional id with the coordinator.
 
         Args:
             config: librdkafka settings (see `transactional_config`).
             stop: A shutdown request; ends the waits of an outage.
+            outages: Told when an attempt waits for the broker (not for a rebalance), and
+                when the step succeeds again.
         """
         self.config = config
         self.transactional_id = str(config["transactional.id"])
@@ -103,6 +116,8 @@ class TransactionalProducer:
             {**config, "error_cb": self._on_error, "on_delivery": self._on_delivery}
         )
         self._stop = stop
+        self._outages = outages
+        self._waiting_steps: set[str] = set()
         self._refused: list[RefusedMessage] = []
         self._auth_error: KafkaError | None = None
         self._closed = False
@@ -119,6 +134,7 @@ class TransactionalProducer:
         while True:
             try:
                 self._producer.init_transactions(self._timeout_s)
+                self._recovered()
                 return
             except KafkaException as exc:
                 error = self._error(exc)
@@ -170,6 +186,7 @@ class TransactionalProducer:
                     offsets, group_metadata(), self._timeout_s
                 )
                 self._commit()
+                self._recovered()
                 return attempts
             except KafkaException as exc:
                 error = self._error(exc)
@@ -220,7 +237,17 @@ class TransactionalProducer:
         if self._stop.is_set():
             raise StopRequested(step)
         log.warning("kafka transaction retried", step=step, error=str(error))
+        if self._outages is not None and error.code() not in LOST_PARTITIONS:
+            # A moved generation is a rebalance, not the broker being away.
+            self._waiting_steps.add(step)
+            self._outages.waiting(step, "Kafka")
         time.sleep(RETRY_PAUSE_S)
+
+    def _recovered(self) -> None:
+        if self._outages is not None:
+            for step in self._waiting_steps:
+                self._outages.done(step)
+        self._waiting_steps.clear()
 
     def _error(self, exc: KafkaException) -> KafkaError:
         if self._auth_error is not None:
