@@ -5,6 +5,10 @@ records on the log that no ``read_committed`` reader sees; the re-run aborts tha
 at once (same id) and sends the batch again. The transactions topic then holds each record
 once for a ``read_committed`` reader (and more for a ``read_uncommitted`` one, which proves the
 kill landed mid-batch), and the scorer writes and publishes one prediction per transaction.
+
+A run stopped after its Kafka commit, before its PostgreSQL one, leaves the batch `loaded` with
+its records committed: the re-run finds them past the offsets its attempt recorded, marks the
+batch published and sends nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from scoring_support import (
 )
 
 from fraudpipe.adapters.kafka.security import client_config
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
 from fraudpipe.scoring.runtime import ScoringOptions
@@ -37,6 +42,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
 ROWS = 60_000
 KILL_AFTER = 5_000  # records on the log, uncommitted
+SECOND_ROWS = 5_000
 REPO = Path(__file__).resolve().parents[2]
 FRAUDPIPE = REPO / ".venv" / "bin" / "fraudpipe"
 
@@ -102,3 +108,41 @@ def test_a_publish_killed_mid_batch_and_run_again_is_read_once(
     assert len(rows) == len({r.transaction_id for r in rows}) == ROWS
     outputs, _ = published(env, ROWS, 0)
     assert len(outputs) == len({p.transaction_id for p in outputs}) == ROWS
+
+
+class _StoppedError(Exception):
+    """Raised by the fault hook: the run dies between its Kafka and PostgreSQL commits."""
+
+
+def test_a_publish_stopped_after_its_kafka_commit_is_marked_not_sent_again(
+    env: Settings, tmp_path: Path
+) -> None:
+    csv = tmp_path / "cards2.csv"
+    write_ulb_day(csv, SECOND_ROWS, seed=52, day_offset=1)
+    batch_id = ingest_ulb_day(env, csv)
+    with connect(env) as conn:
+        keys = {
+            row[0].encode()
+            for row in conn.execute(
+                "SELECT transaction_id::text FROM transactions WHERE batch_id = %s", (batch_id,)
+            )
+        }
+
+    def on_the_topic() -> int:
+        records = read_topic(env, env.topic_transactions, SECOND_ROWS)
+        return sum(m.key() in keys for m in records)
+
+    def stop_after_kafka(point: str) -> None:
+        if point == "kafka-committed":
+            raise _StoppedError(point)
+
+    with pytest.raises(_StoppedError):
+        publish_batch(env, batch_id, fault=stop_after_kafka)
+    # The PostgreSQL transaction rolled back, as a kill's would: loaded, yet on the topic.
+    assert batch_status(env, batch_id) == "loaded"
+    assert on_the_topic() == SECOND_ROWS
+
+    again = publish_batch(env, batch_id)
+    assert (again.status, again.records) == ("published", SECOND_ROWS)
+    assert batch_status(env, batch_id) == "published"
+    assert on_the_topic() == SECOND_ROWS  # found committed, not sent again

@@ -5,9 +5,14 @@ transaction whose id is the batch's own, the producer is idempotent (no duplicat
 retries), every delivery report is counted, and the batch becomes `published` only after all of
 its records were acknowledged by all in-sync replicas and the transaction committed. Any
 failure leaves the batch `loaded` and its transaction aborted, so a re-run sends it again and
-the scorer reads each record once. (A publish killed after the Kafka commit but before its
-PostgreSQL commit sends the batch twice at the re-run: the scorer stores each prediction once,
-and publishes the outputs of the second copies again.)
+the scorer reads each record once.
+
+A run killed after the Kafka commit but before its PostgreSQL commit leaves the batch `loaded`
+with its records committed on the topic. So each attempt first records, in a commit of its
+own, the topic's end offsets (`publish_attempts`); a re-run of a `loaded` batch with a recorded
+attempt, once its producer has aborted whatever the attempt left open, reads the topic from
+there (``read_committed``, keys only) and, if one of the batch's keys is there, the whole
+transaction is, so it marks the batch published and sends nothing.
 
 A resend (`resend=True`, ``fraudpipe publish --resend --batch-id B``) sends a published or
 scored batch's transactions that have no prediction yet, and leaves its status alone: the way
@@ -34,9 +39,11 @@ from fraudpipe.adapters.avro import (
     value_context,
 )
 from fraudpipe.adapters.kafka.batch_producer import BatchProducer
+from fraudpipe.adapters.kafka.log_scan import committed_key_after, end_offsets
 from fraudpipe.adapters.postgres.batch_reads import read_batch_records
 from fraudpipe.adapters.postgres.batches import Batch, BatchRepository, BatchStatus
 from fraudpipe.adapters.postgres.connect import Connection, connect
+from fraudpipe.adapters.postgres.publish_attempts import last_attempt, record_attempt
 from fraudpipe.config import Settings
 from fraudpipe.errors import BatchNotFoundError, PublishError
 
@@ -74,6 +81,7 @@ def publish_batch(
     *,
     on_progress: ProgressCallback | None = None,
     resend: bool = False,
+    fault: Callable[[str], None] | None = None,
 ) -> PublishResult:
     """Send a loaded batch's transactions to `settings.topic_transactions`, then mark it published.
 
@@ -87,6 +95,7 @@ def publish_batch(
         on_progress: Progress callback (acknowledged, total).
         resend: Send a published or scored batch's unscored transactions again (`batch_id`
             required; its status stays).
+        fault: Called at named points (``"kafka-committed"``); fault tests raise there.
 
     Returns:
         What was sent; `batch_id` is None when no batch was waiting. A batch that is no longer
@@ -120,6 +129,8 @@ def publish_batch(
             return PublishResult(batch.batch_id, batch.status.value, 0, 0, 0.0, topic)
         started = time.perf_counter()
         sent, acknowledged = _send_batch(conn, batch, settings, on_progress)
+        if fault is not None:
+            fault("kafka-committed")
         if sent != batch.row_count:
             raise PublishError(
                 batch.batch_id,
@@ -171,6 +182,13 @@ def _send_batch(
         try:
             producer.check_topic()
             producer.begin()
+            if not resend and _committed_before(conn, batch, settings):
+                producer.abandon()  # the empty transaction just begun
+                return batch.row_count, batch.row_count
+            topic = settings.topic_transactions
+            record_attempt(
+                settings, batch.batch_id, topic, end_offsets(settings, "publisher", topic)
+            )
             log.info(
                 "publish.start",
                 batch_id=batch.batch_id,
@@ -190,6 +208,31 @@ def _send_batch(
     if on_progress:
         on_progress(producer.acknowledged, batch.row_count)
     return producer.sent, producer.acknowledged
+
+
+def _committed_before(conn: Connection, batch: Batch, settings: Settings) -> bool:
+    """Whether an earlier attempt committed the batch's transaction and was killed before it
+    marked the batch published (its producer, fenced by ours, left nothing open)."""
+    topic = settings.topic_transactions
+    start = last_attempt(settings, batch.batch_id, topic)
+    if start is None:
+        return False
+    keys = {
+        row[0].encode()
+        for row in conn.execute(
+            "SELECT transaction_id::text FROM transactions WHERE batch_id = %s", (batch.batch_id,)
+        )
+    }
+    timeout_s = settings.kafka_publish_transaction_timeout_ms / 1000 + 30
+    found = committed_key_after(settings, "publisher", topic, start, keys, timeout_s)
+    if found:
+        log.warning(
+            "publish.already_committed",
+            batch_id=batch.batch_id,
+            detail="an earlier run committed the batch on the topic and stopped before "
+            "marking it published: marked now, nothing sent again",
+        )
+    return found
 
 
 def _produce_all(

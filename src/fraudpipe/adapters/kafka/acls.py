@@ -75,6 +75,8 @@ def pipeline_acls(settings: Settings) -> list[AclBinding]:
         # check that the topic exists before it sends.
         allow("publisher", _TOPIC, s.topic_transactions, _WRITE),
         allow("publisher", _TOPIC, s.topic_transactions, _DESCRIBE),
+        # READ: after a killed run, whether the batch's transaction was committed (log_scan).
+        allow("publisher", _TOPIC, s.topic_transactions, _READ),
         # A batch is published in one transaction, under an id of its own.
         *(
             allow("publisher", _TXN, s.kafka_publish_transactional_id_prefix, op, _PREFIX)
@@ -100,6 +102,7 @@ def prefix_rights(settings: Settings, topic_prefix: str, group_prefix: str) -> l
     rights: list[tuple[Principal, ResourceType, str, AclOperation]] = [
         ("publisher", _TOPIC, topic_prefix, _WRITE),
         ("publisher", _TOPIC, topic_prefix, _DESCRIBE),
+        ("publisher", _TOPIC, topic_prefix, _READ),
         ("scorer", _TOPIC, topic_prefix, _READ),
         ("scorer", _TOPIC, topic_prefix, _WRITE),
         ("scorer", _TOPIC, topic_prefix, _DESCRIBE),

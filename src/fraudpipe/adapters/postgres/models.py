@@ -25,7 +25,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TIMESTAMP
 
@@ -173,3 +173,14 @@ class ModelRefusal(Base):
     refusals: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     first_refused_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
     last_refused_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
+
+
+class PublishAttempt(Base):
+    """Where a batch's latest publish attempt started on the topic (`publish_attempts`)."""
+
+    __tablename__ = "publish_attempts"
+
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    start_offsets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    started_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))

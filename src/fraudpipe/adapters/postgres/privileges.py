@@ -4,9 +4,10 @@ The pipeline's correctness rests on stored rows staying as they were loaded: a p
 checked against its transaction's stored content, and a transaction that is there stays there.
 So `transactions` and `predictions` are append-only for the app role (no UPDATE, DELETE or
 TRUNCATE, on the parent or any partition), and so are `quarantine` and `dead_letters`; only
-`batches` (its status machine and counts) and `model_refusals` (a refusal counted again) are
-updated. Removing rows another batch already holds from a new batch table is the owner's work,
-through a function (migration 0005). The reader role only selects.
+`batches` (its status machine and counts), `model_refusals` (a refusal counted again) and
+`publish_attempts` (a batch's latest attempt) are updated. Removing rows another batch already
+holds from a new batch table is the owner's work, through a function (migration 0005). The
+reader role only selects.
 
 Applied as the owner after every `migrate.upgrade`, idempotently: a grant made by hand, or a
 role created again, is brought back in line, and the default privileges cover every table the
@@ -30,6 +31,7 @@ APP_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "quarantine": ("SELECT", "INSERT"),
     "dead_letters": ("SELECT", "INSERT"),
     "model_refusals": ("SELECT", "INSERT", "UPDATE"),
+    "publish_attempts": ("SELECT", "INSERT", "UPDATE"),
 }
 #: What a table created later by the owner (a batch's partition) gives the app role.
 APP_DEFAULT: Final = ("SELECT", "INSERT")
