@@ -57,6 +57,7 @@ def test_tables_belong_to_the_owner_and_roles_keep_to_their_rights(fresh_db: Set
         "quarantine",
         "dead_letters",
         "model_refusals",
+        "publish_attempts",
     }
     assert set(owners.values()) == {fresh_db.pg_owner_user}
     with connect(fresh_db, "app") as conn:
