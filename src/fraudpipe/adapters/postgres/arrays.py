@@ -65,6 +65,17 @@ def uuid_array(ids: npt.NDArray[np.uint8]) -> UuidArray:
     return UuidArray(_encode(_UUID, np.ascontiguousarray(ids).view("V16").reshape(n)))
 
 
+def float8_matrix(columns: list[npt.NDArray[np.float64]]) -> Float8Array:
+    """Equal-length columns as one two-dimensional ``double precision[]`` (row n, column k is
+    ``a[n][k]``, both from 1)."""
+    n, k = len(columns[0]), len(columns)
+    cells = np.empty((n, k), dtype=[("len", ">i4"), ("value", ">f8")])
+    cells["len"] = 8
+    cells["value"] = np.stack(columns, axis=1)
+    header = struct.pack(">iiiiiii", 2, 0, _FLOAT8, n, 1, k, 1)
+    return Float8Array(header + cells.tobytes())
+
+
 def int4_array(values: npt.ArrayLike) -> Int4Array:
     """Integers (within int4) as ``integer[]``."""
     return Int4Array(_encode(_INT4, np.asarray(values).astype(">i4")))

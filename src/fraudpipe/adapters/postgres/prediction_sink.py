@@ -61,6 +61,7 @@ from psycopg import sql
 from fraudpipe.adapters.postgres.arrays import (
     bool_array,
     float8_array,
+    float8_matrix,
     int4_array,
     int8_array,
     register_array_dumpers,
@@ -98,20 +99,22 @@ _SESSION: Final = {
 #: Step 1: the rows of one batch's part of the micro-batch that `transactions` does not hold
 #: under it (unknown), or holds with other content (conflict). The message's event time has
 #: millisecond precision (its Avro type), the stored one microseconds: compared in milliseconds,
-#: as the publisher truncated it.
+#: as the publisher truncated it. The features go as ONE two-dimensional array, each row's
+#: looked up by its ordinality: as 29 one-dimensional arrays unnested side by side, PostgreSQL
+#: materialised each of them first, and the check cost 5.6 µs a row where this costs 3.5 (10k
+#: rows a query, the median of 10 on the dev database; existence alone costs 0.9).
 _CHECK_ROWS: Final = (
-    "SELECT s.n, t.transaction_id IS NULL FROM unnest(%(ids)s, %(event_ms)s, "
-    + ", ".join(f"%({c})s" for c in FEATURE_COLUMNS)
-    + ") WITH ORDINALITY AS s(transaction_id, event_ms, "
-    + ", ".join(FEATURE_COLUMNS)
-    + ", n) LEFT JOIN transactions t"
+    "SELECT s.n, t.transaction_id IS NULL"
+    " FROM (SELECT %(event_ms)s::bigint[] AS event_ms, %(features)s::float8[] AS f) m,"
+    " unnest(%(ids)s) WITH ORDINALITY AS s(transaction_id, n)"
+    " LEFT JOIN transactions t"
     " ON t.batch_id = %(batch_id)s AND t.transaction_id = s.transaction_id"
     " WHERE t.transaction_id IS NULL"
-    " OR floor(extract(epoch FROM t.event_time) * 1000)::bigint <> s.event_ms"
+    " OR floor(extract(epoch FROM t.event_time) * 1000)::bigint <> m.event_ms[s.n]"
     " OR ("
     + ", ".join(f"t.{c}" for c in FEATURE_COLUMNS)
     + ") IS DISTINCT FROM ("
-    + ", ".join(f"s.{c}" for c in FEATURE_COLUMNS)
+    + ", ".join(f"m.f[s.n][{k}]" for k in range(1, len(FEATURE_COLUMNS) + 1))
     + ")"
 )
 # Step 3, the redelivery: check and insert what is missing in one statement.
@@ -333,7 +336,7 @@ def _check_params(txs: TransactionBatch, code: int, rows: npt.NDArray[np.intp]) 
         "batch_id": txs.batch_ids[code],
         "ids": uuid_array(txs.ids[rows]),
         "event_ms": int8_array(columns["event_time"][rows]),
-        **{c: float8_array(columns[c][rows]) for c in FEATURE_COLUMNS},
+        "features": float8_matrix([columns[c][rows] for c in FEATURE_COLUMNS]),
     }
 
 
