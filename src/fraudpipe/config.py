@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     kafka_transactional_id_prefix: str = Field(
         "fraud-scorer", description="Transactional ids the scorer may use (a prefix ACL)."
     )
+    kafka_max_poll_interval_ms: int = Field(
+        300_000,
+        ge=10_000,
+        le=3_600_000,
+        description=(
+            "How long the scorer's loop may go without consuming (waiting out an outage) before "
+            "it leaves the group and its partitions move; it rejoins once the outage is over "
+            "(librdkafka's default)."
+        ),
+    )
     kafka_transaction_timeout_ms: int = Field(
         10_000,
         ge=1_000,

@@ -2,7 +2,9 @@
 
 The shared PostgreSQL is never stopped: the scorer reaches it through a TCP relay owned by the
 test, and the outage is the relay dropping every connection and refusing new ones for a while.
-From the scorer's side that is exactly a database that went away and came back.
+From the scorer's side that is exactly a database that went away and came back. A short cut,
+and one longer than the consumer's ``max.poll.interval.ms`` (the scorer leaves the group, and
+rejoins once the database is back).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from scoring_support import (
     ingest_ulb_day,
     own_settings,
     predictions,
+    published,
     scoring_topics,
     write_ulb_day,
 )
@@ -149,3 +152,65 @@ def test_a_database_outage_is_waited_out_and_nothing_is_lost(env: Settings, tmp_
         "fraudpipe_scorer_errors_total", {"kind": "ServiceUnavailableError"}
     )
     assert retried is not None and retried >= 2
+
+
+def test_an_outage_longer_than_max_poll_interval_loses_and_doubles_nothing(
+    env: Settings, tmp_path: Path
+) -> None:
+    # The loop waits out the outage without consuming, so the client leaves the group: the
+    # micro-batch written once the database is back is fenced (its offsets carry the old
+    # generation), and is read again after the scorer rejoins. PostgreSQL and the output topics
+    # (read_committed, output transactions on) still hold each prediction once.
+    csv = tmp_path / "cards_long_outage.csv"
+    write_ulb_day(csv, ROWS, seed=42)
+    batch_id = ingest_ulb_day(env, csv)
+    poll_s = 10.0
+    relay = Relay((env.pg_host, env.pg_port))
+    through_relay = env.model_copy(
+        update={"pg_port": relay.port, "kafka_max_poll_interval_ms": int(poll_s * 1000)}
+    )
+    assert through_relay.scorer_exactly_once
+    options = ScoringOptions(batch_size=100, backoff=Backoff(first=0.2, cap=1.0))
+    service = ScoringService(through_relay, options)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            service.run()
+        except BaseException as exc:
+            errors.append(exc)
+
+    scorer = threading.Thread(target=run, daemon=True)
+    try:
+        publish_batch(env, batch_id)
+        scorer.start()
+        deadline = time.monotonic() + 120
+        while len(predictions(env, batch_id)) < 500:
+            assert time.monotonic() < deadline and not errors, errors
+            time.sleep(0.05)
+        relay.cut()
+        cut_at = time.monotonic()
+        written_at_cut = len(predictions(env, batch_id))
+        time.sleep(poll_s + 5.0)
+        relay.restore()
+        deadline = time.monotonic() + 180
+        while batch_status(env, batch_id) != "scored":
+            assert time.monotonic() < deadline and not errors, errors
+            time.sleep(0.1)
+        recovered_s = time.monotonic() - cut_at
+    finally:
+        service.stop()
+        scorer.join(timeout=120)
+        relay.close()
+
+    assert not errors, errors
+    assert written_at_cut < ROWS, "the outage should hit mid-stream"
+    rows = predictions(env, batch_id)
+    assert len(rows) == len({r.transaction_id for r in rows}) == ROWS
+    flagged = sum(r.is_fraud for r in rows)
+    outputs, alerts = published(env, ROWS, flagged)
+    assert len(outputs) == len({p.transaction_id for p in outputs}) == ROWS
+    assert len(alerts) == len({a.transaction_id for a in alerts}) == flagged
+    print(
+        f"outage {poll_s + 5:.0f} s, poll interval {poll_s:.0f} s: scored after {recovered_s:.1f} s"
+    )

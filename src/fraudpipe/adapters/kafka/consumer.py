@@ -22,6 +22,9 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
         # A scorer that crashed hands its partitions over after this long (heartbeats come from
         # librdkafka's own thread, so a busy micro-batch does not count as silence).
         "session.timeout.ms": 10_000,
+        # A loop waiting out an outage longer than this leaves the group: its partitions move
+        # (or come back to it when it rejoins), and its uncommitted micro-batches are fenced.
+        "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
         # Prefetch generously: decoding and writing a micro-batch overlaps the next fetch.
         "queued.max.messages.kbytes": 262_144,
         # A fetch returns once 64 KiB (~100 messages) are there, or after 10 ms. Answered at
