@@ -13,7 +13,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -108,6 +108,27 @@ def env(stack: Settings, unique: str) -> Iterator[Settings]:
             yield settings
 
 
+class ScorerThread:
+    """A scorer service run in a thread; whatever ends it is kept for the test to check."""
+
+    def __init__(self, settings: Settings, options: ScoringOptions) -> None:
+        self.service = ScoringService(settings, options)
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.service.run()
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def wait_until(self, done: Callable[[], bool], seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while not done():
+            assert time.monotonic() < deadline and not self.errors, self.errors
+            time.sleep(0.05)
+
+
 def test_a_database_outage_is_waited_out_and_nothing_is_lost(env: Settings, tmp_path: Path) -> None:
     csv = tmp_path / "cards_outage.csv"
     write_ulb_day(csv, ROWS, seed=41)
@@ -115,30 +136,19 @@ def test_a_database_outage_is_waited_out_and_nothing_is_lost(env: Settings, tmp_
     relay = Relay((env.pg_host, env.pg_port))
     through_relay = env.model_copy(update={"pg_port": relay.port})
     options = ScoringOptions(batch_size=100, idle_exit_s=8.0, backoff=Backoff(first=0.2, cap=1.0))
-    service = ScoringService(through_relay, options)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            service.run()
-        except BaseException as exc:
-            errors.append(exc)
-
+    scorer = ScorerThread(through_relay, options)
+    service, errors = scorer.service, scorer.errors
     try:
         publish_batch(env, batch_id)
-        scorer = threading.Thread(target=run, daemon=True)
-        scorer.start()
-        deadline = time.monotonic() + 120
-        while len(predictions(env, batch_id)) < 500:
-            assert time.monotonic() < deadline and not errors, errors
-            time.sleep(0.05)
+        scorer.thread.start()
+        scorer.wait_until(lambda: len(predictions(env, batch_id)) >= 500)
         relay.cut()
         written_at_cut = len(predictions(env, batch_id))
         time.sleep(4.0)  # several retries against a database that is not there
         written_during = len(predictions(env, batch_id)) - written_at_cut
         relay.restore()
-        scorer.join(timeout=120)
-        assert not scorer.is_alive(), "the scorer did not recover"
+        scorer.thread.join(timeout=120)
+        assert not scorer.thread.is_alive(), "the scorer did not recover"
     finally:
         relay.close()
 
@@ -170,40 +180,26 @@ def test_an_outage_longer_than_max_poll_interval_loses_and_doubles_nothing(
         update={"pg_port": relay.port, "kafka_max_poll_interval_ms": int(poll_s * 1000)}
     )
     assert through_relay.scorer_exactly_once
-    options = ScoringOptions(batch_size=100, backoff=Backoff(first=0.2, cap=1.0))
-    service = ScoringService(through_relay, options)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            service.run()
-        except BaseException as exc:
-            errors.append(exc)
-
-    scorer = threading.Thread(target=run, daemon=True)
+    scorer = ScorerThread(
+        through_relay, ScoringOptions(batch_size=100, backoff=Backoff(first=0.2, cap=1.0))
+    )
     try:
         publish_batch(env, batch_id)
-        scorer.start()
-        deadline = time.monotonic() + 120
-        while len(predictions(env, batch_id)) < 500:
-            assert time.monotonic() < deadline and not errors, errors
-            time.sleep(0.05)
+        scorer.thread.start()
+        scorer.wait_until(lambda: len(predictions(env, batch_id)) >= 500)
         relay.cut()
         cut_at = time.monotonic()
         written_at_cut = len(predictions(env, batch_id))
         time.sleep(poll_s + 5.0)
         relay.restore()
-        deadline = time.monotonic() + 180
-        while batch_status(env, batch_id) != "scored":
-            assert time.monotonic() < deadline and not errors, errors
-            time.sleep(0.1)
+        scorer.wait_until(lambda: batch_status(env, batch_id) == "scored", seconds=180)
         recovered_s = time.monotonic() - cut_at
     finally:
-        service.stop()
-        scorer.join(timeout=120)
+        scorer.service.stop()
+        scorer.thread.join(timeout=120)
         relay.close()
 
-    assert not errors, errors
+    assert not scorer.errors, scorer.errors
     assert written_at_cut < ROWS, "the outage should hit mid-stream"
     rows = predictions(env, batch_id)
     assert len(rows) == len({r.transaction_id for r in rows}) == ROWS

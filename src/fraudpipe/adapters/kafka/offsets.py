@@ -24,6 +24,10 @@ LOST_PARTITIONS: Final = frozenset(
         KafkaError._ASSIGNMENT_LOST,
     }
 )
+#: Of those, the refusals that say this member is out of the group altogether (it exceeded
+#: ``max.poll.interval.ms`` or its session): none of its partitions is its own any more, and
+#: only the consume loop's next ``consume()`` rejoins.
+LEFT_GROUP: Final = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.FENCED_INSTANCE_ID})
 
 
 def take_micro_batch(consumer: Consumer, most: int, timeout_s: float) -> list[Message]:

@@ -33,7 +33,7 @@ from typing import Any, Final, Protocol
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from fraudpipe.adapters.kafka.offsets import LOST_PARTITIONS
+from fraudpipe.adapters.kafka.offsets import LEFT_GROUP, LOST_PARTITIONS
 from fraudpipe.adapters.kafka.producer import (
     PERMANENT_ERRORS,
     Headers,
@@ -168,8 +168,10 @@ class TransactionalProducer:
             still_owned: Whether this member still holds the partitions of `offsets`.
 
         Raises:
-            PartitionsLostError: The group fenced the offsets and the partitions moved: the
-                new owner reads the micro-batch again (the attempt was aborted).
+            PartitionsLostError: The group fenced the offsets and the partitions moved, or this
+                member left the group (``max.poll.interval.ms`` passed during an outage): the
+                partitions' owner, maybe this member once it rejoins, reads the micro-batch
+                again (the attempt was aborted).
             DeliveryRefusedError: A record was refused for good and `fill` did not replace it.
             KafkaFatalError, AuthenticationRefusedError: The producer cannot continue.
             StopRequested: A shutdown was requested between attempts.
@@ -194,7 +196,10 @@ class TransactionalProducer:
                     raise self._fatal(error) from exc
                 self._abort()
                 refused = list(self._refused)
-                if error.code() in LOST_PARTITIONS and not still_owned(offsets):
+                if error.code() in LEFT_GROUP or (
+                    error.code() in LOST_PARTITIONS and not still_owned(offsets)
+                ):
+                    # Retrying would wait for a rejoin only the consume loop can make.
                     raise PartitionsLostError(str(error)) from exc
                 self._pause("commit the micro-batch's transaction", error)
             except BaseException:
