@@ -309,7 +309,8 @@ def scorer_env(settings: Settings) -> dict[str, str]:
 
 
 def exactly_once(settings: Settings) -> Settings:
-    """`settings` with the scorer's output transactions on (opt-in: see the README)."""
+    """`settings` with the scorer's output transactions on (the default; said for the tests that
+    rely on them)."""
     return settings.model_copy(update={"scorer_exactly_once": True})
 
 
