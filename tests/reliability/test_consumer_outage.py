@@ -9,14 +9,12 @@ rejoins once the database is back).
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from relay import Relay, ScorerThread
 from scoring_support import (
     batch_status,
     champion_model,
@@ -33,71 +31,10 @@ from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
 from fraudpipe.retry import Backoff
 from fraudpipe.scoring.runtime import ScoringOptions
-from fraudpipe.scoring.service import ScoringService
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
 ROWS = 3000
-
-
-class Relay:
-    """A TCP relay to PostgreSQL that can be cut (connections dropped, new ones refused)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._open = threading.Event()
-        self._open.set()
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def cut(self) -> None:
-        self._open.clear()
-        with self._lock:
-            for s in self._sockets:
-                # shutdown, not close: it wakes the pumps and both ends see the connection end
-                # (the server then rolls back the interrupted micro-batch's transaction).
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-            self._sockets.clear()
-
-    def restore(self) -> None:
-        self._open.set()
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self._listener.close()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            if not self._open.is_set():
-                client.close()  # the database is "down"
-                continue
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                with contextlib.suppress(OSError):  # already closed by the other pump
-                    s.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture
@@ -106,27 +43,6 @@ def env(stack: Settings, unique: str) -> Iterator[Settings]:
         settings = own_settings(db, unique)
         with scoring_topics(settings), champion_model(settings, seed=4):
             yield settings
-
-
-class ScorerThread:
-    """A scorer service run in a thread; whatever ends it is kept for the test to check."""
-
-    def __init__(self, settings: Settings, options: ScoringOptions) -> None:
-        self.service = ScoringService(settings, options)
-        self.errors: list[BaseException] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.service.run()
-        except BaseException as exc:
-            self.errors.append(exc)
-
-    def wait_until(self, done: Callable[[], bool], seconds: float = 120) -> None:
-        deadline = time.monotonic() + seconds
-        while not done():
-            assert time.monotonic() < deadline and not self.errors, self.errors
-            time.sleep(0.05)
 
 
 def test_a_database_outage_is_waited_out_and_nothing_is_lost(env: Settings, tmp_path: Path) -> None:
