@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from fraudpipe.config import Settings
 from fraudpipe.scoring.runtime import ScoringOptions
@@ -32,6 +33,13 @@ class Relay:
         self._lock = threading.Lock()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
+
+    @classmethod
+    def to_url(cls, url: str) -> tuple[Relay, str]:
+        """A relay to the service at `url`, and `url` as seen through it."""
+        parts = urlsplit(url)
+        relay = cls((parts.hostname or "127.0.0.1", parts.port or 80))
+        return relay, parts._replace(netloc=f"127.0.0.1:{relay.port}").geturl()
 
     def cut(self) -> None:
         self._open.clear()
@@ -92,6 +100,11 @@ class ScorerThread:
             self.service.run()
         except BaseException as exc:
             self.errors.append(exc)
+
+    def stop(self) -> None:
+        """Ask the scorer to finish, and wait for its thread."""
+        self.service.stop()
+        self.thread.join(timeout=120)
 
     def wait_until(self, done: Callable[[], bool], seconds: float = 120) -> None:
         deadline = time.monotonic() + seconds

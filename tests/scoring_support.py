@@ -184,6 +184,16 @@ def ingest_ulb_day(settings: Settings, path: Path) -> str:
     return batch.batch_id
 
 
+def ingest_days(settings: Settings, folder: Path, days: int, rows: int, seed: int) -> list[str]:
+    """Write and ingest `days` consecutive ULB-shaped days; their batch ids."""
+    batches = []
+    for day in range(days):
+        csv = folder / f"cards{day}.csv"
+        write_ulb_day(csv, rows, seed=seed + day, day_offset=day)
+        batches.append(ingest_ulb_day(settings, csv))
+    return batches
+
+
 @dataclass(frozen=True)
 class PredictionRow:
     transaction_id: uuid.UUID

@@ -111,8 +111,7 @@ def test_an_outage_longer_than_max_poll_interval_loses_and_doubles_nothing(
         scorer.wait_until(lambda: batch_status(env, batch_id) == "scored", seconds=180)
         recovered_s = time.monotonic() - cut_at
     finally:
-        scorer.service.stop()
-        scorer.thread.join(timeout=120)
+        scorer.stop()
         relay.close()
 
     assert not scorer.errors, scorer.errors

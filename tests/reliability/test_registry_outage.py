@@ -13,17 +13,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from confluent_kafka.schema_registry import Schema
 from relay import Relay, ScorerThread
 from scoring_support import (
-    ingest_ulb_day,
+    ingest_days,
     predictions,
     published,
     read_topic,
-    write_ulb_day,
 )
 
 from fraudpipe.adapters.avro import Contract, registry_client
@@ -56,16 +54,9 @@ def _second_version(settings: Settings) -> int:
 def test_new_schema_ids_during_a_registry_outage_are_waited_for(
     env: Settings, tmp_path: Path
 ) -> None:
-    days = []
-    for day in range(2):
-        csv = tmp_path / f"cards{day}.csv"
-        write_ulb_day(csv, DAY_ROWS, seed=81 + day, day_offset=day)
-        days.append(ingest_ulb_day(env, csv))
-    registry = urlsplit(env.schema_registry_url)
-    relay = Relay((registry.hostname or "127.0.0.1", registry.port or 80))
-    through_relay = env.model_copy(
-        update={"schema_registry_url": registry._replace(netloc=f"127.0.0.1:{relay.port}").geturl()}
-    )
+    days = ingest_days(env, tmp_path, 2, DAY_ROWS, seed=81)
+    relay, relayed_url = Relay.to_url(env.schema_registry_url)
+    through_relay = env.model_copy(update={"schema_registry_url": relayed_url})
     scorer = ScorerThread(
         through_relay, ScoringOptions(batch_size=100, backoff=Backoff(first=0.2, cap=1.0))
     )
@@ -83,8 +74,7 @@ def test_new_schema_ids_during_a_registry_outage_are_waited_for(
         scorer.wait_until(lambda: len(predictions(env, days[1])) == DAY_ROWS, seconds=180)
         recovered_s = time.monotonic() - cut_at
     finally:
-        scorer.service.stop()
-        scorer.thread.join(timeout=120)
+        scorer.stop()
         relay.close()
 
     assert not scorer.errors, scorer.errors

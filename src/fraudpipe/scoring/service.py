@@ -189,6 +189,11 @@ class ScoringService:
         return time.monotonic() - since
 
     @property
+    def next_model_version(self) -> int | None:
+        """The model version the next micro-batch will be scored with (None before start-up)."""
+        return None if self._pipeline is None else self._pipeline.models.next_version
+
+    @property
     def assigned_partitions(self) -> frozenset[int]:
         """Partitions of the transactions topic this member holds right now."""
         return frozenset(partition for _, partition in self._held)

@@ -64,6 +64,13 @@ class ServingModelWatcher:
         with self._lock:
             return dict(self._refused)
 
+    @property
+    def next_version(self) -> int | None:
+        """The version the next micro-batch will be scored with (None before the first load)."""
+        with self._lock:
+            model = self._staged or self._model
+        return None if model is None else model.version
+
     def model(self) -> ServingModel:
         """The model to score the next micro-batch with (a version `poll()` staged, if any).
 
