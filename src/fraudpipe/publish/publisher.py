@@ -214,7 +214,7 @@ def _committed_before(conn: Connection, batch: Batch, settings: Settings) -> boo
     """Whether an earlier attempt committed the batch's transaction and was killed before it
     marked the batch published (its producer, fenced by ours, left nothing open)."""
     topic = settings.topic_transactions
-    start = last_attempt(settings, batch.batch_id, topic)
+    start = last_attempt(conn, batch.batch_id, topic)
     if start is None:
         return False
     keys = {

@@ -67,10 +67,12 @@ def committed_key_after(
     consumer = _reader(settings, principal)
     try:
         ends = _high_watermarks(consumer, settings, topic)
+        # A partition added since the attempt began is read from its start.
+        starts = [*start[: len(ends)], *[0] * (len(ends) - len(start))]
         todo = [
-            TopicPartition(topic, p, start[p] if p < len(start) else 0)
-            for p, end in enumerate(ends)
-            if (start[p] if p < len(start) else 0) < end
+            TopicPartition(topic, p, first)
+            for p, (first, end) in enumerate(zip(starts, ends, strict=True))
+            if first < end
         ]
         if not todo:
             return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.adapters.postgres.connect import Connection, connect
 from fraudpipe.config import Settings
 
 
@@ -19,11 +19,10 @@ def record_attempt(settings: Settings, batch_id: str, topic: str, offsets: list[
         )
 
 
-def last_attempt(settings: Settings, batch_id: str, topic: str) -> list[int] | None:
+def last_attempt(conn: Connection, batch_id: str, topic: str) -> list[int] | None:
     """The end offsets recorded by the batch's latest attempt on `topic`, or None."""
-    with connect(settings, "app", autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT start_offsets FROM publish_attempts WHERE batch_id = %s AND topic = %s",
-            (batch_id, topic),
-        ).fetchone()
+    row = conn.execute(
+        "SELECT start_offsets FROM publish_attempts WHERE batch_id = %s AND topic = %s",
+        (batch_id, topic),
+    ).fetchone()
     return None if row is None else [int(o) for o in row[0]]
