@@ -91,14 +91,20 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: P
     log = tmp_path / "scorer.log"
 
     kills_mid_stream = 0
-    for _ in range(KILLS):
+    # From each scorer's start to its first new prediction: the first start is cold; each
+    # later one also waits out the killed member's session and open transaction.
+    resumed_after: list[float] = []
+    for kill in range(KILLS):
         before = _counts(env, batch_id)[0]
         process = _scorer(env, log)
+        started = time.monotonic()
         # Start-up (imports, model download) plus the group noticing the killed member.
-        deadline = time.monotonic() + 300
+        deadline = started + 300
         # Let it commit some work, then kill it at once, with no chance to clean up.
-        while _counts(env, batch_id)[0] < before + 1000 and process.poll() is None:
+        while (now := _counts(env, batch_id)[0]) < before + 1000 and process.poll() is None:
             assert time.monotonic() < deadline, log.read_text()[-3000:]
+            if now > before and len(resumed_after) < kill + 1:
+                resumed_after.append(time.monotonic() - started)
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
@@ -106,9 +112,15 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(env: Settings, tmp_path: P
         if _counts(env, batch_id)[0] < ROWS:
             kills_mid_stream += 1
     assert kills_mid_stream == KILLS, "every kill should land while messages remain"
+    at_last_kill = _counts(env, batch_id)[0]
 
     final = _scorer(env, log)
+    started = time.monotonic()
+    while _counts(env, batch_id)[0] == at_last_kill and final.poll() is None:
+        time.sleep(0.05)
+    resumed_after.append(time.monotonic() - started)
     assert final.wait(timeout=300) == 0, log.read_text()[-3000:]
+    print("each scorer's first new prediction after (s):", [f"{t:.1f}" for t in resumed_after])
 
     total, distinct, doubled = _counts(env, batch_id)
     assert (total, distinct, doubled) == (ROWS, ROWS, 0)

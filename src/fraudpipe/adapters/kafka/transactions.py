@@ -18,10 +18,18 @@ visible to ``read_committed`` readers at once, or none of it. So:
 A failed attempt is aborted and the same records are sent again in a new transaction: the
 transaction is all or nothing, so nothing is lost or doubled. Outages are waited out that way
 (each attempt bounded by the transaction timeout), honouring stop requests.
+
+An outage longer than the transaction timeout ends with the coordinator aborting the open
+transaction and bumping the id's epoch, which librdkafka reports as a fatal ``_FENCED``. No
+other process holds this id, so the fence can only be the coordinator's: the client is replaced
+by a new one under the same id (its ``init_transactions`` finishes the abort) and the attempt
+is made again, as Kafka Streams' ``exactly_once_v2`` recreates its producer. A zombie is still
+stopped by the group's generation, which the offsets carry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -84,6 +92,15 @@ def transactional_config(settings: Settings, client_id: str, txn_id: str) -> dic
     A record's delivery may not outlive its transaction (librdkafka refuses
     ``message.timeout.ms`` > ``transaction.timeout.ms``): a record not acknowledged in time
     fails the attempt, which is then aborted and sent again whole.
+
+    ``retry.backoff.ms`` is 10, not librdkafka's 100. The coordinator answers
+    ``CONCURRENT_TRANSACTIONS`` to a request that arrives while it still completes the previous
+    commit or registers this transaction's partitions, and a scorer under load sends
+    ``AddOffsetsToTxn`` within a millisecond of both. librdkafka retries it after
+    ``retry.backoff.ms``: with 100, 45 of 297 micro-batches at 5k tx/s offered waited 80-127 ms
+    in ``send_offsets_to_transaction`` (p99 latency 146 ms); with 10, 2 of 480 took over 50 ms
+    (`bench/stream.py`, and `debug=eos` for the cause). The partitions' own registration is
+    retried after a fixed 20 ms whatever this says.
     """
     timeout = settings.kafka_transaction_timeout_ms
     config = producer_config(settings, client_id, "outputs")
@@ -91,6 +108,7 @@ def transactional_config(settings: Settings, client_id: str, txn_id: str) -> dic
         **config,
         "transactional.id": txn_id,
         "transaction.timeout.ms": timeout,
+        "retry.backoff.ms": 10,
         "message.timeout.ms": min(int(config["message.timeout.ms"]), timeout),
     }
 
@@ -112,17 +130,24 @@ class TransactionalProducer:
         self.config = config
         self.transactional_id = str(config["transactional.id"])
         self._timeout_s = int(config["transaction.timeout.ms"]) / 1000
-        self._producer = Producer(
-            {**config, "error_cb": self._on_error, "on_delivery": self._on_delivery}
-        )
+        self._producer = self._new_client()
         self._stop = stop
         self._outages = outages
         self._waiting_steps: set[str] = set()
         self._refused: list[RefusedMessage] = []
         self._auth_error: KafkaError | None = None
+        self._fatal_error: KafkaError | None = None
         self._closed = False
         self.aborted = 0
         """Attempts aborted so far (each one's records are invisible to read_committed)."""
+        self.renewed = 0
+        """Clients replaced after the coordinator fenced this id (a transaction timed out)."""
+
+    def _new_client(self) -> Producer:
+        self._fatal_error = None
+        return Producer(
+            {**self.config, "error_cb": self._on_error, "on_delivery": self._on_delivery}
+        )
 
     def start(self) -> None:
         """Register the transactional id (waits for the broker; aborts what the id left open).
@@ -192,6 +217,9 @@ class TransactionalProducer:
                 return attempts
             except KafkaException as exc:
                 error = self._error(exc)
+                if self._fenced_by_coordinator(error):
+                    self._renew(error)
+                    continue
                 if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
                     raise self._fatal(error) from exc
                 self._abort()
@@ -232,11 +260,32 @@ class TransactionalProducer:
                 return
             except KafkaException as exc:
                 error = self._error(exc)
-                if error.code() == KafkaError._STATE:
-                    return  # no transaction was open (begin itself failed)
+                if error.code() == KafkaError._STATE or self._fenced_by_coordinator(error):
+                    # No transaction was open (begin itself failed), or the coordinator
+                    # aborted it already: the next attempt replaces the fenced client.
+                    return
                 if error.fatal() or not error.retriable():
                     raise self._fatal(error) from exc
                 self._pause("abort the transaction", error)
+
+    def _fenced_by_coordinator(self, error: KafkaError) -> bool:
+        fatal = self._fatal_error
+        return error.code() == KafkaError._FENCED or (
+            fatal is not None and fatal.code() == KafkaError._FENCED
+        )
+
+    def _renew(self, error: KafkaError) -> None:
+        """Replace the fenced client with a new one under the same transactional id."""
+        log.warning(
+            "kafka transactional producer fenced by its coordinator; replacing the client",
+            transactional_id=self.transactional_id,
+            error=str(error),
+        )
+        self.renewed += 1
+        with contextlib.suppress(KafkaException):  # close() re-reports the fatal error
+            self._producer.close()
+        self._producer = self._new_client()
+        self.start()
 
     def _pause(self, step: str, error: KafkaError) -> None:
         if self._stop.is_set():
@@ -285,5 +334,7 @@ class TransactionalProducer:
         # librdkafka retries a refused login for ever; the scorer stops with the reason.
         if err.code() == KafkaError._AUTHENTICATION:
             self._auth_error = err
-        elif not err.fatal():
+        elif err.fatal():
+            self._fatal_error = err
+        else:
             log.warning("kafka producer error", error=str(err))
