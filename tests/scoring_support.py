@@ -351,3 +351,13 @@ def published(
             for m in read_topic(settings, settings.topic_alerts, alerts)
         ]
     return found, raised
+
+
+def assert_each_once(settings: Settings, rows: list[PredictionRow], total: int) -> None:
+    """`total` predictions once in `rows` (PostgreSQL) and, for a read_committed reader, on the
+    predictions topic, with each flagged one's alert once."""
+    assert len(rows) == len({r.transaction_id for r in rows}) == total
+    flagged = sum(r.is_fraud for r in rows)
+    outputs, alerts = published(settings, total, flagged)
+    assert len(outputs) == len({p.transaction_id for p in outputs}) == total
+    assert len(alerts) == len({a.transaction_id for a in alerts}) == flagged

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from relay import ScorerThread
 from scoring_support import (
+    assert_each_once,
     batch_status,
     champion_model,
     ingest_days,
     own_settings,
     predictions,
-    published,
     scoring_topics,
 )
 from scratch_db import scratch_database
@@ -125,11 +125,7 @@ def test_a_broker_killed_mid_stream_and_restarted_loses_and_doubles_nothing(
     assert not scorer.errors, scorer.errors
     assert at_kill < total, "the kill should land mid-stream"
     rows = [r for b in batches for r in predictions(settings, b)]
-    assert len(rows) == len({r.transaction_id for r in rows}) == total
-    flagged = sum(r.is_fraud for r in rows)
-    outputs, alerts = published(settings, total, flagged)
-    assert len(outputs) == len({p.transaction_id for p in outputs}) == total
-    assert len(alerts) == len({a.transaction_id for a in alerts}) == flagged
+    assert_each_once(settings, rows, total)
     print(
         f"broker SIGKILL at {at_kill} of {total} scored; restarted after "
         f"{restarted_at - killed_at:.1f} s; all scored {done_at - restarted_at:.1f} s later"

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from relay import Relay, ScorerThread
 from scoring_support import (
+    assert_each_once,
     batch_status,
     champion_model,
     ingest_ulb_day,
     own_settings,
     predictions,
-    published,
     scoring_topics,
     write_ulb_day,
 )
@@ -117,11 +117,7 @@ def test_an_outage_longer_than_max_poll_interval_loses_and_doubles_nothing(
     assert not scorer.errors, scorer.errors
     assert written_at_cut < ROWS, "the outage should hit mid-stream"
     rows = predictions(env, batch_id)
-    assert len(rows) == len({r.transaction_id for r in rows}) == ROWS
-    flagged = sum(r.is_fraud for r in rows)
-    outputs, alerts = published(env, ROWS, flagged)
-    assert len(outputs) == len({p.transaction_id for p in outputs}) == ROWS
-    assert len(alerts) == len({a.transaction_id for a in alerts}) == flagged
+    assert_each_once(env, rows, ROWS)
     print(
         f"outage {poll_s + 5:.0f} s, poll interval {poll_s:.0f} s: scored after {recovered_s:.1f} s"
     )
