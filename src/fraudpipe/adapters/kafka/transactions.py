@@ -20,11 +20,14 @@ transaction is all or nothing, so nothing is lost or doubled. Outages are waited
 (each attempt bounded by the transaction timeout), honouring stop requests.
 
 An outage longer than the transaction timeout ends with the coordinator aborting the open
-transaction and bumping the id's epoch, which librdkafka reports as a fatal ``_FENCED``. No
-other process holds this id, so the fence can only be the coordinator's: the client is replaced
-by a new one under the same id (its ``init_transactions`` finishes the abort) and the attempt
-is made again, as Kafka Streams' ``exactly_once_v2`` recreates its producer. A zombie is still
-stopped by the group's generation, which the offsets carry.
+transaction and bumping the id's epoch. librdkafka reports it as a fatal ``_FENCED`` or, when
+the ``EndTxn(commit)`` sent before the outage is retried after it, as a fatal
+``INVALID_TXN_STATE``: the coordinator takes the old epoch for a retry and finds the
+transaction aborted, not committed (both seen in ``tests/reliability/test_broker_kill.py``).
+No other process holds this id, so either can only be the coordinator's doing: the client is
+replaced by a new one under the same id (its ``init_transactions`` finishes the abort) and the
+attempt is made again, as Kafka Streams' ``exactly_once_v2`` recreates its producer. A zombie
+is still stopped by the group's generation, which the offsets carry.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ log = structlog.get_logger(__name__)
 
 #: Pause between two attempts of one micro-batch's transaction (an outage, not a hot loop).
 RETRY_PAUSE_S: Final = 0.5
+#: Fatal errors that mean the coordinator aborted the open transaction on its timeout, beside
+#: ``_FENCED`` (see the module's docstring).
+_COORDINATOR_ABORTED: Final = frozenset(
+    {KafkaError.INVALID_TXN_STATE, KafkaError.INVALID_PRODUCER_EPOCH, KafkaError.PRODUCER_FENCED}
+)
 
 #: Fills an open transaction with a micro-batch's records. Called once per attempt, with the
 #: messages the broker refused for good in the previous attempt (empty at first), so a dead
@@ -269,9 +277,10 @@ class TransactionalProducer:
                 self._pause("abort the transaction", error)
 
     def _fenced_by_coordinator(self, error: KafkaError) -> bool:
+        """Whether the coordinator aborted this id's transaction itself (see the module)."""
         fatal = self._fatal_error
-        return error.code() == KafkaError._FENCED or (
-            fatal is not None and fatal.code() == KafkaError._FENCED
+        return error.code() == KafkaError._FENCED or any(
+            e is not None and e.fatal() and e.code() in _COORDINATOR_ABORTED for e in (error, fatal)
         )
 
     def _renew(self, error: KafkaError) -> None:
