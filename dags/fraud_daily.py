@@ -6,6 +6,12 @@ for the flow run (a failed run fails the task with the Prefect state and the run
 is a deferrable sensor on the `batches` table. Every step is idempotent, so re-running a day
 changes nothing.
 
+Schedule: daily at midnight UTC for the day just over (data-interval semantics). `catchup` is
+off on purpose: a new stack would otherwise backfill every day since 2025-09-20, more than a
+year of synthetic days, the moment the DAG is unpaused. History is loaded by triggering runs
+for chosen logical dates (`make demo` does, through the REST API). One run at a time, so days
+are published in order.
+
 Params: `source` = `auto` (ULB for 2025-09-20/21, synthetic after), `ulb`, `synthetic`, or a
 CSV/Parquet path; `synthetic_seed` for synthetic days.
 """
@@ -21,6 +27,13 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from fraudpipe.orchestration.airflow_sensors import BatchStatusSensor
 
 log = logging.getLogger(__name__)
+
+
+def _origin() -> list[str]:
+    from fraudpipe.orchestration.pipeline import airflow_origin
+
+    context = get_current_context()
+    return airflow_origin(context["dag"].dag_id, context["run_id"], context["ti"].task_id)
 
 
 def _logical_day_key() -> tuple[Any, str]:
@@ -61,7 +74,7 @@ def fraud_daily() -> None:
         day, key = _logical_day_key()
         params = get_current_context()["params"]
         target = pipeline.daily_target(day, params["source"], int(params["synthetic_seed"]))
-        run = pipeline.ingest(get_settings(), target, logical_key=key)
+        run = pipeline.ingest(get_settings(), target, logical_key=key, origin=_origin())
         return {"batch_id": target.batch_id, "day": day.isoformat(), "flow_run": run.url}
 
     @task(execution_timeout=timedelta(minutes=45))
@@ -70,7 +83,9 @@ def fraud_daily() -> None:
         from fraudpipe.orchestration import pipeline
 
         _, key = _logical_day_key()
-        run = pipeline.publish(get_settings(), ingested["batch_id"], logical_key=key)
+        run = pipeline.publish(
+            get_settings(), ingested["batch_id"], logical_key=key, origin=_origin()
+        )
         return {**ingested, "flow_run": run.url}
 
     wait_scored = BatchStatusSensor(

@@ -5,6 +5,10 @@ the task with the Prefect state and URL). The promotion gate lives in the flow: 
 becomes `champion` only if it beats the current one on the same holdout; otherwise it is
 `challenger`.
 
+Schedule: weekly, Sunday midnight UTC, for the week just over. `catchup` is off on purpose: a
+retrain reads all labelled history, so a backfilled week would train on later days too and
+register a model for nothing; only the latest week is worth a run.
+
 Params: `model` (`logreg` or the `hgb` challenger) and `sample` (train on a stratified fraction
 of the training window, for quick runs; the holdout stays whole).
 """
@@ -67,12 +71,16 @@ def fraud_weekly_retrain() -> None:
         from fraudpipe.config import get_settings
         from fraudpipe.orchestration import pipeline
 
-        params = get_current_context()["params"]
+        context = get_current_context()
+        params = context["params"]
         run = pipeline.retrain(
             get_settings(),
             logical_key=_logical_key(),
             model=params["model"],
             sample=params["sample"],
+            origin=pipeline.airflow_origin(
+                context["dag"].dag_id, context["run_id"], context["ti"].task_id
+            ),
         )
         return {"flow_run": run.url, "state": run.state_name}
 

@@ -215,7 +215,21 @@ class Settings(BaseSettings):
     prefect_work_pool: str = "fraudpipe-process"
 
     # Airflow
+    airflow_host: str = "127.0.0.1"
     airflow_port: int = 8080
+    airflow_admin_user: str = Field("admin", description="Airflow's one login (SimpleAuthManager).")
+    airflow_admin_password: SecretStr
+    airflow_secret: SecretStr = Field(
+        description="The components' shared secret: the scheduler's task tokens, the "
+        "api-server's sessions and the Fernet key are each derived from it."
+    )
+    airflow_unpause_dags: bool = Field(
+        True,
+        description="`stack up` unpauses fraud_daily and fraud_weekly_retrain, so they run on "
+        "their schedules. False pauses them: nothing of theirs runs, not even a triggered "
+        "run, until someone unpauses them (`make test` sets it, so the schedules ingest no "
+        "days into the test stack).",
+    )
 
     # Dashboard and metrics
     dashboard_port: int = 8501
@@ -263,6 +277,11 @@ class Settings(BaseSettings):
     @property
     def reader_db_url(self) -> str:
         return self.pg_url(self.pg_reader_user, self.pg_reader_password)
+
+    @property
+    def airflow_url(self) -> str:
+        """Airflow's api-server: the UI, the REST API (`/api/v2`) and the Execution API."""
+        return f"http://{self.airflow_host}:{self.airflow_port}"
 
     def service_db_url(self, database: str) -> str:
         return self.pg_url(self.pg_services_user, self.pg_services_password, database)

@@ -177,6 +177,14 @@ class AirflowCommandError(FraudpipeError):
         self.returncode = returncode
 
 
+class AirflowApiError(FraudpipeError):
+    """A call to Airflow's REST API failed, or what it waited for did not happen."""
+
+    def __init__(self, action: str, problem: str) -> None:
+        super().__init__(f"Airflow API, {action}: {problem}")
+        self.action = action
+
+
 class DatasetError(FraudpipeError):
     """The ULB dataset could not be fetched, extracted or verified."""
 

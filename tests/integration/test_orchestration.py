@@ -77,7 +77,7 @@ def airflow_ready(stack: Settings) -> Settings:
     The tests' DAG runs go to a metadata database of their own: in the demo's, a test's
     succeeded weekly run would make `make demo` skip its retrain as already done.
     """
-    from fraudpipe.orchestration.airflow_env import apply_airflow_env, migrate_airflow_db
+    from fraudpipe.adapters.airflow.environment import apply_airflow_env, migrate_airflow_db
     from fraudpipe.orchestration.deployments import apply_deployments
     from fraudpipe.stack.postgres import ensure_database, superuser_conninfo_for
     from fraudpipe.stack.prefect_worker import PrefectWorkerService

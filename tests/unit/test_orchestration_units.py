@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from fraudpipe.adapters.airflow.environment import airflow_env, export_lines
 from fraudpipe.config import Settings
 from fraudpipe.errors import FlowRunFailed, IngestRequestError
-from fraudpipe.orchestration.airflow_env import airflow_env, export_lines
 from fraudpipe.orchestration.demo import PipelineTotals, demo_days
 from fraudpipe.orchestration.pipeline import daily_target
 from fraudpipe.orchestration.prefect_runs import (

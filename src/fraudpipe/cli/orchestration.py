@@ -33,7 +33,7 @@ def deployments_apply_cmd() -> None:
 @domain_errors
 def airflow_migrate_cmd() -> None:
     """Create or upgrade Airflow's metadata database in the stack's PostgreSQL (idempotent)."""
-    from fraudpipe.orchestration.airflow_env import migrate_airflow_db
+    from fraudpipe.adapters.airflow.environment import migrate_airflow_db
 
     with console.status("airflow db migrate ..."):
         last_line = migrate_airflow_db(get_settings())
@@ -44,7 +44,7 @@ def airflow_migrate_cmd() -> None:
 @domain_errors
 def airflow_env_cmd() -> None:
     """Print `export` lines for Airflow's environment (includes the metadata DB password)."""
-    from fraudpipe.orchestration.airflow_env import airflow_env, export_lines
+    from fraudpipe.adapters.airflow.environment import airflow_env, export_lines
 
     for line in export_lines(airflow_env(get_settings())):
         typer.echo(line)

@@ -1,14 +1,19 @@
-"""`fraudpipe demo`: bootstrap the pipeline, then drive it through the Airflow DAGs day by day.
+"""`fraudpipe demo`: bootstrap the pipeline, then drive it through Airflow day by day.
 
 Days: the two ULB days (2025-09-20/21), then two weeks of synthetic days (2025-09-22 … 10-05),
-one `fraud_daily` run each (`dag.test()` in this process: ingest → publish → wait scored →
-report, each step a Prefect flow run on the stack's worker), with one `fraud_weekly_retrain`
-after the first full week. A scoring service runs in the background the whole time.
+one `fraud_daily` run each, with one `fraud_weekly_retrain` after the first full week. Each run
+is triggered through Airflow's REST API on the stack's own Airflow (scheduler, LocalExecutor,
+triggerer), with its logical date and conf, and waited for: the Airflow UI shows every run, task
+and log, and each task's Prefect flow run (ingest, publish, retrain) runs on the stack's worker.
+A scoring service runs in the background the whole time.
 
-Every step is idempotent, so a second demo adds nothing: it re-runs each daily DAG, finds every
-batch loaded, published and scored, and says so by comparing the row counts before and after.
-The weekly retrain is the exception the scheduler makes too: a week whose run succeeded is not
-run again, because a retrain reads all labelled history and would, today, train on later days.
+The demo unpauses both DAGs, so they also run on their real schedules from then on: the
+scheduler's own run for yesterday (a synthetic day, `source=auto`) and the latest week's retrain
+happen beside the demo's days, as they would in a bank that switched the pipeline on today.
+
+Every step is idempotent, so a second demo adds nothing: a day whose run exists is not triggered
+again (Airflow refuses a second run for a logical date), a failed run has its failed tasks
+cleared and re-run, and the totals before and after say what changed.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudpipe.adapters.postgres.reporting import BatchOutcome
 from fraudpipe.config import Settings
 from fraudpipe.errors import DemoStepError
 from fraudpipe.orchestration.airflow_runner import DagRunOutcome
+
+if TYPE_CHECKING:
+    from fraudpipe.adapters.airflow.api import AirflowClient
 from fraudpipe.orchestration.pipeline import RetrainReport, daily_target
 from fraudpipe.orchestration.scorer_process import ScorerProcess
 
@@ -40,9 +48,6 @@ RETRAIN_WEEK = date(2025, 9, 21)
 #: week (~200k rows, the fraud rate kept) trains in minutes instead of most of an hour on
 #: 2 cores; the holdout day stays whole, so the promotion gate compares fairly.
 RETRAIN_SAMPLE: float | None = 0.2
-
-if TYPE_CHECKING:
-    from airflow.sdk import DAG
 
 #: Progress callback: (what happened, detail).
 Say = Callable[[str, str], None]
@@ -105,11 +110,11 @@ def pipeline_totals(settings: Settings) -> PipelineTotals:
 
 def bootstrap(settings: Settings, say: Say) -> None:
     """Schema, topics, contracts, Prefect deployments, Airflow metadata DB; all idempotent."""
+    from fraudpipe.adapters.airflow.environment import migrate_airflow_db
     from fraudpipe.adapters.avro import CONTRACTS_DIR, registry_client
     from fraudpipe.adapters.avro.registration import register_contracts
     from fraudpipe.adapters.kafka.topics import ensure_topics
     from fraudpipe.adapters.postgres.migrate import upgrade
-    from fraudpipe.orchestration.airflow_env import migrate_airflow_db
     from fraudpipe.orchestration.deployments import apply_deployments
 
     say("database schema", f"at revision {upgrade(settings)}")
@@ -149,7 +154,7 @@ def ensure_initial_model(settings: Settings, say: Say) -> int:
 
 
 def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> DemoResult:
-    """Bootstrap, start scoring, drive every demo day through the DAGs, collect the numbers.
+    """Bootstrap, start scoring, drive every demo day through Airflow, collect the numbers.
 
     Args:
         settings: The stack to run against.
@@ -159,12 +164,9 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
     Raises:
         DemoStepError: a DAG run failed (its task logs say why).
     """
-    from fraudpipe.orchestration.airflow_env import apply_airflow_env
+    from fraudpipe.adapters.airflow.api import AirflowClient
 
     began = time.monotonic()
-    # Before anything imports airflow. Airflow's own INFO lines (a dozen per task) would bury
-    # the demo's progress; its warnings and errors still show.
-    apply_airflow_env(settings, log_level="WARNING")
     bootstrap(settings, say)
     result = DemoResult(before=pipeline_totals(settings), after=pipeline_totals(settings))
     ensure_initial_model(settings, say)
@@ -172,9 +174,9 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
     scorer = ScorerProcess(settings, name="scorer-demo")
     scorer.start()
     say("scoring service", f"running (pid {scorer.pid}, log {scorer.log_file})")
-    with _abort_on_signal(scorer, say):
+    with _abort_on_signal(scorer, say), AirflowClient(settings) as airflow:
         try:
-            _drive_days(settings, say, scorer, result)
+            _drive_days(settings, say, scorer, airflow, result)
         finally:
             if keep_scorer:
                 say("scoring service", f"left running (pid {scorer.pid}); stop it with kill")
@@ -190,9 +192,8 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
 def _abort_on_signal(scorer: ScorerProcess, say: Say) -> Iterator[None]:
     """Ctrl-C or SIGTERM stops the demo at once (the scorer gracefully), whatever it is doing.
 
-    Inside `dag.test()` an interrupt would only fail the running task, which Airflow then
-    retries: the demo would carry on. Everything the demo does is idempotent, so stopping
-    mid-step loses nothing; the next `make demo` resumes.
+    A DAG run already triggered goes on in Airflow; the next `make demo` finds it and waits for
+    it. Everything the demo does is idempotent, so stopping mid-step loses nothing.
     """
 
     def abort(signum: int, _frame: FrameType | None) -> None:
@@ -208,17 +209,24 @@ def _abort_on_signal(scorer: ScorerProcess, say: Say) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _drive_days(settings: Settings, say: Say, scorer: ScorerProcess, result: DemoResult) -> None:
+def _drive_days(
+    settings: Settings,
+    say: Say,
+    scorer: ScorerProcess,
+    airflow: AirflowClient,
+    result: DemoResult,
+) -> None:
+    from fraudpipe.adapters.airflow.api import DAILY_DAG, FRAUDPIPE_DAGS
     from fraudpipe.orchestration import pipeline
-    from fraudpipe.orchestration.airflow_runner import load_dag, run_dag
 
-    daily = load_dag("fraud_daily")
-    weekly = load_dag("fraud_weekly_retrain")
+    for dag_id in FRAUDPIPE_DAGS:
+        airflow.set_paused(dag_id, False)
+    say("Airflow", f"{', '.join(FRAUDPIPE_DAGS)} unpaused at {settings.airflow_url}")
     days = demo_days()
     for index, day in enumerate(days, start=1):
         scorer.check_alive()
-        say(f"day {index}/{len(days)}", f"fraud_daily for {day.isoformat()} ...")
-        outcome = _require_success(run_dag(daily, _midnight(day)))
+        say(f"day {index}/{len(days)}", f"{DAILY_DAG} for {day.isoformat()} ...")
+        outcome = _require_success(run_dag_via_api(airflow, DAILY_DAG, _midnight(day)))
         result.dag_runs.append(outcome)
         batch = pipeline.batch_report(settings, daily_target(day).batch_id)
         say(
@@ -227,29 +235,32 @@ def _drive_days(settings: Settings, say: Say, scorer: ScorerProcess, result: Dem
             f"{batch.caught}/{batch.frauds} frauds caught ({outcome.seconds:.0f}s)",
         )
         if day == RETRAIN_AFTER:
-            _weekly_retrain(settings, say, weekly, result)
+            _weekly_retrain(settings, say, airflow, result)
 
 
-def _weekly_retrain(settings: Settings, say: Say, weekly: DAG, result: DemoResult) -> None:
+def _weekly_retrain(
+    settings: Settings, say: Say, airflow: AirflowClient, result: DemoResult
+) -> None:
+    from fraudpipe.adapters.airflow.api import WEEKLY_DAG
     from fraudpipe.orchestration import pipeline
-    from fraudpipe.orchestration.airflow_runner import run_dag, succeeded_before
 
     before = pipeline.champion_version(settings)
     week = _midnight(RETRAIN_WEEK)
-    if succeeded_before(weekly.dag_id, week):
+    conf = {"sample": RETRAIN_SAMPLE} if RETRAIN_SAMPLE is not None else None
+    run = airflow.trigger(WEEKLY_DAG, week, conf=conf)
+    if run.state == "success":
         # A retrain reads all labelled history: re-running an old week today would train on
         # the later days too and register a new model. Like the scheduler, which never re-runs
         # a week that succeeded, the demo leaves it be.
         result.retrain = pipeline.retrain_report(settings, before)
         say(
             "weekly retrain",
-            f"the week of {RETRAIN_WEEK} was already retrained (Airflow run succeeded): not "
-            f"re-run; champion is v{before}",
+            f"the week of {RETRAIN_WEEK} was already retrained (Airflow run {run.run_id} "
+            f"succeeded): not re-run; champion is v{before}",
         )
         return
-    say("weekly retrain", f"fraud_weekly_retrain for the week of {RETRAIN_WEEK} ...")
-    conf = {"sample": RETRAIN_SAMPLE} if RETRAIN_SAMPLE is not None else None
-    weekly_run = _require_success(run_dag(weekly, week, conf=conf))
+    say("weekly retrain", f"{WEEKLY_DAG} for the week of {RETRAIN_WEEK} ...")
+    weekly_run = _require_success(run_dag_via_api(airflow, WEEKLY_DAG, week, conf=conf))
     result.dag_runs.append(weekly_run)
     result.retrain = pipeline.retrain_report(settings, before)
     verdict = "moved" if result.retrain.moved else "stayed"
@@ -261,11 +272,43 @@ def _weekly_retrain(settings: Settings, say: Say, weekly: DAG, result: DemoResul
     )
 
 
+#: How long the demo waits for one DAG run: the DAGs' own `dagrun_timeout`s are 4 and 3 hours.
+RUN_WAIT_SECONDS = 4 * 3600.0
+
+
+def run_dag_via_api(
+    airflow: AirflowClient,
+    dag_id: str,
+    logical_date: datetime,
+    *,
+    conf: dict[str, Any] | None = None,
+) -> DagRunOutcome:
+    """Trigger `dag_id` for `logical_date` through the REST API and wait for its final state.
+
+    Idempotent: the run that exists for that logical date is reused; if it failed, its failed
+    tasks are cleared and run again (every task is idempotent).
+    """
+    began = time.monotonic()
+    run = airflow.trigger(dag_id, logical_date, conf=conf)
+    if run.state == "failed":
+        run = airflow.clear_failed(run)
+    run = airflow.wait(run, RUN_WAIT_SECONDS)
+    return DagRunOutcome(
+        dag_id=dag_id,
+        run_id=run.run_id,
+        logical_date=logical_date,
+        state=run.state,
+        task_states=airflow.task_states(run),
+        seconds=time.monotonic() - began,
+    )
+
+
 def _require_success(outcome: DagRunOutcome) -> DagRunOutcome:
     if not outcome.succeeded:
         raise DemoStepError(
             f"{outcome.dag_id} for {outcome.logical_date.date().isoformat()}",
-            f"DAG run {outcome.state}; failed tasks: {', '.join(outcome.failed_tasks) or '-'}",
+            f"DAG run {outcome.state}; failed tasks: {', '.join(outcome.failed_tasks) or '-'} "
+            "(its task logs are in the Airflow UI)",
         )
     return outcome
 

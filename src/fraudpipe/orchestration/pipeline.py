@@ -7,6 +7,7 @@ synthetic (`synthetic-s<seed>`), unless a DAG run names a source itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -92,30 +93,47 @@ def daily_target(
     return DailyTarget(day=day, source=name, batch_id=batch_id(name, day), ingest_parameters=params)
 
 
-def ingest(settings: Settings, target: DailyTarget, *, logical_key: str) -> FlowRunResult:
+def airflow_origin(dag_id: str, run_id: str, task_id: str) -> list[str]:
+    """Prefect tags that link a flow run back to the Airflow task that launched it (the
+    Airflow task's log holds the flow run's URL the other way)."""
+    return [f"airflow-dag:{dag_id}", f"airflow-run:{run_id}", f"airflow-task:{task_id}"]
+
+
+def ingest(
+    settings: Settings, target: DailyTarget, *, logical_key: str, origin: Sequence[str] = ()
+) -> FlowRunResult:
     """Run the ingest deployment for the target's day and wait for it."""
     return run_deployment_and_wait(
         settings,
         INGEST_DEPLOYMENT,
         target.ingest_parameters,
         logical_key=logical_key,
+        origin=origin,
         timeout=INGEST_TIMEOUT_SECONDS,
     )
 
 
-def publish(settings: Settings, batch_id: str, *, logical_key: str) -> FlowRunResult:
+def publish(
+    settings: Settings, batch_id: str, *, logical_key: str, origin: Sequence[str] = ()
+) -> FlowRunResult:
     """Run the publish deployment for one batch and wait for it."""
     return run_deployment_and_wait(
         settings,
         PUBLISH_DEPLOYMENT,
         {"batch_id": batch_id},
         logical_key=logical_key,
+        origin=origin,
         timeout=PUBLISH_TIMEOUT_SECONDS,
     )
 
 
 def retrain(
-    settings: Settings, *, logical_key: str, model: str = "logreg", sample: float | None = None
+    settings: Settings,
+    *,
+    logical_key: str,
+    model: str = "logreg",
+    sample: float | None = None,
+    origin: Sequence[str] = (),
 ) -> FlowRunResult:
     """Run the retrain deployment (labelled history → gate) and wait for it.
 
@@ -130,6 +148,7 @@ def retrain(
         RETRAIN_DEPLOYMENT,
         {"model": model, "sample": sample},
         logical_key=logical_key,
+        origin=origin,
         timeout=RETRAIN_TIMEOUT_SECONDS,
     )
 

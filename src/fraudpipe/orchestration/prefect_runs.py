@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,7 @@ def run_deployment_and_wait(
     parameters: Mapping[str, Any],
     *,
     logical_key: str,
+    origin: Sequence[str] = (),
     timeout: float = 3600.0,
     poll: float = 2.0,
     on_state: Callable[[str, str], None] | None = None,
@@ -124,6 +125,8 @@ def run_deployment_and_wait(
         deployment_name: `<flow name>/<deployment name>`, as in `prefect.yaml`.
         parameters: Flow parameters for a new run (merged with the deployment's defaults).
         logical_key: What makes two calls "the same run", e.g. the Airflow logical date.
+        origin: Tags naming who asked (the Airflow DAG, run and task; see
+            `pipeline.airflow_origin`), shown on the Prefect run.
         timeout: Seconds to wait for a final state.
         poll: Seconds between state reads.
         on_state: Called with (flow run name, state name) whenever the state changes.
@@ -149,7 +152,13 @@ def run_deployment_and_wait(
             settings.prefect_api_url, auth_string=settings.prefect_auth_string()
         ) as client:
             run, started_here = _attach_or_create(
-                client, settings, deployment_name, dict(parameters), key, tag, abandoned_after
+                client,
+                settings,
+                deployment_name,
+                dict(parameters),
+                key,
+                [tag, *origin],
+                abandoned_after,
             )
             url = flow_run_url(settings, str(run.id))
             log.info(
@@ -186,7 +195,7 @@ def _attach_or_create(
     deployment_name: str,
     parameters: dict[str, Any],
     key: str,
-    tag: str,
+    tags: list[str],
     abandoned_after: float,
 ) -> tuple[FlowRun, bool]:
     from prefect.client.schemas.filters import (
@@ -206,7 +215,7 @@ def _attach_or_create(
     earlier = client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
-            tags=FlowRunFilterTags(all_=[tag]),
+            tags=FlowRunFilterTags(all_=tags[:1]),
         ),
         sort=FlowRunSort.EXPECTED_START_TIME_ASC,
     )
@@ -223,7 +232,7 @@ def _attach_or_create(
     run = client.create_flow_run_from_deployment(
         deployment.id,
         parameters=parameters,
-        tags=[tag],
+        tags=tags,
         # Numbered after the finished runs: two callers racing here both ask for the same key,
         # and Prefect hands both the one run.
         idempotency_key=f"{key}#{len(earlier)}",

@@ -14,6 +14,7 @@ from fraudpipe.stack.base import Service, ServiceStatus
 def services(settings: Settings) -> list[Service]:
     """The stack's services in start order: PostgreSQL first, since the others store in it."""
     # Imported here so importing the manager stays cheap (the CLI imports it eagerly).
+    from fraudpipe.stack.airflow import airflow_services
     from fraudpipe.stack.kafka import KafkaService
     from fraudpipe.stack.mlflow_server import MlflowService
     from fraudpipe.stack.postgres import PostgresService
@@ -28,6 +29,8 @@ def services(settings: Settings) -> list[Service]:
         MlflowService(settings),
         PrefectService(settings),
         PrefectWorkerService(settings),  # runs the deployments: needs the Prefect server
+        # Airflow's tasks launch Prefect deployments: after the worker that runs them.
+        *(component(settings) for component in airflow_services()),
     ]
 
 

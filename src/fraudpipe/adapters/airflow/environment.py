@@ -1,14 +1,19 @@
 """Airflow's environment, built from fraudpipe settings, and the `airflow` commands that use it.
 
 Airflow reads its configuration when `airflow` is first imported, so everything goes through
-environment variables: `airflow_env` builds them, `apply_airflow_env` puts them into this process
-before an in-process `dag.test()`, and `run_airflow` hands them to an `airflow` subprocess.
-Connections and variables come from the same env (`AIRFLOW_CONN_*`, `AIRFLOW_VAR_*`), never from
-the UI, so a fresh metadata database needs nothing but `airflow db migrate`.
+environment variables: `airflow_env` builds them, the stack launches its four Airflow processes
+with them, `apply_airflow_env` puts them into this process before an in-process `dag.test()`,
+and `run_airflow` hands them to an `airflow` subprocess. Every process gets the same variables:
+the scheduler signs the tokens its task processes present to the api-server, and the api-server
+encrypts what the triggerer decrypts, so their secrets must agree. Connections and variables
+come from the same env (`AIRFLOW_CONN_*`, `AIRFLOW_VAR_*`), never from the UI, so a fresh
+metadata database needs nothing but `airflow db migrate`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shlex
@@ -40,21 +45,44 @@ def airflow_env(settings: Settings, *, log_level: str = "INFO") -> dict[str, str
     s = settings
     sync_url = s.service_db_url(s.airflow_database)
     app_pg = _postgres_connection(s, s.pg_app_user, s.pg_app_password.get_secret_value())
+    home = airflow_home(s)
     return {
-        "AIRFLOW_HOME": str(airflow_home(s)),
+        "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(project_root() / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
-        # Every new DAG starts paused on a real scheduler, so nothing runs until someone asks.
+        # A new DAG starts paused: `stack up` unpauses fraudpipe's own (`airflow_unpause_dags`);
+        # anything else dropped into dags/ waits for someone to ask.
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sync_url,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": sync_url.replace("+psycopg", "+asyncpg"),
         "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
-        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__HOST": s.airflow_host,
         "AIRFLOW__API__PORT": str(s.airflow_port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{s.airflow_port}",
+        "AIRFLOW__API__BASE_URL": s.airflow_url,
+        # One uvicorn process: each more loads Airflow again (about 250 MB).
+        "AIRFLOW__API__WORKERS": "1",
+        # The scheduler's task processes reach the Execution API here (else localhost:8080).
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{s.airflow_url}/execution/",
+        # LocalExecutor forks this many workers up front (32 by default); fraudpipe's tasks
+        # mostly wait on Prefect runs and deferred sensors.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        # Re-parse the two DAG files every 2 minutes, not 30 s: parsing imports Airflow's SDK
+        # and costs CPU on a 2-core machine; a changed file is still seen within 2 minutes.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # Airflow's own logins: one admin, whose password fraudpipe writes (see
+        # `write_passwords_file`); Airflow would generate one for a user missing from it.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{s.airflow_admin_user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(s)),
+        "AIRFLOW__API_AUTH__JWT_SECRET": _derived_secret(s, "jwt", 64).hex(),
+        "AIRFLOW__API__SECRET_KEY": _derived_secret(s, "api", 32).hex(),
+        "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(
+            _derived_secret(s, "fernet", 32)
+        ).decode(),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": log_level,
         # Connections come from env only (never the UI), for operators and Airflow-native
         # checks; the DAGs' own code reads fraudpipe settings, the one source of endpoints.
@@ -63,6 +91,28 @@ def airflow_env(settings: Settings, *, log_level: str = "INFO") -> dict[str, str
             {"conn_type": "http", "host": s.prefect_api_url}
         ),
     }
+
+
+def passwords_file(settings: Settings) -> Path:
+    """Airflow's login file (SimpleAuthManager): the admin's password, mode 600."""
+    return airflow_home(settings) / "passwords.json"
+
+
+def write_passwords_file(settings: Settings) -> None:
+    """Write the admin's password from the settings into Airflow's login file (idempotent)."""
+    path = passwords_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    secret = settings.airflow_admin_password.get_secret_value()
+    path.write_text(json.dumps({settings.airflow_admin_user: secret}))
+
+
+def _derived_secret(settings: Settings, purpose: str, size: int) -> bytes:
+    """A key for one of Airflow's secrets, derived from `airflow_secret` (one secret in `.env`,
+    one key per purpose, each as long as its algorithm wants: HS512 warns below 64 bytes)."""
+    secret = settings.airflow_secret.get_secret_value().encode()
+    return hashlib.shake_256(b"fraudpipe-airflow-" + purpose.encode() + b"\0" + secret).digest(size)
 
 
 def _postgres_connection(settings: Settings, user: str, password: str) -> dict[str, object]:

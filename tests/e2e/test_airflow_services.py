@@ -1,0 +1,125 @@
+"""Airflow as the stack runs it: four real processes (api-server, scheduler with LocalExecutor,
+dag-processor, triggerer) with Airflow's own login, and a `fraud_daily` run triggered through the
+REST API that ingests, publishes and scores a day on the stack's pipeline.
+
+Nothing is in-process here: the run's tasks are the scheduler's task processes, each launching a
+Prefect flow run on the stack's worker, and the wait for scoring is the triggerer's. The run works
+where the scheduler's own runs would: the stack's default database, topics and model (the
+scheduler's environment is the stack's `.env`), bootstrapped as `make demo` does.
+
+The day is the one the scheduler would create next. Triggering it before unpausing the DAG means
+the scheduler finds that logical date taken and creates no run of its own (Airflow skips a
+scheduled run whose logical date exists); the DAG is paused again at the end.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from fraudpipe.adapters.airflow import api
+from fraudpipe.adapters.airflow.api import DAILY_DAG, FRAUDPIPE_DAGS, AirflowClient, DagRun
+from fraudpipe.config import Settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+#: A synthetic day is about 140k rows: ingest, publish and scoring take a minute or two here.
+RUN_SECONDS = 1200.0
+
+
+def test_every_component_is_healthy_and_the_api_wants_a_login(stack: Settings) -> None:
+    assert api.health(stack) == dict.fromkeys(api.COMPONENTS, "healthy")
+    assert httpx.get(f"{stack.airflow_url}/api/v2/dags", timeout=10).status_code == 401
+    wrong = httpx.post(
+        f"{stack.airflow_url}/auth/token",
+        json={"username": stack.airflow_admin_user, "password": "not-the-password"},
+        timeout=10,
+    )
+    assert wrong.status_code == 401
+    with AirflowClient(stack) as airflow:
+        assert set(FRAUDPIPE_DAGS) <= set(airflow.dag_ids())
+        # The test stack keeps them paused (see the `stack` fixture).
+        assert all(airflow.is_paused(dag_id) for dag_id in FRAUDPIPE_DAGS)
+
+
+def test_fraud_daily_triggered_through_the_rest_api_scores_its_day_once(stack: Settings) -> None:
+    from fraudpipe.orchestration.demo import bootstrap, ensure_initial_model
+    from fraudpipe.orchestration.pipeline import daily_target
+    from fraudpipe.orchestration.scorer_process import ScorerProcess
+
+    said: list[str] = []
+    bootstrap(stack, lambda step, detail: said.append(f"{step}: {detail}"))
+    ensure_initial_model(stack, lambda step, detail: said.append(f"{step}: {detail}"))
+
+    with AirflowClient(stack) as airflow:
+        yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        logical = airflow.next_logical_date(DAILY_DAG) or yesterday - timedelta(days=1)
+        run = airflow.trigger(DAILY_DAG, logical)
+        with ScorerProcess(stack, name="scorer-e2e-airflow", metrics_port=0):
+            airflow.set_paused(DAILY_DAG, False)
+            try:
+                run = airflow.wait(run, RUN_SECONDS)
+            finally:
+                airflow.set_paused(DAILY_DAG, True)
+        tasks = airflow.task_states(run)
+        assert run.state == "success", (tasks, _failed_logs(airflow, run, tasks))
+        assert tasks == dict.fromkeys(["ingest", "publish", "wait_scored", "report"], "success")
+        ingest_log = airflow.task_log(run, "ingest")
+        scheduled = [r for r in airflow.runs(DAILY_DAG) if r.run_id.startswith("scheduled__")]
+
+    # The Prefect flow run's URL is in the Airflow task's log ...
+    assert f"{stack.prefect_api_url.removesuffix('/api')}/runs/flow-run/" in ingest_log
+    # ... and the Airflow run is on the Prefect runs: ingest and publish, both completed.
+    assert sorted(_prefect_runs_of(stack, run)) == ["Completed", "Completed"]
+    # The scheduler made no run of its own for the day the test took.
+    assert all(r.logical_date != logical for r in scheduled)
+
+    batch_id = daily_target(logical.date()).batch_id
+    rows, predictions, distinct, status = _counts(stack, batch_id)
+    assert rows > 100_000, said  # a whole synthetic day
+    assert (predictions, distinct, status) == (rows, rows, "scored")
+
+
+def _counts(settings: Settings, batch_id: str) -> tuple[int, int, int, str]:
+    """Rows of the batch, its predictions, distinct transactions predicted, its status."""
+    conninfo = (
+        f"host={settings.pg_host} port={settings.pg_port} dbname={settings.pg_database} "
+        f"user={settings.pg_app_user} password={settings.pg_app_password.get_secret_value()}"
+    )
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM transactions WHERE batch_id = %(b)s),"
+            " (SELECT count(*) FROM predictions WHERE batch_id = %(b)s),"
+            " (SELECT count(DISTINCT transaction_id) FROM predictions WHERE batch_id = %(b)s),"
+            " (SELECT status FROM batches WHERE batch_id = %(b)s)",
+            {"b": batch_id},
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2]), str(row[3])
+
+
+def _prefect_runs_of(settings: Settings, run: DagRun) -> list[str]:
+    """State names of the Prefect flow runs tagged with this Airflow run."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    with SyncPrefectClient(
+        settings.prefect_api_url, auth_string=settings.prefect_auth_string()
+    ) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"airflow-run:{run.run_id}"])
+            )
+        )
+    return [r.state.name if r.state else "NONE" for r in runs]
+
+
+def _failed_logs(airflow: AirflowClient, run: DagRun, tasks: dict[str, str]) -> str:
+    return "\n".join(
+        f"--- {task}\n{airflow.task_log(run, task)[-3000:]}"
+        for task, state in tasks.items()
+        if state in ("failed", "up_for_retry")
+    )
