@@ -27,9 +27,11 @@ lint: bootstrap
 typecheck: bootstrap
 	$(RUN) mypy
 
-# The DAGs stay paused on the test stack: their schedules would ingest days while tests count
-# (the tests' `stack` fixture pauses them too, for a plain `pytest`).
+# The DAGs stay paused and no supervised scorer runs on the test stack: the schedules would
+# ingest days, and a scorer would consume, while tests count (the tests' `stack` fixture does
+# the same, for a plain `pytest`; the supervision test runs a supervisor of its own).
 test: export FRAUDPIPE_AIRFLOW_UNPAUSE_DAGS = false
+test: export FRAUDPIPE_SCORERS = 0
 test: lint typecheck stack-up
 	PYTHONFAULTHANDLER=1 $(RUN) pytest $(PYTEST_ARGS)
 

@@ -32,11 +32,11 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Settings:
-    """The real stack, up and healthy for the whole session, with the DAGs paused: their
-    schedules would ingest days into it while tests count rows."""
+    """The real stack, up and healthy for the whole session, with the DAGs paused and no
+    supervised scorer: the schedules would ingest days, and a scorer consume, while tests count."""
     from fraudpipe.stack.manager import stack_up
 
-    stack_up(settings.model_copy(update={"airflow_unpause_dags": False}))
+    stack_up(settings.model_copy(update={"airflow_unpause_dags": False, "scorers": 0}))
     return settings
 
 

@@ -238,7 +238,16 @@ class Settings(BaseSettings):
         description="Viewers log in with it; required to listen beyond loopback "
         "(fraudpipe.dashboard.access).",
     )
-    metrics_port: int = 9108
+    metrics_port: int = Field(
+        9108, description="The scorer's /metrics, /healthz, /readyz; supervised scorer i: +i."
+    )
+    scorers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Scorers `stack up` runs and supervises in one consumer group (0: none). "
+        "More than the topic's partitions only adds idle members.",
+    )
     metrics_host: str = Field(
         "127.0.0.1",
         description="Address of the scorer's /metrics, /healthz and /readyz (0.0.0.0 in a pod).",

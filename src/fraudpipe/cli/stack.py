@@ -8,7 +8,10 @@ from rich.table import Table
 from fraudpipe.cli.output import console, domain_errors
 from fraudpipe.config import get_settings
 
-app = typer.Typer(help="The local service stack (PostgreSQL, Kafka, registry, MLflow, Prefect).")
+app = typer.Typer(
+    help="The local service stack (PostgreSQL, Kafka, registry, MLflow, Prefect, Airflow, "
+    "the supervised scorers)."
+)
 
 
 def print_status() -> None:
@@ -23,8 +26,39 @@ def print_status() -> None:
         state = "[green]up[/]" if st.up else "[red]down[/]"
         table.add_row(st.name, st.url, state, st.version or "-", "yes" if st.managed else "no")
     console.print(table)
+    print_scorers()
     if not all_up:
         raise typer.Exit(1)
+
+
+def print_scorers() -> None:
+    """The supervised scorers, as their health and metrics endpoints report them."""
+    from fraudpipe.stack.scorers import scorer_statuses
+
+    statuses = scorer_statuses(get_settings())
+    if not statuses:
+        return
+    table = Table(title="supervised scorers (one consumer group)")
+    columns = ("#", "pid", "port", "ready", "model", "partitions", "lag", "last commit", "restarts")
+    for col in columns:
+        table.add_column(col, justify="right")
+
+    def shown(value: object, fmt: str = "{}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    for st in statuses:
+        table.add_row(
+            str(st.index),
+            shown(st.pid),
+            str(st.port),
+            "[green]yes[/]" if st.ready else "[red]no[/]",
+            shown(st.model_version, "v{}"),
+            shown(st.partitions),
+            shown(st.lag, "{:,.0f}"),
+            shown(st.last_commit_age_s, "{:.1f} s ago"),
+            str(st.restarts),
+        )
+    console.print(table)
 
 
 @app.command("up")

@@ -159,7 +159,8 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
     Args:
         settings: The stack to run against.
         say: Progress callback (step, detail).
-        keep_scorer: Leave the scoring service running afterwards.
+        keep_scorer: Leave the demo's own scoring service running afterwards (when the stack
+            supervises none: `FRAUDPIPE_SCORERS=0`).
 
     Raises:
         DemoStepError: a DAG run failed (its task logs say why).
@@ -171,16 +172,23 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
     result = DemoResult(before=pipeline_totals(settings), after=pipeline_totals(settings))
     ensure_initial_model(settings, say)
 
-    scorer = ScorerProcess(settings, name="scorer-demo")
-    scorer.start()
-    say("scoring service", f"running (pid {scorer.pid}, log {scorer.log_file})")
+    scorer = None
+    if settings.scorers:
+        say(
+            "scoring service",
+            f"{settings.scorers} supervised scorer(s) of the stack (`fraudpipe stack status`)",
+        )
+    else:
+        scorer = ScorerProcess(settings, name="scorer-demo")
+        scorer.start()
+        say("scoring service", f"running (pid {scorer.pid}, log {scorer.log_file})")
     with _abort_on_signal(scorer, say), AirflowClient(settings) as airflow:
         try:
             _drive_days(settings, say, scorer, airflow, result)
         finally:
-            if keep_scorer:
+            if scorer is not None and keep_scorer:
                 say("scoring service", f"left running (pid {scorer.pid}); stop it with kill")
-            else:
+            elif scorer is not None:
                 scorer.stop()
                 say("scoring service", "stopped")
     _collect(settings, result)
@@ -189,7 +197,7 @@ def run_demo(settings: Settings, say: Say, *, keep_scorer: bool = False) -> Demo
 
 
 @contextmanager
-def _abort_on_signal(scorer: ScorerProcess, say: Say) -> Iterator[None]:
+def _abort_on_signal(scorer: ScorerProcess | None, say: Say) -> Iterator[None]:
     """Ctrl-C or SIGTERM stops the demo at once (the scorer gracefully), whatever it is doing.
 
     A DAG run already triggered goes on in Airflow; the next `make demo` finds it and waits for
@@ -197,8 +205,9 @@ def _abort_on_signal(scorer: ScorerProcess, say: Say) -> Iterator[None]:
     """
 
     def abort(signum: int, _frame: FrameType | None) -> None:
-        say("interrupted", "stopping the scoring service; run `make demo` again to resume")
-        scorer.stop()
+        say("interrupted", "run `make demo` again to resume")
+        if scorer is not None:
+            scorer.stop()
         os._exit(128 + signum)
 
     previous = {sig: signal.signal(sig, abort) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -212,7 +221,7 @@ def _abort_on_signal(scorer: ScorerProcess, say: Say) -> Iterator[None]:
 def _drive_days(
     settings: Settings,
     say: Say,
-    scorer: ScorerProcess,
+    scorer: ScorerProcess | None,
     airflow: AirflowClient,
     result: DemoResult,
 ) -> None:
@@ -224,7 +233,8 @@ def _drive_days(
     say("Airflow", f"{', '.join(FRAUDPIPE_DAGS)} unpaused at {settings.airflow_url}")
     days = demo_days()
     for index, day in enumerate(days, start=1):
-        scorer.check_alive()
+        if scorer is not None:
+            scorer.check_alive()
         say(f"day {index}/{len(days)}", f"{DAILY_DAG} for {day.isoformat()} ...")
         outcome = _require_success(run_dag_via_api(airflow, DAILY_DAG, _midnight(day)))
         result.dag_runs.append(outcome)

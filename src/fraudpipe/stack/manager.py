@@ -21,6 +21,7 @@ def services(settings: Settings) -> list[Service]:
     from fraudpipe.stack.prefect_server import PrefectService
     from fraudpipe.stack.prefect_worker import PrefectWorkerService
     from fraudpipe.stack.registry import RegistryService
+    from fraudpipe.stack.scorers import ScorersService
 
     return [
         PostgresService(settings),
@@ -31,6 +32,7 @@ def services(settings: Settings) -> list[Service]:
         PrefectWorkerService(settings),  # runs the deployments: needs the Prefect server
         # Airflow's tasks launch Prefect deployments: after the worker that runs them.
         *(component(settings) for component in airflow_services()),
+        *([ScorersService(settings)] if settings.scorers else []),
     ]
 
 

@@ -1,0 +1,175 @@
+"""Keeps the stack's scorers running: ``python -m fraudpipe.stack.supervisor``, started by
+`stack up` (`stack.scorers.ScorersService`).
+
+It runs `FRAUDPIPE_SCORERS` scoring services in one consumer group, each
+``python -m consumers.scorer --metrics-port <FRAUDPIPE_METRICS_PORT + i>`` from the checkout
+root, logging to ``<stack_dir>/logs/scorer-<i>.log``. A scorer that exits, whatever the reason,
+is started again after a back-off that doubles from 1 s to 60 s and starts over once a scorer
+has run for a minute: a crash loop (no champion yet, say) costs little, a one-off crash is
+mended at once. SIGTERM stops every scorer with SIGTERM (each finishes and commits its
+micro-batch), waits for them, then exits.
+
+``<stack_dir>/run/scorers.json`` says which pid serves which port and how often each slot was
+restarted; `stack status` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Final
+
+import structlog
+
+from fraudpipe.config import Settings, get_settings
+from fraudpipe.logs import configure_logging
+from fraudpipe.project import project_root
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_FIRST_S: Final = 1.0
+BACKOFF_MAX_S: Final = 60.0
+#: A scorer that ran this long before it exited starts the back-off over.
+STEADY_AFTER_S: Final = 60.0
+#: How long a stopping scorer may take to finish its micro-batch before it is killed.
+STOP_WAIT_S: Final = 60.0
+_TICK_S: Final = 0.5
+
+
+def state_file(settings: Settings) -> Path:
+    return settings.stack_dir.resolve() / "run" / "scorers.json"
+
+
+def scorer_port(settings: Settings, index: int) -> int:
+    """The metrics port of scorer `index`: one port each, so they never collide."""
+    return settings.metrics_port + index
+
+
+@dataclass
+class Slot:
+    """One scorer the supervisor keeps running."""
+
+    index: int
+    port: int
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+    backoff: float = 0.0
+    next_start: float = 0.0
+    last_exit: int | None = None
+    history: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "consumers.scorer", "--metrics-port", str(self.port)],
+                cwd=project_root(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.started = time.monotonic()
+        log.info("scorer started", index=self.index, pid=self.process.pid, port=self.port)
+
+    def reap(self, now: float) -> None:
+        """If the scorer has exited, schedule its restart after the back-off."""
+        if self.process is None or (code := self.process.poll()) is None:
+            return
+        steady = now - self.started >= STEADY_AFTER_S
+        self.backoff = (
+            BACKOFF_FIRST_S if steady or not self.backoff else min(self.backoff * 2, BACKOFF_MAX_S)
+        )
+        self.next_start = now + self.backoff
+        self.last_exit = code
+        self.restarts += 1
+        self.process = None
+        log.warning(
+            "scorer exited; restarting after back-off",
+            index=self.index,
+            code=code,
+            backoff_s=self.backoff,
+            log_file=str(self.log_file),
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "pid": self.process.pid if self.process else None,
+            "port": self.port,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "log_file": str(self.log_file),
+        }
+
+
+def supervise(settings: Settings, stop: threading.Event) -> None:
+    """Run `settings.scorers` scorers until `stop` is set, then stop them gracefully."""
+    logs = settings.stack_dir.resolve() / "logs"
+    slots = [
+        Slot(i, scorer_port(settings, i), logs / f"scorer-{i}.log") for i in range(settings.scorers)
+    ]
+    state = state_file(settings)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    written = ""
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            for slot in slots:
+                slot.reap(now)
+                if slot.process is None and now >= slot.next_start:
+                    slot.start()
+            snapshot = json.dumps(
+                {"supervisor": os.getpid(), "scorers": [s.as_json() for s in slots]}
+            )
+            if snapshot != written:
+                tmp = state.with_suffix(".tmp")
+                tmp.write_text(snapshot)
+                tmp.replace(state)
+                written = snapshot
+            stop.wait(_TICK_S)
+    finally:
+        _stop_all(slots)
+        state.unlink(missing_ok=True)
+
+
+def _stop_all(slots: list[Slot]) -> None:
+    running = [s.process for s in slots if s.process is not None and s.process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_WAIT_S
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(json=True)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("supervisor stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info("supervisor started", scorers=settings.scorers, first_port=settings.metrics_port)
+    supervise(settings, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

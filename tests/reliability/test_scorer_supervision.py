@@ -1,0 +1,142 @@
+"""The stack's supervised scorers: `ScorersService`, the supervisor `stack up` starts, runs two
+scorers in one consumer group on this test's own database, topics and model. Once the first day
+is scored, one scorer is SIGKILLed and the next days are published at once, while it is dead;
+the supervisor starts it again after its back-off, and every prediction lands once, in
+PostgreSQL and on the read_committed topics. `down` stops the supervisor and its scorers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from scoring_support import (
+    assert_each_once,
+    champion_model,
+    exactly_once,
+    ingest_days,
+    own_settings,
+    predictions,
+    scorer_env,
+    scoring_topics,
+)
+from scratch_db import scratch_database
+
+from fraudpipe.config import Settings
+from fraudpipe.publish import publish_batch
+from fraudpipe.stack.scorers import ScorersService, ScorerStatus, scorer_statuses
+
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
+
+DAYS = 3
+ROWS_PER_DAY = 4_000
+ROWS = DAYS * ROWS_PER_DAY
+SCORERS = 2
+
+
+@pytest.fixture(scope="module")
+def env(stack: Settings) -> Iterator[Settings]:
+    with scratch_database(stack, prefix="fraudpipe_test") as db:
+        settings = exactly_once(own_settings(db, uuid.uuid4().hex[:10]))
+        with scoring_topics(settings), champion_model(settings, seed=5):
+            yield settings
+
+
+def _free_ports(count: int) -> int:
+    """The first of `count` consecutive free loopback ports."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + count < 65536 and all(_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError("no consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait(what: str, done: Callable[[], bool], seconds: float, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
+            raise AssertionError(f"{what}: not within {seconds:.0f}s\n{tail}")
+        time.sleep(0.2)
+
+
+def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
+    env: Settings, tmp_path: Path
+) -> None:
+    first, *rest = ingest_days(env, tmp_path, DAYS, ROWS_PER_DAY, seed=31)
+    port = _free_ports(SCORERS)
+    stack_dir = tmp_path / "stack"
+    settings = env.model_copy(
+        update={"stack_dir": stack_dir, "scorers": SCORERS, "metrics_port": port}
+    )
+    service = ScorersService(
+        settings,
+        env=scorer_env(env)
+        | {
+            "FRAUDPIPE_STACK_DIR": str(stack_dir),
+            "FRAUDPIPE_SCORERS": str(SCORERS),
+            "FRAUDPIPE_METRICS_PORT": str(port),
+        },
+    )
+    log = stack_dir / "logs" / "scorer-0.log"
+
+    def statuses() -> list[ScorerStatus]:
+        return scorer_statuses(settings)
+
+    def scored() -> int:
+        return len(predictions(env))
+
+    assert service.up()
+    try:
+        _wait(
+            "both scorers ready, each with partitions",
+            lambda: len(s := statuses()) == SCORERS and all(x.ready and x.partitions for x in s),
+            180,
+            log,
+        )
+        publish_batch(env, first)
+        _wait("the first day scored", lambda: scored() >= ROWS_PER_DAY, 120, log)
+        victim = statuses()[0]
+        assert victim.pid is not None
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at = scored()
+        for batch_id in rest:
+            publish_batch(env, batch_id)
+        killed = time.monotonic()
+        _wait("every row scored", lambda: scored() >= ROWS, 300, log)
+        drained = time.monotonic() - killed
+        _wait(
+            "the killed scorer restarted and ready",
+            lambda: (s := statuses()[0]).pid not in (None, victim.pid) and s.ready,
+            180,
+            log,
+        )
+        restarted = time.monotonic() - killed
+        after = statuses()
+        print(
+            f"scorer 0 SIGKILLed at {killed_at} of {ROWS} scored, the other days published "
+            f"then; all scored {drained:.1f} s after the kill; scorer 0 restarted and ready "
+            f"{restarted:.1f} s after it; restarts {after[0].restarts}, {after[1].restarts}"
+        )
+        assert after[0].restarts == 1 and after[1].restarts == 0
+    finally:
+        assert service.down()
+    assert service.managed_pid() is None and statuses() == []
+    assert_each_once(env, predictions(env), ROWS)
