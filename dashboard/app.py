@@ -52,4 +52,12 @@ except FraudpipeError as exc:
     st.stop()
 
 filters.render_date_range(extent)
+_stack = loaders.settings()
+st.sidebar.markdown(
+    "Operate: "
+    f"[Prometheus](http://{_stack.prometheus_host}:{_stack.prometheus_port}/alerts) · "
+    f"[Airflow]({_stack.airflow_url}) · "
+    f"[Prefect]({_stack.prefect_api_url.removesuffix('/api')}) · "
+    f"[MLflow]({_stack.mlflow_tracking_uri})"
+)
 navigation.run()

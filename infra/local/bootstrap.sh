@@ -22,6 +22,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Prometheus and promtool (the stack's Prometheus, the alert rules' tests). Debian's package
+# would start its own server on 9090 at install: a policy-rc.d that refuses service starts
+# (the usual one in container images) keeps it from doing so; ours runs from the stack.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "bootstrap: installing prometheus from Debian's packages"
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  [ "$own_policy" -eq 0 ] || as_root rm -f /usr/sbin/policy-rc.d
+fi
+
 if ! python3 -m uv --version >/dev/null 2>&1; then
   echo "bootstrap: installing uv"
   python3 -m pip install -q "uv>=0.5"

@@ -241,6 +241,8 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         9108, description="The scorer's /metrics, /healthz, /readyz; supervised scorer i: +i."
     )
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = Field(9090, description="Prometheus (UI, API), scraping the scorers.")
     scorers: int = Field(
         1,
         ge=0,

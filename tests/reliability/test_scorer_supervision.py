@@ -1,5 +1,6 @@
 """The stack's supervised scorers: `ScorersService`, the supervisor `stack up` starts, runs two
-scorers in one consumer group on this test's own database, topics and model. Once the first day
+scorers in one consumer group on this test's own database, topics and model, and the stack's
+`PrometheusService`, configured for them, scrapes both (its targets API says up). Once the first day
 is scored, one scorer is SIGKILLed and the next days are published at once, while it is dead;
 the supervisor starts it again after its back-off, and every prediction lands once, in
 PostgreSQL and on the read_committed topics. `down` stops the supervisor and its scorers.
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from scoring_support import (
     assert_each_once,
@@ -30,6 +32,7 @@ from scratch_db import scratch_database
 
 from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
+from fraudpipe.stack.prometheus import SCORER_JOB, PrometheusService
 from fraudpipe.stack.scorers import ScorersService, ScorerStatus, scorer_statuses
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
@@ -84,8 +87,14 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
     port = _free_ports(SCORERS)
     stack_dir = tmp_path / "stack"
     settings = env.model_copy(
-        update={"stack_dir": stack_dir, "scorers": SCORERS, "metrics_port": port}
+        update={
+            "stack_dir": stack_dir,
+            "scorers": SCORERS,
+            "metrics_port": port,
+            "prometheus_port": _free_ports(1),
+        }
     )
+    prometheus = PrometheusService(settings)
     service = ScorersService(
         settings,
         env=scorer_env(env)
@@ -110,6 +119,13 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
             lambda: len(s := statuses()) == SCORERS and all(x.ready and x.partitions for x in s),
             180,
             log,
+        )
+        assert prometheus.up()
+        _wait(
+            "Prometheus scraping both scorers",
+            lambda: _scraped_up(prometheus.url) == SCORERS,
+            90,
+            prometheus.log_file,
         )
         publish_batch(env, first)
         _wait("the first day scored", lambda: scored() >= ROWS_PER_DAY, 120, log)
@@ -137,6 +153,20 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
         )
         assert after[0].restarts == 1 and after[1].restarts == 0
     finally:
+        prometheus.down()
         assert service.down()
     assert service.managed_pid() is None and statuses() == []
     assert_each_once(env, predictions(env), ROWS)
+
+
+def _scraped_up(prometheus: str) -> int:
+    """Scorer targets Prometheus's targets API reports up."""
+    try:
+        body = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()
+    except httpx.HTTPError:
+        return 0
+    return sum(
+        1
+        for target in body["data"]["activeTargets"]
+        if target["labels"]["job"] == SCORER_JOB and target["health"] == "up"
+    )

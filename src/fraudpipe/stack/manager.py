@@ -20,6 +20,7 @@ def services(settings: Settings) -> list[Service]:
     from fraudpipe.stack.postgres import PostgresService
     from fraudpipe.stack.prefect_server import PrefectService
     from fraudpipe.stack.prefect_worker import PrefectWorkerService
+    from fraudpipe.stack.prometheus import PrometheusService
     from fraudpipe.stack.registry import RegistryService
     from fraudpipe.stack.scorers import ScorersService
 
@@ -33,6 +34,7 @@ def services(settings: Settings) -> list[Service]:
         # Airflow's tasks launch Prefect deployments: after the worker that runs them.
         *(component(settings) for component in airflow_services()),
         *([ScorersService(settings)] if settings.scorers else []),
+        PrometheusService(settings),  # scrapes the scorers
     ]
 
 

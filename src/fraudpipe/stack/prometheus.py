@@ -1,0 +1,94 @@
+"""Prometheus, from Debian's `prometheus` package, scraping the stack's scorers with fraudpipe's
+rules (`infra/prometheus/rules/`).
+
+The configuration is written from the settings at each start (`<stack_dir>/prometheus/`): job
+`fraudpipe-scorer` scrapes each supervised scorer's `/metrics` (one port each, see
+`stack.supervisor`), and job `prometheus` scrapes itself. Airflow 3 has no Prometheus endpoint
+(StatsD or OpenTelemetry push only), and Prefect's server exposes one only behind its login,
+so neither is scraped here. Data is kept 15 days under `<stack_dir>/prometheus/data`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import httpx
+import yaml
+
+from fraudpipe.errors import StackError
+from fraudpipe.project import project_root
+from fraudpipe.stack.base import Service, http_ok
+from fraudpipe.stack.supervisor import scorer_port
+
+#: The scorers' scrape job: the alert rules select it by this name.
+SCORER_JOB = "fraudpipe-scorer"
+_SCRAPE_INTERVAL = "15s"
+_RETENTION = "15d"
+
+
+def rules_dir() -> str:
+    return str(project_root() / "infra" / "prometheus" / "rules")
+
+
+class PrometheusService(Service):
+    name = "prometheus"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.prometheus_host}:{self.settings.prometheus_port}"
+
+    def is_up(self) -> bool:
+        return http_ok(f"{self.url}/-/ready")
+
+    def version(self) -> str | None:
+        try:
+            body = httpx.get(f"{self.url}/api/v1/status/buildinfo", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return str(body.get("data", {}).get("version")) or None
+
+    def config(self) -> dict[str, Any]:
+        """prometheus.yml, as a mapping."""
+        s = self.settings
+        scorers = [f"{s.metrics_host}:{scorer_port(s, i)}" for i in range(s.scorers)]
+        return {
+            "global": {"scrape_interval": _SCRAPE_INTERVAL, "evaluation_interval": "15s"},
+            "rule_files": [f"{rules_dir()}/*.yml"],
+            "scrape_configs": [
+                {"job_name": SCORER_JOB, "static_configs": [{"targets": scorers}]},
+                {
+                    "job_name": "prometheus",
+                    "static_configs": [{"targets": [f"{s.prometheus_host}:{s.prometheus_port}"]}],
+                },
+            ],
+        }
+
+    def configuration(self) -> str:
+        return yaml.safe_dump(self.config(), sort_keys=True)
+
+    def install(self) -> None:
+        if shutil.which("prometheus") is None:
+            raise StackError(
+                self.name,
+                "the `prometheus` binary is missing: run `bash infra/local/bootstrap.sh` "
+                "(Debian's prometheus package)",
+            )
+        (self.home / "data").mkdir(parents=True, exist_ok=True)
+        (self.home / "prometheus.yml").write_text(self.configuration())
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        s = self.settings
+        return self.spawn(
+            [
+                "prometheus",
+                f"--config.file={self.home / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.home / 'data'}",
+                f"--storage.tsdb.retention.time={_RETENTION}",
+                f"--web.listen-address={s.prometheus_host}:{s.prometheus_port}",
+                # The console templates of Debian's package, for the classic UI pages.
+                "--web.console.templates=/etc/prometheus/consoles",
+                "--web.console.libraries=/etc/prometheus/console_libraries",
+            ]
+        )
