@@ -14,7 +14,12 @@ scheduled run whose logical date exists); the DAG is paused again at the end.
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -25,6 +30,8 @@ from fraudpipe.adapters.airflow.api import DAILY_DAG, FRAUDPIPE_DAGS, AirflowCli
 from fraudpipe.config import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 #: A synthetic day is about 140k rows: ingest, publish and scoring take a minute or two here.
 RUN_SECONDS = 1200.0
@@ -45,9 +52,19 @@ def test_every_component_is_healthy_and_the_api_wants_a_login(stack: Settings) -
         assert all(airflow.is_paused(dag_id) for dag_id in FRAUDPIPE_DAGS)
 
 
-def test_fraud_daily_triggered_through_the_rest_api_scores_its_day_once(stack: Settings) -> None:
+@dataclass(frozen=True)
+class DailyRun:
+    run: DagRun
+    tasks: dict[str, str]
+    ingest_log: str
+    scheduled: list[DagRun]
+    bootstrap: list[str]
+
+
+@pytest.fixture(scope="module")
+def daily_run(stack: Settings) -> DailyRun:
+    """One `fraud_daily` run, triggered through the REST API and run by the real scheduler."""
     from fraudpipe.orchestration.demo import bootstrap, ensure_initial_model
-    from fraudpipe.orchestration.pipeline import daily_target
     from fraudpipe.orchestration.scorer_process import ScorerProcess
 
     said: list[str] = []
@@ -55,8 +72,8 @@ def test_fraud_daily_triggered_through_the_rest_api_scores_its_day_once(stack: S
     ensure_initial_model(stack, lambda step, detail: said.append(f"{step}: {detail}"))
 
     with AirflowClient(stack) as airflow:
-        yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        logical = airflow.next_logical_date(DAILY_DAG) or yesterday - timedelta(days=1)
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        logical = airflow.next_logical_date(DAILY_DAG) or today - timedelta(days=1)
         run = airflow.trigger(DAILY_DAG, logical)
         with ScorerProcess(stack, name="scorer-e2e-airflow", metrics_port=0):
             airflow.set_paused(DAILY_DAG, False)
@@ -66,21 +83,82 @@ def test_fraud_daily_triggered_through_the_rest_api_scores_its_day_once(stack: S
                 airflow.set_paused(DAILY_DAG, True)
         tasks = airflow.task_states(run)
         assert run.state == "success", (tasks, _failed_logs(airflow, run, tasks))
-        assert tasks == dict.fromkeys(["ingest", "publish", "wait_scored", "report"], "success")
-        ingest_log = airflow.task_log(run, "ingest")
-        scheduled = [r for r in airflow.runs(DAILY_DAG) if r.run_id.startswith("scheduled__")]
+        return DailyRun(
+            run=run,
+            tasks=tasks,
+            ingest_log=airflow.task_log(run, "ingest"),
+            scheduled=[r for r in airflow.runs(DAILY_DAG) if r.run_id.startswith("scheduled__")],
+            bootstrap=said,
+        )
 
+
+def test_fraud_daily_triggered_through_the_rest_api_scores_its_day_once(
+    stack: Settings, daily_run: DailyRun
+) -> None:
+    from fraudpipe.orchestration.pipeline import daily_target
+
+    run = daily_run.run
+    assert daily_run.tasks == dict.fromkeys(
+        ["ingest", "publish", "wait_scored", "report"], "success"
+    )
     # The Prefect flow run's URL is in the Airflow task's log ...
-    assert f"{stack.prefect_api_url.removesuffix('/api')}/runs/flow-run/" in ingest_log
+    assert f"{stack.prefect_api_url.removesuffix('/api')}/runs/flow-run/" in daily_run.ingest_log
     # ... and the Airflow run is on the Prefect runs: ingest and publish, both completed.
     assert sorted(_prefect_runs_of(stack, run)) == ["Completed", "Completed"]
     # The scheduler made no run of its own for the day the test took.
-    assert all(r.logical_date != logical for r in scheduled)
+    assert all(r.logical_date != run.logical_date for r in daily_run.scheduled)
 
-    batch_id = daily_target(logical.date()).batch_id
+    assert run.logical_date is not None
+    batch_id = daily_target(run.logical_date.date()).batch_id
     rows, predictions, distinct, status = _counts(stack, batch_id)
-    assert rows > 100_000, said  # a whole synthetic day
+    assert rows > 100_000, daily_run.bootstrap  # a whole synthetic day
     assert (predictions, distinct, status) == (rows, rows, "scored")
+
+
+def test_the_airflow_ui_logs_in_and_shows_the_successful_run(
+    stack: Settings, daily_run: DailyRun, tmp_path: Path
+) -> None:
+    from headless_chromium import HeadlessChromium, chromium_binary
+
+    if chromium_binary() is None:
+        pytest.skip("needs Debian's chromium: run `bash infra/local/bootstrap.sh`")
+    with HeadlessChromium(tmp_path / "profile", tmp_path / "chromium.log") as browser:
+
+        def page(expression: str) -> object:
+            result = browser.call("Runtime.evaluate", expression=expression, returnByValue=True)
+            return result["result"].get("value")
+
+        def until(expression: str, what: str, seconds: float = 60) -> None:
+            deadline = time.monotonic() + seconds
+            while not page(expression):
+                assert time.monotonic() < deadline, f"{what}: {page('document.body.innerText')}"
+                time.sleep(0.5)
+
+        browser.call("Page.navigate", url=f"{stack.airflow_url}/dags/{DAILY_DAG}/runs")
+        until("!!document.querySelector('input[name=password]')", "the login form")
+        assert "/auth/login" in str(page("document.location.href"))
+        for field, text in (
+            ("username", stack.airflow_admin_user),
+            ("password", stack.airflow_admin_password.get_secret_value()),
+        ):
+            page(f"document.querySelector('input[name={field}]').focus()")
+            browser.call("Input.insertText", text=text)  # keystrokes: the form sees real edits
+        until("!document.querySelector('button[type=submit]').disabled", "the enabled button")
+        page("document.querySelector('button[type=submit]').click()")
+        until("!document.location.href.includes('/auth/login')", "leaving the login page")
+        browser.call("Page.navigate", url=f"{stack.airflow_url}/dags/{DAILY_DAG}/runs")
+        run_id = json.dumps(daily_run.run.run_id)
+        until(f"document.body.innerText.includes({run_id})", "the run on the DAG's runs page")
+        row = str(
+            page(
+                "[...document.querySelectorAll('tr')].map(r => r.innerText)"
+                f".find(t => t.includes({run_id})) || ''"
+            )
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = browser.call("Page.captureScreenshot", format="png")
+        (SCREENSHOTS / "airflow_fraud_daily_runs.png").write_bytes(base64.b64decode(shot["data"]))
+    assert "Success" in row, row
 
 
 def _counts(settings: Settings, batch_id: str) -> tuple[int, int, int, str]:
