@@ -1,6 +1,7 @@
 """The stack's supervised scorers: `ScorersService`, the supervisor `stack up` starts, runs two
 scorers in one consumer group on this test's own database, topics and model, and the stack's
-`PrometheusService`, configured for them, scrapes both (its targets API says up). Once the first day
+`PrometheusService`, configured for them, scrapes both and the Prefect server (its targets API
+says up). Once the first day
 is scored, one scorer is SIGKILLed and the next days are published at once, while it is dead;
 the supervisor starts it again after its back-off, and every prediction lands once, in
 PostgreSQL and on the read_committed topics. `down` stops the supervisor and its scorers.
@@ -84,14 +85,14 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
     env: Settings, tmp_path: Path
 ) -> None:
     first, *rest = ingest_days(env, tmp_path, DAYS, ROWS_PER_DAY, seed=31)
-    port = _free_ports(SCORERS)
+    port = _free_ports(SCORERS + 1)  # the scorers', then Prometheus's
     stack_dir = tmp_path / "stack"
     settings = env.model_copy(
         update={
             "stack_dir": stack_dir,
             "scorers": SCORERS,
             "metrics_port": port,
-            "prometheus_port": _free_ports(1),
+            "prometheus_port": port + SCORERS,
         }
     )
     prometheus = PrometheusService(settings)
@@ -122,8 +123,11 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
         )
         assert prometheus.up()
         _wait(
-            "Prometheus scraping both scorers",
-            lambda: _scraped_up(prometheus.url) == SCORERS,
+            "Prometheus scraping both scorers and the Prefect server",
+            lambda: (
+                _scraped_up(prometheus.url) == SCORERS
+                and _scraped_up(prometheus.url, "prefect") == 1
+            ),
             90,
             prometheus.log_file,
         )
@@ -159,8 +163,8 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
     assert_each_once(env, predictions(env), ROWS)
 
 
-def _scraped_up(prometheus: str) -> int:
-    """Scorer targets Prometheus's targets API reports up."""
+def _scraped_up(prometheus: str, job: str = SCORER_JOB) -> int:
+    """Targets of `job` Prometheus's targets API reports up."""
     try:
         body = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()
     except httpx.HTTPError:
@@ -168,5 +172,5 @@ def _scraped_up(prometheus: str) -> int:
     return sum(
         1
         for target in body["data"]["activeTargets"]
-        if target["labels"]["job"] == SCORER_JOB and target["health"] == "up"
+        if target["labels"]["job"] == job and target["health"] == "up"
     )

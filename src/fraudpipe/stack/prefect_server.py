@@ -50,6 +50,8 @@ class PrefectService(Service):
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             # Every API request but `GET /health` logs in; the UI asks for the same login.
             "PREFECT_SERVER_API_AUTH_STRING": s.prefect_auth_string(),
+            # `GET /api/metrics` for the stack's Prometheus (behind the same login).
+            "PREFECT_API_ENABLE_METRICS": "true",
         }
 
     def launch(self) -> subprocess.Popen[bytes]:

@@ -3,15 +3,18 @@ rules (`infra/prometheus/rules/`).
 
 The configuration is written from the settings at each start (`<stack_dir>/prometheus/`): job
 `fraudpipe-scorer` scrapes each supervised scorer's `/metrics` (one port each, see
-`stack.supervisor`), and job `prometheus` scrapes itself. Airflow 3 has no Prometheus endpoint
-(StatsD or OpenTelemetry push only), and Prefect's server exposes one only behind its login,
-so neither is scraped here. Data is kept 15 days under `<stack_dir>/prometheus/data`.
+`stack.supervisor`), job `prefect` the Prefect server's `/api/metrics` (behind its login: the
+password goes in a file of mode 600 beside the configuration, never in it), and job
+`prometheus` itself. Airflow 3 has no Prometheus endpoint (StatsD or OpenTelemetry push only),
+so it is not scraped; its health is `stack status`'s. Data is kept 15 days under
+`<stack_dir>/prometheus/data`.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,14 +62,29 @@ class PrometheusService(Service):
             "scrape_configs": [
                 {"job_name": SCORER_JOB, "static_configs": [{"targets": scorers}]},
                 {
+                    "job_name": "prefect",
+                    "metrics_path": "/api/metrics",
+                    "basic_auth": {
+                        "username": s.prefect_api_user,
+                        "password_file": str(self._prefect_password_file),
+                    },
+                    "static_configs": [{"targets": [f"{s.prefect_host}:{s.prefect_port}"]}],
+                },
+                {
                     "job_name": "prometheus",
                     "static_configs": [{"targets": [f"{s.prometheus_host}:{s.prometheus_port}"]}],
                 },
             ],
         }
 
+    @property
+    def _prefect_password_file(self) -> Path:
+        return self.home / "prefect.password"
+
     def configuration(self) -> str:
-        return yaml.safe_dump(self.config(), sort_keys=True)
+        # The password is part of what a restart must pick up, though not of the file.
+        secret = self.settings.prefect_api_password.get_secret_value()
+        return yaml.safe_dump(self.config(), sort_keys=True) + secret
 
     def install(self) -> None:
         if shutil.which("prometheus") is None:
@@ -76,7 +94,11 @@ class PrometheusService(Service):
                 "(Debian's prometheus package)",
             )
         (self.home / "data").mkdir(parents=True, exist_ok=True)
-        (self.home / "prometheus.yml").write_text(self.configuration())
+        secret = self._prefect_password_file
+        secret.touch(mode=0o600, exist_ok=True)
+        secret.chmod(0o600)
+        secret.write_text(self.settings.prefect_api_password.get_secret_value())
+        (self.home / "prometheus.yml").write_text(yaml.safe_dump(self.config(), sort_keys=True))
 
     def launch(self) -> subprocess.Popen[bytes]:
         s = self.settings
