@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from scoring_support import champion_model, own_settings, scoring_topics
+from scoring_support import champion_model, exactly_once, own_settings, scoring_topics
 from scratch_db import scratch_database
 
 from fraudpipe.config import Settings
@@ -23,6 +23,14 @@ def _own_stream(stack: Settings, partitions: int) -> Iterator[Settings]:
 def one_partition(stack: Settings) -> Iterator[Settings]:
     """A database, one-partition topics, subjects, group and champion of the module's own."""
     yield from _own_stream(stack, 1)
+
+
+@pytest.fixture(scope="module")
+def four_partitions_once(stack: Settings) -> Iterator[Settings]:
+    """A database, four-partition topics, subjects, group and champion of the module's own,
+    with the scorer's output transactions on."""
+    for settings in _own_stream(stack, 4):
+        yield exactly_once(settings)
 
 
 @pytest.fixture(params=[True, False], ids=["exactly-once", "at-least-once"])

@@ -14,28 +14,22 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from scoring_support import (
     batch_status,
-    champion_model,
     committed_offsets,
-    exactly_once,
     ingest_ulb_day,
-    own_settings,
     predictions,
     published,
     read_topic,
     record_end_offsets,
     scorer_env,
-    scoring_topics,
     stored_scoring_times,
     write_ulb_day,
 )
-from scratch_db import scratch_database
 
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
@@ -49,11 +43,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def env(stack: Settings) -> Iterator[Settings]:
-    with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = exactly_once(own_settings(db, uuid.uuid4().hex[:10]))
-        with scoring_topics(settings), champion_model(settings, seed=3):
-            yield settings
+def env(four_partitions_once: Settings) -> Settings:
+    return four_partitions_once
 
 
 def _scorer(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

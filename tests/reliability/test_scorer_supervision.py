@@ -13,23 +13,17 @@ import os
 import signal
 import socket
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from scoring_support import (
     assert_each_once,
-    champion_model,
-    exactly_once,
     ingest_days,
-    own_settings,
     predictions,
     scorer_env,
-    scoring_topics,
 )
-from scratch_db import scratch_database
 
 from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
@@ -45,11 +39,8 @@ SCORERS = 2
 
 
 @pytest.fixture(scope="module")
-def env(stack: Settings) -> Iterator[Settings]:
-    with scratch_database(stack, prefix="fraudpipe_test") as db:
-        settings = exactly_once(own_settings(db, uuid.uuid4().hex[:10]))
-        with scoring_topics(settings), champion_model(settings, seed=5):
-            yield settings
+def env(four_partitions_once: Settings) -> Settings:
+    return four_partitions_once
 
 
 def _free_ports(count: int) -> int:
