@@ -74,4 +74,13 @@ def summary(result: DemoResult, settings: Settings) -> RenderableType:
     lines.append(Text(f"dashboard: http://127.0.0.1:{settings.dashboard_port}  (make dashboard)"))
     lines.append(Text(f"Prefect:   {prefect_ui_url(settings)}"))
     lines.append(Text(f"MLflow:    {settings.mlflow_tracking_uri}"))
+    lines.append(
+        Text(
+            f"Airflow:   {settings.airflow_url}  "
+            f"(user {settings.airflow_admin_user}, password in .env)"
+        )
+    )
+    lines.append(
+        Text(f"Prometheus: http://{settings.prometheus_host}:{settings.prometheus_port}/alerts")
+    )
     return Group(*lines)

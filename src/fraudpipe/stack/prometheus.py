@@ -1,13 +1,16 @@
 """Prometheus, from Debian's `prometheus` package, scraping the stack's scorers with fraudpipe's
 rules (`infra/prometheus/rules/`).
 
-The configuration is written from the settings at each start (`<stack_dir>/prometheus/`): job
-`fraudpipe-scorer` scrapes each supervised scorer's `/metrics` (one port each, see
-`stack.supervisor`), job `prefect` the Prefect server's `/api/metrics` (behind its login: the
-password goes in a file of mode 600 beside the configuration, never in it), and job
-`prometheus` itself. Airflow 3 has no Prometheus endpoint (StatsD or OpenTelemetry push only),
-so it is not scraped; its health is `stack status`'s. Data is kept 15 days under
-`<stack_dir>/prometheus/data`.
+The configuration is written from the settings at each start (`<stack_dir>/prometheus/`):
+- job `fraudpipe-scorer` scrapes each supervised scorer's `/metrics`, found in the targets file
+  the supervisor keeps (`stack.supervisor.targets_file`, file-based discovery), so it follows
+  the scorers that run without a restart;
+- job `prefect` scrapes the Prefect server's `/api/metrics`, behind its login (the password
+  goes in a file of mode 600 beside the configuration, never in it);
+- job `prometheus` scrapes itself.
+
+Airflow 3 has no Prometheus endpoint (StatsD or OpenTelemetry push only), so it is not scraped;
+its health is `stack status`'s. Data is kept 15 days under `<stack_dir>/prometheus/data`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import yaml
 from fraudpipe.errors import StackError
 from fraudpipe.project import project_root
 from fraudpipe.stack.base import Service, http_ok
-from fraudpipe.stack.supervisor import scorer_port
+from fraudpipe.stack.supervisor import targets_file
 
 #: The scorers' scrape job: the alert rules select it by this name.
 SCORER_JOB = "fraudpipe-scorer"
@@ -55,12 +58,16 @@ class PrometheusService(Service):
     def config(self) -> dict[str, Any]:
         """prometheus.yml, as a mapping."""
         s = self.settings
-        scorers = [f"{s.metrics_host}:{scorer_port(s, i)}" for i in range(s.scorers)]
         return {
             "global": {"scrape_interval": _SCRAPE_INTERVAL, "evaluation_interval": "15s"},
             "rule_files": [f"{rules_dir()}/*.yml"],
             "scrape_configs": [
-                {"job_name": SCORER_JOB, "static_configs": [{"targets": scorers}]},
+                {
+                    "job_name": SCORER_JOB,
+                    "file_sd_configs": [
+                        {"files": [str(targets_file(s))], "refresh_interval": "10s"}
+                    ],
+                },
                 {
                     "job_name": "prefect",
                     "metrics_path": "/api/metrics",
@@ -94,6 +101,10 @@ class PrometheusService(Service):
                 "(Debian's prometheus package)",
             )
         (self.home / "data").mkdir(parents=True, exist_ok=True)
+        scorers = targets_file(self.settings)
+        if not scorers.exists():  # no supervisor has run yet: nothing to scrape, said so
+            scorers.parent.mkdir(parents=True, exist_ok=True)
+            scorers.write_text("[]")
         secret = self._prefect_password_file
         secret.touch(mode=0o600, exist_ok=True)
         secret.chmod(0o600)

@@ -10,7 +10,9 @@ mended at once. SIGTERM stops every scorer with SIGTERM (each finishes and commi
 micro-batch), waits for them, then exits.
 
 ``<stack_dir>/run/scorers.json`` says which pid serves which port and how often each slot was
-restarted; `stack status` reads it.
+restarted; `stack status` reads it. ``<stack_dir>/prometheus/targets/scorers.json`` lists the
+scorers' metrics addresses for Prometheus's file-based discovery, so Prometheus scrapes the
+scorers that run, however many, with no restart of its own.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ _TICK_S: Final = 0.5
 
 def state_file(settings: Settings) -> Path:
     return settings.stack_dir.resolve() / "run" / "scorers.json"
+
+
+def targets_file(settings: Settings) -> Path:
+    """The scorers' metrics addresses, in Prometheus's `file_sd` format."""
+    return settings.stack_dir.resolve() / "prometheus" / "targets" / "scorers.json"
 
 
 def scorer_port(settings: Settings, index: int) -> int:
@@ -119,7 +126,8 @@ def supervise(settings: Settings, stop: threading.Event) -> None:
         Slot(i, scorer_port(settings, i), logs / f"scorer-{i}.log") for i in range(settings.scorers)
     ]
     state = state_file(settings)
-    state.parent.mkdir(parents=True, exist_ok=True)
+    addresses = [f"{settings.metrics_host}:{slot.port}" for slot in slots]
+    _write_atomically(targets_file(settings), json.dumps([{"targets": addresses}]))
     written = ""
     try:
         while not stop.is_set():
@@ -132,14 +140,21 @@ def supervise(settings: Settings, stop: threading.Event) -> None:
                 {"supervisor": os.getpid(), "scorers": [s.as_json() for s in slots]}
             )
             if snapshot != written:
-                tmp = state.with_suffix(".tmp")
-                tmp.write_text(snapshot)
-                tmp.replace(state)
+                _write_atomically(state, snapshot)
                 written = snapshot
             stop.wait(_TICK_S)
     finally:
         _stop_all(slots)
         state.unlink(missing_ok=True)
+        _write_atomically(targets_file(settings), "[]")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (stack status, Prometheus) never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _stop_all(slots: list[Slot]) -> None:
