@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from fraudpipe.adapters.airflow import api
@@ -163,11 +162,9 @@ def test_the_airflow_ui_logs_in_and_shows_the_successful_run(
 
 def _counts(settings: Settings, batch_id: str) -> tuple[int, int, int, str]:
     """Rows of the batch, its predictions, distinct transactions predicted, its status."""
-    conninfo = (
-        f"host={settings.pg_host} port={settings.pg_port} dbname={settings.pg_database} "
-        f"user={settings.pg_app_user} password={settings.pg_app_password.get_secret_value()}"
-    )
-    with psycopg.connect(conninfo) as conn:
+    from fraudpipe.adapters.postgres.connect import connect
+
+    with connect(settings) as conn:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM transactions WHERE batch_id = %(b)s),"
             " (SELECT count(*) FROM predictions WHERE batch_id = %(b)s),"

@@ -34,7 +34,7 @@ from fraudpipe.errors import DemoStepError
 from fraudpipe.orchestration.airflow_runner import DagRunOutcome
 
 if TYPE_CHECKING:
-    from fraudpipe.adapters.airflow.api import AirflowClient
+    from fraudpipe.adapters.airflow.api import AirflowClient, DagRun
 from fraudpipe.orchestration.pipeline import RetrainReport, daily_target
 from fraudpipe.orchestration.scorer_process import ScorerProcess
 
@@ -270,7 +270,7 @@ def _weekly_retrain(
         )
         return
     say("weekly retrain", f"{WEEKLY_DAG} for the week of {RETRAIN_WEEK} ...")
-    weekly_run = _require_success(run_dag_via_api(airflow, WEEKLY_DAG, week, conf=conf))
+    weekly_run = _require_success(_finished(airflow, run, week, time.monotonic()))
     result.dag_runs.append(weekly_run)
     result.retrain = pipeline.retrain_report(settings, before)
     verdict = "moved" if result.retrain.moved else "stayed"
@@ -299,12 +299,18 @@ def run_dag_via_api(
     tasks are cleared and run again (every task is idempotent).
     """
     began = time.monotonic()
-    run = airflow.trigger(dag_id, logical_date, conf=conf)
+    return _finished(airflow, airflow.trigger(dag_id, logical_date, conf=conf), logical_date, began)
+
+
+def _finished(
+    airflow: AirflowClient, run: DagRun, logical_date: datetime, began: float
+) -> DagRunOutcome:
+    """Wait for a triggered run (a failed one has its failed tasks cleared and run again)."""
     if run.state == "failed":
         run = airflow.clear_failed(run)
     run = airflow.wait(run, RUN_WAIT_SECONDS)
     return DagRunOutcome(
-        dag_id=dag_id,
+        dag_id=run.dag_id,
         run_id=run.run_id,
         logical_date=logical_date,
         state=run.state,

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -57,13 +58,7 @@ class ScorersService(Service):
 
     def is_up(self) -> bool:
         pid = self.managed_pid()
-        if pid is None:
-            return False
-        try:
-            state = json.loads(state_file(self.settings).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return False
-        return bool(state.get("supervisor") == pid)
+        return pid is not None and _supervisor_state(self.settings).get("supervisor") == pid
 
     def version(self) -> str | None:
         versions = sorted(
@@ -91,11 +86,17 @@ class ScorersService(Service):
 
 def scorer_statuses(settings: Settings) -> list[ScorerStatus]:
     """Each supervised scorer from the supervisor's state file and its own endpoints."""
+    entries = _supervisor_state(settings).get("scorers", [])
+    return [_status(settings.metrics_host, entry) for entry in entries]
+
+
+def _supervisor_state(settings: Settings) -> dict[str, Any]:
+    """The supervisor's state file (`stack.supervisor`); empty when none runs."""
     try:
-        state = json.loads(state_file(settings).read_text())
+        state: dict[str, Any] = json.loads(state_file(settings).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return []
-    return [_status(settings.metrics_host, entry) for entry in state.get("scorers", [])]
+        return {}
+    return state
 
 
 def _status(host: str, entry: dict[str, object]) -> ScorerStatus:
