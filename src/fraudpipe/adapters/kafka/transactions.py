@@ -28,6 +28,14 @@ No other process holds this id, so either can only be the coordinator's doing: t
 replaced by a new one under the same id (its ``init_transactions`` finishes the abort) and the
 attempt is made again, as Kafka Streams' ``exactly_once_v2`` recreates its producer. A zombie
 is still stopped by the group's generation, which the offsets carry.
+
+A call that never returns is the last way out of an outage (`bounded_call` says where librdkafka
+does that). ``init_transactions``, ``send_offsets_to_transaction`` and ``abort_transaction``
+have a deadline of twice the transaction timeout; past it the client is abandoned, left to the
+blocked call, and a new one under the same id fences it: its ``init_transactions`` aborts
+whatever the old one had open. ``commit_transaction`` has no such deadline: its outcome is
+unknown until the same client learns it, and abandoning it could commit the micro-batch twice;
+librdkafka keeps its timeout there.
 """
 
 from __future__ import annotations
@@ -39,11 +47,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Final, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from fraudpipe.adapters.kafka.bounded_call import BoundedCalls, CallOverran
 from fraudpipe.adapters.kafka.offsets import LEFT_GROUP, LOST_PARTITIONS
 from fraudpipe.adapters.kafka.producer import (
     PERMANENT_ERRORS,
@@ -138,6 +148,7 @@ class TransactionalProducer:
         self.config = config
         self.transactional_id = str(config["transactional.id"])
         self._timeout_s = int(config["transaction.timeout.ms"]) / 1000
+        self._calls = BoundedCalls(2 * self._timeout_s, "kafka-transaction-calls")
         self._producer = self._new_client()
         self._stop = stop
         self._outages = outages
@@ -166,9 +177,11 @@ class TransactionalProducer:
         """
         while True:
             try:
-                self._producer.init_transactions(self._timeout_s)
+                self._calls.call(partial(self._producer.init_transactions, self._timeout_s))
                 self._recovered()
                 return
+            except CallOverran as exc:
+                self._abandon(exc)
             except KafkaException as exc:
                 error = self._error(exc)
                 if not error.retriable():
@@ -217,12 +230,15 @@ class TransactionalProducer:
             try:
                 self._producer.begin_transaction()
                 fill(refused)
-                self._producer.send_offsets_to_transaction(
-                    offsets, group_metadata(), self._timeout_s
-                )
+                self._send_offsets(offsets, group_metadata())
                 self._commit()
                 self._recovered()
                 return attempts
+            except CallOverran as exc:
+                # The old client's transaction is aborted by the new one's registration.
+                self.aborted += 1
+                self._abandon(exc)
+                self.start()
             except KafkaException as exc:
                 error = self._error(exc)
                 if self._fenced_by_coordinator(error):
@@ -246,7 +262,12 @@ class TransactionalProducer:
         """Destroy the client (idempotent); an open transaction is aborted."""
         if not self._closed:
             self._closed = True
+            self._calls.close()
             self._producer.close()
+
+    def _send_offsets(self, offsets: list[TopicPartition], group_metadata: object) -> None:
+        send = self._producer.send_offsets_to_transaction
+        self._calls.call(partial(send, offsets, group_metadata, self._timeout_s))
 
     def _commit(self) -> None:
         # A retriable error leaves the outcome unknown: committing again is how to learn it.
@@ -264,7 +285,11 @@ class TransactionalProducer:
         self.aborted += 1
         while True:
             try:
-                self._producer.abort_transaction(self._timeout_s)
+                self._calls.call(partial(self._producer.abort_transaction, self._timeout_s))
+                return
+            except CallOverran as exc:
+                self._abandon(exc)  # the new client's registration aborts the transaction
+                self.start()
                 return
             except KafkaException as exc:
                 error = self._error(exc)
@@ -295,6 +320,17 @@ class TransactionalProducer:
             self._producer.close()
         self._producer = self._new_client()
         self.start()
+
+    def _abandon(self, overran: CallOverran) -> None:
+        """Leave the blocked client behind and take a new one under the same id."""
+        log.error(
+            "kafka transactional call blocked past its deadline; abandoning the client",
+            transactional_id=self.transactional_id,
+            error=str(overran),
+        )
+        # Not closed: librdkafka forbids destroying a client during a call on it. The blocked
+        # thread holds the old client, which is destroyed once (if ever) the call returns.
+        self._producer = self._new_client()
 
     def _pause(self, step: str, error: KafkaError) -> None:
         if self._stop.is_set():
