@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from dashboard_models import register_two_versions
 from dashboard_seed import SyntheticData, seed_synthetic
 from headless_chromium import HeadlessChromium, PageState, chromium_binary
+from ports import free_port
 from scratch_db import scratch_database
 
 from fraudpipe.adapters.mlflow.registry import delete_registered_model
@@ -59,12 +59,6 @@ EMPTY_SAYS = {
     "models": "is registered yet",
     "eda": "No transactions loaded yet",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ data, and show the same key numbers as SQL written independently here (through t
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -17,6 +16,7 @@ import psycopg
 import pytest
 import streamlit as st
 from dashboard_seed import SyntheticData, seed_synthetic
+from ports import free_port
 from scratch_db import scratch_database
 from streamlit.testing.v1 import AppTest
 
@@ -39,12 +39,6 @@ DAY1, DAY2, DAY3 = date(2025, 9, 20), date(2025, 9, 21), date(2025, 9, 22)
 # The first import of the app's modules (Plotly, MLflow for the Models page) can take long on a
 # busy machine; the timeout only bounds a hung run.
 RUN_TIMEOUT = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ verified model, ready while it scores, and its gauges on /metrics."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ports import free_port
 from scoring_support import champion_model, own_settings, scoring_topics
 
 from fraudpipe.config import Settings
@@ -29,12 +29,6 @@ def env(fresh_db: Settings, unique: str) -> Iterator[Settings]:
         yield settings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str) -> tuple[int, Any]:
     try:
         url = f"http://127.0.0.1:{port}{path}"  # loopback, the scorer's own endpoint
@@ -49,7 +43,7 @@ def _get(port: int, path: str) -> tuple[int, Any]:
 
 
 def test_ready_once_it_holds_partitions_and_a_verified_model(env: Settings) -> None:
-    port = _free_port()
+    port = free_port()
     service = ScoringService(env, ScoringOptions(metrics_port=port, poll_timeout_s=0.2))
     runner = threading.Thread(target=service.run, daemon=True)
     runner.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import socket
 import struct
 import threading
 import time
@@ -22,6 +21,7 @@ import fastavro
 import httpx
 import pytest
 from confluent_kafka import Producer
+from ports import free_port
 from scoring_support import (
     PredictionRow,
     batch_status,
@@ -299,7 +299,7 @@ def test_a_moved_champion_alias_is_served_without_restart(env: Settings, tmp_pat
     set_champion(env, 1)
     first_day = _day(env, tmp_path, 600, seed=15, day_offset=0)
     second_day = _day(env, tmp_path, 600, seed=16, day_offset=1)
-    port = _free_port()
+    port = free_port()
     options = ScoringOptions(batch_size=200, model_poll_s=0.5, metrics_port=port, lag_every_s=0.5)
     scorer = Background(env, options)
     try:
@@ -339,12 +339,6 @@ def test_a_moved_champion_alias_is_served_without_restart(env: Settings, tmp_pat
 
 def _verdict(row: PredictionRow) -> tuple[object, ...]:
     return (row.transaction_id, row.model_version, row.batch_id, row.threshold, row.is_fraud)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _model_frame(conn: object, batch_id: str) -> object:

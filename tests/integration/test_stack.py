@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from fraudpipe.config import Settings
 from fraudpipe.project import project_root
@@ -16,12 +16,6 @@ from fraudpipe.stack.manager import stack_up
 from fraudpipe.stack.postgres import PostgresService
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_second_stack_up_starts_nothing(stack: Settings) -> None:
@@ -34,9 +28,7 @@ def test_second_stack_up_starts_nothing(stack: Settings) -> None:
 def test_isolated_service_up_twice_then_down(settings: Settings, tmp_path: Path) -> None:
     # A private PostgreSQL on its own port and directory, so the shared stack is untouched.
     tmp_path.chmod(0o755)
-    private = settings.model_copy(
-        update={"stack_dir": tmp_path / ".stack", "pg_port": _free_port()}
-    )
+    private = settings.model_copy(update={"stack_dir": tmp_path / ".stack", "pg_port": free_port()})
     service = PostgresService(private)
     try:
         assert service.up() is True

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from ports import free_port
 from relay import ScorerThread
 from scoring_support import (
     assert_each_once,
@@ -42,14 +42,9 @@ DAYS = 3
 ROWS = 4000  # per day
 
 
-def _free_port() -> int:
-    with closing(socket.create_server(("127.0.0.1", 0))) as s:
-        return int(s.getsockname()[1])
-
-
 def _own_broker(base: Settings, home: Path) -> KafkaService:
     """A broker like the stack's, in `home`, on free ports; its jars linked, not fetched."""
-    client, broker, controller = _free_port(), _free_port(), _free_port()
+    client, broker, controller = free_port(), free_port(), free_port()
     settings = base.model_copy(
         update={
             "stack_dir": home,

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_ports
 from scoring_support import (
     assert_each_once,
     ingest_days,
@@ -43,26 +43,6 @@ def env(four_partitions_once: Settings) -> Settings:
     return four_partitions_once
 
 
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive free loopback ports."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count < 65536 and all(_free(first + i) for i in range(count)):
-            return first
-    raise RuntimeError("no consecutive free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _wait(what: str, done: Callable[[], bool], seconds: float, log: Path) -> None:
     deadline = time.monotonic() + seconds
     while not done():
@@ -76,7 +56,7 @@ def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
     env: Settings, tmp_path: Path
 ) -> None:
     first, *rest = ingest_days(env, tmp_path, DAYS, ROWS_PER_DAY, seed=31)
-    port = _free_ports(SCORERS + 1)  # the scorers', then Prometheus's
+    port = free_ports(SCORERS + 1)  # the scorers', then Prometheus's
     stack_dir = tmp_path / "stack"
     settings = env.model_copy(
         update={
