@@ -4,8 +4,9 @@ SHELL := /bin/bash
 UV := python3 -m uv
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
+IMAGE_TAG ?= localhost/fraudpipe:dev
 
-.PHONY: bootstrap stack-up stack-down stack-status lint typecheck test demo bench dashboard
+.PHONY: bootstrap stack-up stack-down stack-status lint typecheck test demo bench dashboard image
 
 bootstrap:
 	@bash infra/local/bootstrap.sh
@@ -52,3 +53,7 @@ bench: stack-up
 	$(RUN) python bench/stream.py
 	$(RUN) python bench/retrain.py
 	$(RUN) python bench/dashboard.py
+
+# The fraudpipe image (Containerfile) with podman, on a Debian base made here (see its script).
+image: bootstrap
+	bash infra/container/build.sh $(IMAGE_TAG)

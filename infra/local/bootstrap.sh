@@ -13,6 +13,11 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 # Headless browser for the dashboard's browser test (tests/e2e/test_dashboard_browser.py).
 command -v chromium >/dev/null || missing+=(chromium)
+# Building and running the fraudpipe image (tests/e2e/test_container_image.py): podman with runc,
+# and mmdebstrap for a Debian base, since no container registry is reachable.
+command -v podman >/dev/null || missing+=(podman)
+command -v runc >/dev/null || missing+=(runc)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]} from Debian's packages"
   # Debian would create and start a cluster on 5432; the stack runs its own data directory.
