@@ -10,9 +10,10 @@ import pytest
 from ports import free_port
 
 from fraudpipe.config import Settings
+from fraudpipe.errors import StackError
 from fraudpipe.project import project_root
 from fraudpipe.stack.base import port_open
-from fraudpipe.stack.manager import stack_up
+from fraudpipe.stack.manager import provision, stack_up
 from fraudpipe.stack.postgres import PostgresService
 
 pytestmark = pytest.mark.integration
@@ -23,6 +24,21 @@ def test_second_stack_up_starts_nothing(stack: Settings) -> None:
     statuses = stack_up(stack, on_service=lambda name, did_start: started.update({name: did_start}))
     assert started and not any(started.values()), started
     assert all(st.up for st in statuses), statuses
+
+
+def test_provision_is_idempotent_and_names_a_service_that_does_not_answer(
+    stack: Settings,
+) -> None:
+    steps: list[str] = []
+    for _ in range(2):
+        provision(stack, on_step=steps.append)
+    assert steps == ["postgres", "kafka", "mlflow", "airflow admin login"] * 2
+    silent = f"127.0.0.1:{free_port()}"
+    away = stack.model_copy(
+        update={"kafka_bootstrap_servers": silent, "kafka_admin_bootstrap_servers": silent}
+    )
+    with pytest.raises(StackError, match=f"kafka: does not answer at {silent}"):
+        provision(away)
 
 
 def test_isolated_service_up_twice_then_down(settings: Settings, tmp_path: Path) -> None:

@@ -74,6 +74,16 @@ def stack_up_cmd() -> None:
     print_status()
 
 
+@app.command("provision")
+@domain_errors
+def stack_provision_cmd() -> None:
+    """Provision fraudpipe's roles, users and ACLs on services that already run elsewhere
+    (compose, Kubernetes): PostgreSQL, Kafka, MLflow, and Airflow's admin login."""
+    from fraudpipe.stack.manager import provision
+
+    provision(get_settings(), on_step=lambda name: console.print(f"{name}: provisioned"))
+
+
 @app.command("down")
 @domain_errors
 def stack_down_cmd() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fraudpipe.config import Settings
+from fraudpipe.errors import StackError
 from fraudpipe.stack.base import Service, ServiceStatus
 
 
@@ -48,6 +49,30 @@ def stack_up(
         if on_service:
             on_service(service.name, started)
     return stack_status(settings)
+
+
+def provision(settings: Settings, on_step: Callable[[str], None] | None = None) -> None:
+    """Give services that run elsewhere (compose, a cluster) fraudpipe's principals; idempotent.
+
+    What `stack_up` does after starting each service, for services it did not start: the
+    PostgreSQL roles and databases (as the superuser of the settings), the Kafka users and
+    ACLs, the MLflow users and their grants, and Airflow's admin login file (written before
+    Airflow's api-server starts, which reads it). Each service must already answer.
+    """
+    from fraudpipe.adapters.airflow.environment import write_passwords_file
+    from fraudpipe.stack.kafka import KafkaService
+    from fraudpipe.stack.mlflow_server import MlflowService
+    from fraudpipe.stack.postgres import PostgresService
+
+    for service in (PostgresService(settings), KafkaService(settings), MlflowService(settings)):
+        if not service.is_up():
+            raise StackError(service.name, f"does not answer at {service.url}")
+        service.after_start()
+        if on_step:
+            on_step(service.name)
+    write_passwords_file(settings)
+    if on_step:
+        on_step("airflow admin login")
 
 
 def make_private(stack_dir: Path) -> None:
