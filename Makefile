@@ -5,8 +5,10 @@ UV := python3 -m uv
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 IMAGE_TAG ?= localhost/fraudpipe:dev
+# The tag tests/e2e/test_container_image.py builds and runs.
+TEST_IMAGE := localhost/fraudpipe:test
 
-.PHONY: bootstrap stack-up stack-down stack-status lint typecheck test demo bench dashboard image
+.PHONY: prebuild bootstrap stack-up stack-down stack-status lint typecheck test demo bench dashboard image
 
 bootstrap:
 	@bash infra/local/bootstrap.sh
@@ -33,8 +35,17 @@ typecheck: bootstrap
 # the same, for a plain `pytest`; the supervision test runs a supervisor of its own).
 test: export FRAUDPIPE_AIRFLOW_UNPAUSE_DAGS = false
 test: export FRAUDPIPE_SCORERS = 0
-test: lint typecheck stack-up
+test: prebuild lint typecheck stack-up
 	PYTHONFAULTHANDLER=1 $(RUN) pytest $(PYTEST_ARGS)
+
+# The helm binary (built from the Go module proxy, minutes from a cold cache) and the test
+# image, built in the background while the checks, the stack and the other tests run: their
+# tests come last (testpaths in pyproject.toml) and wait on the same builds' locks.
+prebuild: bootstrap
+	@mkdir -p .stack/logs
+	@echo "prebuild: helm and the test image in the background (.stack/logs/prebuild.log)"
+	@nohup bash -c 'bash infra/local/install_helm.sh && bash infra/container/build.sh $(TEST_IMAGE)' \
+		> .stack/logs/prebuild.log 2>&1 &
 
 # The stack comes up with the DAGs paused; the demo unpauses them once its schema and first
 # model exist, so their scheduled runs never meet an empty database.

@@ -12,6 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tag=${1:-localhost/fraudpipe:dev}
 podman=infra/container/podman.sh
+# One build at a time: `make test` starts one in the background, and the image's test waits
+# here for it, then finds every layer cached.
+mkdir -p .stack/run
+exec 9>.stack/run/image-build.lock
+flock 9
 base=${BASE_IMAGE:-localhost/fraudpipe-python:3.11-bookworm}
 
 if [ -z "${BASE_IMAGE:-}" ] && ! $podman image exists "$base"; then
