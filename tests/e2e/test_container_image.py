@@ -35,6 +35,7 @@ from scoring_support import (
     scoring_topics,
 )
 from scratch_db import scratch_database
+from waiting import wait_for
 
 from fraudpipe.config import Settings
 from fraudpipe.project import project_root
@@ -111,14 +112,11 @@ def _healthy(name: str) -> bool:
 
 
 def _wait(what: str, done: Callable[[], bool], seconds: float, name: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > deadline:
-            logs = _podman("logs", "--tail", "40", name, check=False)
-            pytest.fail(
-                f"{what} not within {seconds:g} s; container log:\n{logs.stdout}{logs.stderr}"
-            )
-        time.sleep(0.5)
+    def log() -> str:
+        logs = _podman("logs", "--tail", "40", name, check=False)
+        return f"its log:\n{logs.stdout}{logs.stderr}"
+
+    wait_for(what, done, seconds, log, poll_s=0.5)
 
 
 def test_the_image_runs_as_an_unprivileged_user_with_no_secret_inside(image: str) -> None:

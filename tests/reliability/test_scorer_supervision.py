@@ -24,6 +24,7 @@ from scoring_support import (
     predictions,
     scorer_env,
 )
+from waiting import wait_for
 
 from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
@@ -44,12 +45,7 @@ def env(four_partitions_once: Settings) -> Settings:
 
 
 def _wait(what: str, done: Callable[[], bool], seconds: float, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-3000:] if log.exists() else "(no log)"
-            raise AssertionError(f"{what}: not within {seconds:.0f}s\n{tail}")
-        time.sleep(0.2)
+    wait_for(what, done, seconds, lambda: log.read_text()[-3000:] if log.exists() else "(no log)")
 
 
 def test_a_killed_supervised_scorer_is_restarted_and_nothing_is_lost(
