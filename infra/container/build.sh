@@ -28,15 +28,12 @@ if [ -z "${BASE_IMAGE:-}" ] && ! $podman image exists "$base"; then
   $podman import --quiet "$root/base.tar" "$base" >/dev/null
 fi
 
-# uv's cache: UV_CACHE_DIR, else ask uv (`$UV` under `uv run`, whose python3 has no uv module).
-if [ -n "${UV_CACHE_DIR:-}" ]; then
-  uv_cache=$UV_CACHE_DIR
-elif [ -n "${UV:-}" ]; then
+# uv's cache, as uv reports it (it honours UV_CACHE_DIR): `$UV` under `uv run`, whose python3
+# has no uv module; bootstrap's `python3 -m uv` otherwise.
+if [ -n "${UV:-}" ]; then
   uv_cache=$("$UV" cache dir)
-elif python3 -m uv --version >/dev/null 2>&1; then
-  uv_cache=$(python3 -m uv cache dir)
 else
-  uv_cache=${XDG_CACHE_HOME:-$HOME/.cache}/uv
+  uv_cache=$(python3 -m uv cache dir)
 fi
 mkdir -p "$uv_cache"
 echo "build: $tag on $base"
