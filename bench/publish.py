@@ -3,7 +3,9 @@
 Loads 2025-09-20 (144,786 rows) into a scratch database, publishes it to a throwaway topic and
 subject, and times each stage of the path on its own:
 
-- PostgreSQL → TransactionRecord: the server-side cursor the publisher reads with;
+- PostgreSQL → columns: the binary COPY the publisher reads with (`read_batch_columns`), next to
+  PostgreSQL → TransactionRecord, the server-side cursor it read with before;
+- the publisher's encoding of those columns (`BlockEncoder`: checks, keys, column-wise values);
 - four ways to encode the same records: `AvroSerializer` with `use.latest.version`
   (`make_serializer`: schema expanded and walked for rules per message), the pinned
   `PinnedAvroSerializer` with fastavro bodies (`planned_encoding=False`), the same with planned
@@ -11,7 +13,10 @@ subject, and times each stage of the path on its own:
   `adapters/avro/codec/record_writer.py`), and bare fastavro with no framing;
 - raw produce: already-encoded values of the same size, same producer settings, all acked
   (the Kafka ceiling for this machine);
-- `publish_batch` end to end (read → record → serialize → produce → every ack → published).
+- `publish_batch` end to end (read → check → encode → produce → every ack → committed →
+  published), and its share of the raw produce ceiling against the goal (≥ 50%): raw produce
+  and publish run in pairs, `ROUNDS` times (the batch set back to `loaded` in between), and the
+  median pair decides.
 
 The machine is shared: absolute rates move with its load, so compare each row with the ceiling
 measured in the same run (last column).
@@ -39,6 +44,7 @@ from rich.table import Table
 
 from fraudpipe.adapters.avro import (
     Contract,
+    latest_row_encoder,
     load_schema_str,
     make_latest_serializer,
     make_serializer,
@@ -50,13 +56,19 @@ from fraudpipe.adapters.kafka.acls import grant, prefix_rights, revoke
 from fraudpipe.adapters.kafka.producer import producer_config
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import topic_specs
-from fraudpipe.adapters.postgres.batch_reads import read_batch_records
+from fraudpipe.adapters.postgres.batch_reads import (
+    TransactionColumns,
+    read_batch_columns,
+    read_batch_records,
+)
 from fraudpipe.adapters.postgres.batches import BatchRepository
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings, get_settings
 from fraudpipe.data.ulb import UlbSource
 from fraudpipe.ingest import ingest
 from fraudpipe.publish import publish_batch
+from fraudpipe.publish.encoding import BlockEncoder
+from fraudpipe.publish.publisher import BLOCK_ROWS
 from fraudpipe.records import TransactionRecord, to_dict
 
 # The throwaway-database helper is shared with the tests.
@@ -66,6 +78,11 @@ from scratch_db import scratch_database
 DAY = date(2025, 9, 20)
 #: Records kept in memory for the encode-only stages (the full day would take ~200 MB).
 SAMPLE = 30_000
+#: Publish end to end must reach this share of the raw produce ceiling (issue 20).
+GOAL_SHARE = 0.5
+#: Rounds of (raw produce, publish_batch): this machine's cores are shared, and one round's
+#: share moved between 46% and 77% in one sitting.
+ROUNDS = 5
 
 
 def timed(fn: Callable[[], int]) -> tuple[int, float]:
@@ -83,6 +100,23 @@ def read_all(settings: Settings, batch_id: str, keep: list[TransactionRecord]) -
             if n < SAMPLE:
                 keep.append(record)
             n += 1
+    return n
+
+
+def read_columns(settings: Settings, batch_id: str, keep: list[TransactionColumns]) -> int:
+    with connect(settings) as conn:
+        batch = BatchRepository(conn).get(batch_id)
+        assert batch is not None
+        for block in read_batch_columns(conn, batch, rows_per_block=BLOCK_ROWS):
+            keep.append(block)
+    return sum(len(block) for block in keep)
+
+
+def encode_blocks(encoder: BlockEncoder, blocks: Sequence[TransactionColumns]) -> int:
+    n = 0
+    for block in blocks:
+        _keys, values = encoder(block)
+        n += len(values)
     return n
 
 
@@ -153,7 +187,12 @@ def main() -> None:
             ctx = value_context(topic)
             sample: list[TransactionRecord] = []
             results: list[tuple[str, int, float]] = []
+            ceilings: list[tuple[int, float]] = []
+            rounds: list[tuple[int, float]] = []
 
+            blocks: list[TransactionColumns] = []
+            n, s = timed(lambda: read_columns(settings, batch.batch_id, blocks))
+            results.append(("PostgreSQL → columns (binary COPY, publisher)", n, s))
             n, s = timed(lambda: read_all(settings, batch.batch_id, sample))
             results.append(("PostgreSQL → TransactionRecord (server-side cursor)", n, s))
 
@@ -172,13 +211,20 @@ def main() -> None:
                 results.append((name, n, s))
             n, s = timed(lambda: fastavro_all(sample))
             results.append(("fastavro schemaless_writer (no framing)", n, s))
+            encoder = BlockEncoder(pinned, latest_row_encoder(client, subject), topic)
+            n, s = timed(lambda: encode_blocks(encoder, blocks))
+            results.append(("columns → keys and values (BlockEncoder, publisher)", n, s))
+            blocks.clear()
 
             payloads = [(str(r.transaction_id).encode(), pinned(r, ctx) or b"") for r in sample]
-            n, s = timed(lambda: produce_raw(settings, payloads, rows))
-            results.append(("raw produce of encoded values, all acked (ceiling)", n, s))
-
-            published = publish_batch(settings, batch.batch_id)
-            results.append(("publish_batch end to end", published.acknowledged, published.seconds))
+            for r in range(1, ROUNDS + 1):
+                if r > 1:
+                    unpublish(settings, batch.batch_id)
+                n, s = timed(lambda: produce_raw(settings, payloads, rows))
+                ceilings.append((n, s))
+                published = publish_batch(settings, batch.batch_id)
+                assert published.status == "published" and published.acknowledged == rows
+                rounds.append((published.acknowledged, published.seconds))
         finally:
             revoke(settings, rights)
             admin.delete_topics([topic])[topic].result(timeout=30)
@@ -186,8 +232,16 @@ def main() -> None:
             client.delete_subject(subject, permanent=True)
             client.close()
 
+    # Each round's publish against the ceiling of the same round; the median share decides.
+    shares = [(n / s) / (cn / cs) for (n, s), (cn, cs) in zip(rounds, ceilings, strict=True)]
+    median_round = sorted(range(ROUNDS), key=lambda i: shares[i])[ROUNDS // 2]
+    results.append(("raw produce of encoded values, all acked (ceiling)", *ceilings[median_round]))
+    results.append(("publish_batch end to end", *rounds[median_round]))
     ceiling = results[-2][1] / results[-2][2]
-    table = Table(title=f"publish: ULB {DAY} ({rows:,} rows), encode stages on {SAMPLE:,} records")
+    table = Table(
+        title=f"publish: ULB {DAY} ({rows:,} rows), encode stages on {SAMPLE:,} records, "
+        f"the median of {ROUNDS} rounds of raw produce and publish"
+    )
     for col in ("stage", "records", "seconds", "records/s", "µs/record", "vs raw produce"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for name, n, s in results:
@@ -196,6 +250,28 @@ def main() -> None:
             name, f"{n:,}", f"{s:.2f}", f"{rate:,.0f}", f"{1e6 / rate:.1f}", f"{rate / ceiling:.0%}"
         )
     console.print(table)
+    rounds_table = Table(title="publish_batch against raw produce, round by round")
+    for col in ("round", "raw produce records/s", "publish_batch records/s", "share"):
+        rounds_table.add_column(col, justify="right")
+    for i, ((n, s), (cn, cs)) in enumerate(zip(rounds, ceilings, strict=True), start=1):
+        rounds_table.add_row(str(i), f"{cn / cs:,.0f}", f"{n / s:,.0f}", f"{shares[i - 1]:.0%}")
+    console.print(rounds_table)
+    share = shares[median_round]
+    verdict = "met" if share >= GOAL_SHARE else "NOT met"
+    console.print(
+        f"goal: publish_batch ≥ {GOAL_SHARE:.0%} of raw produce (median of rounds): "
+        f"{share:.0%}, {verdict}"
+    )
+
+
+def unpublish(settings: Settings, batch_id: str) -> None:
+    """Put the scratch batch back to `loaded`, its attempt forgotten, to publish it again."""
+    with connect(settings, "owner") as conn:
+        conn.execute(
+            "UPDATE batches SET status = 'loaded', published_at = NULL WHERE batch_id = %s",
+            (batch_id,),
+        )
+        conn.execute("DELETE FROM publish_attempts WHERE batch_id = %s", (batch_id,))
 
 
 if __name__ == "__main__":

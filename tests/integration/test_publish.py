@@ -28,6 +28,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from fraudpipe.adapters.avro import (
     Contract,
+    latest_row_encoder,
     make_deserializer,
     make_latest_serializer,
     make_serializer,
@@ -37,7 +38,7 @@ from fraudpipe.adapters.avro import (
 from fraudpipe.adapters.avro.registration import delete_subject_completely, register_contracts
 from fraudpipe.adapters.kafka.acls import scoped_rights
 from fraudpipe.adapters.kafka.security import client_config
-from fraudpipe.adapters.postgres.batch_reads import read_batch_records
+from fraudpipe.adapters.postgres.batch_reads import read_batch_columns, read_batch_records
 from fraudpipe.adapters.postgres.batches import BatchRepository, BatchStatus
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
@@ -51,6 +52,7 @@ from fraudpipe.errors import (
 )
 from fraudpipe.ingest import ingest
 from fraudpipe.publish import publish_batch
+from fraudpipe.publish.encoding import BlockEncoder
 from fraudpipe.records import TransactionRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -197,6 +199,40 @@ def test_publisher_serializer_writes_the_librarys_exact_bytes(target: Target) ->
 
     assert len(records) == ROWS
     assert [r.event_time for r in records] == sorted(r.event_time for r in records)
+
+
+def test_publisher_column_reads_and_encoding_write_the_librarys_exact_bytes(
+    target: Target,
+) -> None:
+    """The binary COPY read and the column-wise encoding (what `publish_batch` sends) against
+    the records read through a cursor and written by AvroSerializer's own path, in order."""
+    settings = target.settings
+    ctx = value_context(settings.topic_transactions)
+    with connect(settings) as conn:
+        batch = BatchRepository(conn).get(target.batch_id)
+        assert batch is not None
+        records = list(read_batch_records(conn, batch))
+        blocks = list(read_batch_columns(conn, batch, rows_per_block=37))
+    with registry_client(settings, "admin") as client:
+        subject = Contract.TRANSACTION.subject(settings)
+        library = make_serializer(Contract.TRANSACTION, client)
+        pinned = make_latest_serializer(Contract.TRANSACTION, client, subject)
+        row_encoder = latest_row_encoder(client, subject)
+        assert row_encoder is not None
+        expected_values = [library(record, ctx) for record in records]
+        for rows in (row_encoder, None):  # column-wise, and record by record
+            encode = BlockEncoder(pinned, rows, settings.topic_transactions)
+            keys: list[bytes] = []
+            values: list[bytes] = []
+            for block in blocks:
+                block_keys, block_values = encode(block)
+                keys += block_keys
+                values += block_values
+            assert values == expected_values
+            assert keys == [str(r.transaction_id).encode() for r in records]
+
+    assert [len(block) for block in blocks] == [37] * (ROWS // 37) + [ROWS % 37]
+    assert [block.record(i) for block in blocks for i in range(len(block))] == records
 
 
 def test_a_stored_row_cannot_be_changed_to_break_the_contract(target: Target) -> None:

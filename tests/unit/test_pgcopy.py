@@ -81,3 +81,73 @@ def test_integer_and_boolean_columns_are_packed_as_postgresql_sends_them() -> No
     body = b"".join(bytes(chunk) for chunk, _ in payload.records())
 
     assert body == (_row([struct.pack(">i", 7), b"\x01"]) + _row([struct.pack(">i", -2), b"\x00"]))
+
+
+def _stream(columns: list[pgcopy.BinaryColumn]) -> bytes:
+    return b"".join(bytes(piece) for piece, _ in pgcopy.encode(columns).chunks())
+
+
+_DTYPES = ("S36", ">i8", ">f8")
+
+
+def _columns(n: int) -> list[pgcopy.BinaryColumn]:
+    rng = np.random.default_rng(n)
+    ids = np.array([str(uuid.UUID(int=int(i))).encode() for i in rng.integers(0, 2**62, n)])
+    return [
+        pgcopy.BinaryColumn(ids.astype("S36")),
+        pgcopy.int8(rng.integers(-(2**40), 2**40, n)),
+        pgcopy.float8(rng.normal(size=n)),
+    ]
+
+
+@pytest.mark.parametrize("rows_per_block", [1, 7, 1000])
+def test_reading_gives_back_every_row_however_the_stream_is_cut(rows_per_block: int) -> None:
+    columns = _columns(250)
+    stream = _stream(columns)
+    rng = np.random.default_rng(rows_per_block)
+    cuts = np.sort(rng.integers(0, len(stream), 40))
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+
+    blocks = list(pgcopy.decode_fixed_rows(pieces, _DTYPES, rows_per_block))
+
+    assert [len(b) for b in blocks[:-1]] == [rows_per_block] * (len(blocks) - 1)
+    assert 0 < len(blocks[-1]) <= rows_per_block
+    rows = np.concatenate(blocks)
+    for i, column in enumerate(columns):
+        assert rows[f"c{i}"].tolist() == column.values.tolist()
+
+
+def test_an_empty_result_is_no_block() -> None:
+    assert list(pgcopy.decode_fixed_rows([_stream(_columns(0))], _DTYPES)) == []
+
+
+def test_a_header_extension_is_skipped() -> None:
+    stream = _stream(_columns(3))
+    extended = pgcopy.SIGNATURE + bytes(4) + (4).to_bytes(4, "big") + b"XXXX"
+    stream = extended + stream[len(pgcopy.HEADER) :]
+
+    [rows] = pgcopy.decode_fixed_rows([stream], _DTYPES)
+
+    assert len(rows) == 3
+
+
+def test_a_null_or_a_value_of_another_width_is_refused() -> None:
+    ids, ints, floats = _columns(4)
+    with_null = _stream([ids, ints, pgcopy.float8(floats.values, np.array([0, 0, 1, 0], bool))])
+    wider = _stream([pgcopy.BinaryColumn(ids.values.astype("S37")), ints, floats])
+    for stream in (with_null, wider):
+        with pytest.raises(pgcopy.CopyFormatError):
+            list(pgcopy.decode_fixed_rows([stream], _DTYPES))
+
+
+@pytest.mark.parametrize("damage", ["no signature", "truncated", "no trailer"])
+def test_a_damaged_stream_is_refused(damage: str) -> None:
+    stream = _stream(_columns(5))
+    if damage == "no signature":
+        stream = b"X" + stream[1:]
+    elif damage == "truncated":
+        stream = stream[:-30]
+    else:
+        stream = stream[: -len(pgcopy.TRAILER)]
+    with pytest.raises(pgcopy.CopyFormatError):
+        list(pgcopy.decode_fixed_rows([stream], _DTYPES))

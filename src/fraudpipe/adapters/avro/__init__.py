@@ -8,6 +8,7 @@ Importing this package reads no file and makes no request; the factories do, whe
 from fraudpipe.adapters.avro.schemas import CONTRACTS_DIR, Contract, Record, load_schema_str
 from fraudpipe.adapters.avro.serde import (
     Serializer,
+    latest_row_encoder,
     make_deserializer,
     make_latest_serializer,
     make_serializer,
@@ -22,6 +23,7 @@ __all__ = [
     "Contract",
     "Record",
     "Serializer",
+    "latest_row_encoder",
     "load_schema_str",
     "make_deserializer",
     "make_latest_serializer",

@@ -25,6 +25,7 @@ from confluent_kafka.schema_registry.serde import clear_original_key
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import parse_schema, schemaless_writer
 
+from fraudpipe.adapters.avro.codec.column_reader import UnsupportedSchemaError
 from fraudpipe.adapters.avro.codec.record_writer import FlatRecordEncoder, plan_flat_encoder
 from fraudpipe.adapters.avro.codec.row_writer import RowEncoder
 from fraudpipe.adapters.avro.schemas import CONTRACTS_DIR, Contract, load_schema_str
@@ -282,6 +283,26 @@ def registered_row_encoder(
     if found.schema_id is None:
         raise ContractNotRegisteredError(subject)
     return RowEncoder(parse_schema(json.loads(text)), found.schema_id)
+
+
+def latest_row_encoder(client: SchemaRegistryClient, subject: str) -> RowEncoder | None:
+    """A column-wise encoder for the subject's latest registered version, fetched now.
+
+    What `make_latest_serializer` writes, for whole columns at once: same version, same
+    framing. None when that version carries data-contract rules (only the library's serializer
+    runs them) or has a field type `RowEncoder` does not write; use `make_latest_serializer`.
+
+    Raises:
+        SchemaRegistryError: The subject does not exist (wrap the call in `registry_errors`).
+    """
+    latest = client.get_latest_version(subject)
+    text = latest.schema.schema_str
+    if _has_rules(latest.schema) or latest.schema_id is None or text is None:
+        return None
+    try:
+        return RowEncoder(parse_schema(json.loads(text)), latest.schema_id)
+    except UnsupportedSchemaError:
+        return None
 
 
 def make_deserializer(

@@ -106,6 +106,11 @@ class RowEncoder:
             self._fields.append((str(fld["name"]), str(avro_type)))
         self.header = confluent_header(schema_id)
 
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The schema's fields, in order: what `encode` needs a column for."""
+        return tuple(name for name, _ in self._fields)
+
     def encode(self, columns: Mapping[str, Column], rows: int) -> list[bytes]:
         """Encode ``rows`` records, one per row of the columns.
 
