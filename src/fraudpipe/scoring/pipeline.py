@@ -160,6 +160,7 @@ class ScoringPipeline:
         self._counts = threading.Lock()
         self._dlq_lock = threading.Lock()
         self._aborted_seen = 0
+        self._filled_at = 0.0
         self._group_metadata: object = None
         self._group_taken_at = 0.0
         self._refresh_group()
@@ -345,7 +346,8 @@ class ScoringPipeline:
             aborted = self.transactions.aborted
             metrics.transactions_aborted.inc(aborted - self._aborted_seen)
             self._aborted_seen = aborted
-            published = committed = time.perf_counter()
+            # Records produced (the last attempt's fill), then the offsets and the commit.
+            published, committed = self._filled_at, time.perf_counter()
         else:
             assert self.producer is not None
             alerts = rt.retry(
@@ -366,6 +368,7 @@ class ScoringPipeline:
         queue_dead_letters(self.transactions, self.dlq_topic, written.dead_letters, refused)
         if self.runtime.options.fault is not None:
             self.runtime.options.fault("outputs-produced")
+        self._filled_at = time.perf_counter()
 
     def _rewind_to_committed(self) -> None:
         """After a fenced transaction: drop what is in flight and go back to the committed
