@@ -488,13 +488,7 @@ def hidden_backlog(
     producer.begin_transaction()
     committed = False
     try:
-        for value, key in zip(values, keys, strict=True):
-            while True:
-                try:
-                    producer.produce(topic, value, key)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+        stream.queue_all(producer, topic, values, keys)
         assert producer.flush(120) == 0
         yield producer
         committed = True

@@ -361,6 +361,13 @@ def produce_all(settings: Settings, topic: str, values: list[bytes], keys: list[
         }
     )
     started = time.perf_counter()
+    queue_all(producer, topic, values, keys)
+    assert producer.flush(120) == 0
+    return time.perf_counter() - started
+
+
+def queue_all(producer: Producer, topic: str, values: list[bytes], keys: list[bytes]) -> None:
+    """Queue every message, serving delivery reports while the local queue is full."""
     for value, key in zip(values, keys, strict=True):
         while True:
             try:
@@ -368,8 +375,6 @@ def produce_all(settings: Settings, topic: str, values: list[bytes], keys: list[
                 break
             except BufferError:
                 producer.poll(0.05)
-    assert producer.flush(120) == 0
-    return time.perf_counter() - started
 
 
 # -- measurements ------------------------------------------------------------------------------

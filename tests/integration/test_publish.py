@@ -39,8 +39,8 @@ from fraudpipe.adapters.avro.registration import delete_subject_completely, regi
 from fraudpipe.adapters.kafka.acls import scoped_rights
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.postgres.batch_reads import read_batch_columns, read_batch_records
-from fraudpipe.adapters.postgres.batches import BatchRepository, BatchStatus
-from fraudpipe.adapters.postgres.connect import connect
+from fraudpipe.adapters.postgres.batches import Batch, BatchRepository, BatchStatus
+from fraudpipe.adapters.postgres.connect import Connection, connect
 from fraudpipe.config import Settings
 from fraudpipe.data.files import FileSource
 from fraudpipe.errors import (
@@ -98,6 +98,12 @@ def target(fresh_db: Settings, tmp_path: Path, unique: str) -> Iterator[Target]:
         finally:
             admin.delete_topics([topic])[topic].result(timeout=_TIMEOUT)
             delete_subject_completely(client, subject)
+
+
+def _batch(conn: Connection, target: Target) -> Batch:
+    batch = BatchRepository(conn).get(target.batch_id)
+    assert batch is not None
+    return batch
 
 
 def _status(settings: Settings, batch_id: str) -> BatchStatus:
@@ -182,9 +188,7 @@ def test_publisher_serializer_writes_the_librarys_exact_bytes(target: Target) ->
     settings = target.settings
     ctx = value_context(settings.topic_transactions)
     with connect(settings) as conn:
-        batch = BatchRepository(conn).get(target.batch_id)
-        assert batch is not None
-        records = list(read_batch_records(conn, batch))
+        records = list(read_batch_records(conn, _batch(conn, target)))
     with registry_client(settings, "admin") as client:
         subject = Contract.TRANSACTION.subject(settings)
         library = make_serializer(Contract.TRANSACTION, client)
@@ -209,8 +213,7 @@ def test_publisher_column_reads_and_encoding_write_the_librarys_exact_bytes(
     settings = target.settings
     ctx = value_context(settings.topic_transactions)
     with connect(settings) as conn:
-        batch = BatchRepository(conn).get(target.batch_id)
-        assert batch is not None
+        batch = _batch(conn, target)
         records = list(read_batch_records(conn, batch))
         blocks = list(read_batch_columns(conn, batch, rows_per_block=37))
     with registry_client(settings, "admin") as client:
