@@ -91,7 +91,7 @@ from fraudpipe.scoring.runtime import ScoringOptions
 from fraudpipe.scoring.service import ScoringService
 from fraudpipe.uuid_columns import format_uuid_text
 
-console = Console()
+console = Console(width=150)  # wide enough that no column is cut in a log
 REPO = Path(__file__).resolve().parents[1]
 
 #: The model the bench serves: one logistic-regression candidate with the hour features.
