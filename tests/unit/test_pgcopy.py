@@ -151,3 +151,10 @@ def test_a_damaged_stream_is_refused(damage: str) -> None:
         stream = stream[: -len(pgcopy.TRAILER)]
     with pytest.raises(pgcopy.CopyFormatError):
         list(pgcopy.decode_fixed_rows([stream], _DTYPES))
+
+
+def test_timestamptz_reads_back_as_floored_unix_milliseconds() -> None:
+    unix_us = np.array([0, 1_758_326_400_123_999, -1, -1_001], dtype=np.int64)
+    wire = pgcopy.timestamptz_from_unix_us(unix_us).values.astype(np.int64)
+
+    assert pgcopy.unix_ms_from_timestamptz(wire).tolist() == [0, 1_758_326_400_123, -1, -2]

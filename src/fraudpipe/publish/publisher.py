@@ -297,7 +297,7 @@ def _produce_all(
 ) -> None:
     """Queue every block's records; stops at the first failed delivery report."""
     for keys, values in blocks:
-        # The key is the UUID's text (see `BatchProducer.produce`).
+        # The key is the UUID's text, as `StringSerializer` would write it.
         producer.produce_many(keys, values)
         producer.poll()
         if producer.failed:

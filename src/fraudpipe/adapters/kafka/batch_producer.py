@@ -141,19 +141,9 @@ class BatchProducer:
         if err.code() == KafkaError._AUTHENTICATION:
             self._auth_error = err
 
-    def produce(self, value: bytes | None, key: str) -> None:
-        """Queue one record, serving delivery reports while the local queue is full.
-
-        A str key is sent as its UTF-8 bytes, as `StringSerializer` would write it.
-        """
-        try:
-            self._producer.produce(self.topic, value, key, on_delivery=self._tracker)
-        except BufferError:
-            self.produce_after_full(value, key.encode())
-        self.sent += 1
-
     def produce_many(self, keys: Sequence[bytes], values: Sequence[bytes]) -> None:
-        """Queue records (``keys[i]``, ``values[i]``), as `produce` does each, in one loop.
+        """Queue records (``keys[i]``, ``values[i]``), serving delivery reports while the local
+        queue is full.
 
         The loop is most of what a publisher spends per record once encoding is column-wise,
         so it binds everything it calls once (bench/publish.py).
@@ -167,7 +157,7 @@ class BatchProducer:
                 self.produce_after_full(value, key)
         self.sent += len(keys)
 
-    def produce_after_full(self, value: bytes | None, key: bytes) -> None:
+    def produce_after_full(self, value: bytes, key: bytes) -> None:
         """Queue one record once the local queue has room, serving delivery reports meanwhile."""
         while True:
             self._producer.poll(0.1)

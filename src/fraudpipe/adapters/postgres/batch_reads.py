@@ -75,8 +75,6 @@ _COLUMNS_SELECT: Final = (
     + " FROM transactions WHERE batch_id = %(batch_id)s"
 )
 _COLUMN_DTYPES: Final = (f"S{UUID_TEXT_WIDTH}", ">i8", *([">f8"] * len(FEATURE_COLUMNS)))
-#: PostgreSQL's timestamptz counts microseconds from 2000-01-01 UTC.
-_POSTGRES_EPOCH_US: Final = 946_684_800_000_000
 _UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -140,13 +138,11 @@ def read_batch_columns(
 
 
 def _columns(batch: Batch, rows: npt.NDArray[np.void]) -> TransactionColumns:
-    postgres_us = rows["c1"].astype(np.int64)
     return TransactionColumns(
         batch_id=batch.batch_id,
         source=batch.source,
         ids=np.ascontiguousarray(rows["c0"]).view(np.uint8).reshape(len(rows), UUID_TEXT_WIDTH),
-        # Floor division, as fastavro floors a datetime to whole milliseconds.
-        event_time_ms=(postgres_us + _POSTGRES_EPOCH_US) // 1000,
+        event_time_ms=pgcopy.unix_ms_from_timestamptz(rows["c1"].astype(np.int64)),
         features={
             name: rows[f"c{i}"].astype(np.float64)
             for i, name in enumerate(FEATURE_COLUMNS, start=2)

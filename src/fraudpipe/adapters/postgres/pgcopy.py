@@ -97,6 +97,12 @@ def timestamptz_from_unix_us(unix_us: npt.NDArray[np.int64]) -> BinaryColumn:
     return BinaryColumn((np.asarray(unix_us, dtype=np.int64) - _UNIX_TO_POSTGRES_US).astype(">i8"))
 
 
+def unix_ms_from_timestamptz(postgres_us: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Milliseconds since 1970-01-01 UTC, floored (as Avro's timestamp-millis and fastavro
+    have it), from a ``timestamptz`` column's microseconds since 2000-01-01 UTC."""
+    return (np.asarray(postgres_us, dtype=np.int64) + _UNIX_TO_POSTGRES_US) // 1000
+
+
 @dataclass(frozen=True)
 class BinaryCopyPayload:
     """Rows ready for ``COPY ... FROM STDIN (FORMAT BINARY)``.
