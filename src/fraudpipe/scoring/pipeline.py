@@ -6,10 +6,23 @@ at once by default, since the idempotent insert is the slowest step and PostgreS
 another core; the publish stage takes the written micro-batches in consumption order, produces
 their outputs and records their offsets for the consume loop to commit. So the database writes
 overlap the scoring of the next micro-batch and the publishing of the previous (psycopg and
-librdkafka wait without holding the GIL). Per micro-batch, with output transactions
-(`Settings.scorer_exactly_once`, the default), the stages keep the order
-that makes predictions, alerts and dead letters exactly-once, in PostgreSQL and for
-``read_committed`` readers of the topics:
+librdkafka wait without holding the GIL).
+
+With output transactions the publish stage is `OUTPUT_LANES` lanes, each with a transactional
+producer of its own, taking micro-batches in turn: one lane produces micro-batch k+1's
+records into its transaction while the other commits micro-batch k; the offsets join k+1's
+transaction, and it commits, only once k has committed (`stages.Turn`). Offsets sent earlier
+would be lost: of two transactional commits of a partition's offset, the group coordinator
+keeps the one it appended last, so k's retried or late offsets would overwrite k+1's (the
+broker logs "Skipped the materialization of transactional offset commit"). One producer cannot
+overlap them: its next transaction waits for the previous one's commit, and then for the
+coordinator to finish writing that commit's markers (it answers ``CONCURRENT_TRANSACTIONS``
+until then). Back-to-back transactions of 20 records with their offsets, on this machine: one
+producer 73-80 per second (p50 13 ms each), two alternating 158-169 per second (p50 5.6 ms).
+
+Per micro-batch, with output transactions (`Settings.scorer_exactly_once`, the default), the
+stages keep the order that makes predictions, alerts and dead letters exactly-once, in
+PostgreSQL and for ``read_committed`` readers of the topics:
 
 1. ONE PostgreSQL transaction: predictions (idempotent on ``(transaction_id, model_version)``)
    and `dead_letters` rows (idempotent on ``(topic, partition, offset)``);
@@ -83,9 +96,12 @@ from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.periodic import Periodic
 from fraudpipe.scoring.runtime import ScorerRuntime
 from fraudpipe.scoring.score import AlertReasons, explain_alerts, score_batch, valid_scores
-from fraudpipe.scoring.stages import Stages
+from fraudpipe.scoring.stages import Stages, Turn
 
 log = structlog.get_logger(__name__)
+
+#: Transactional producers of a scorer with output transactions (see the module's docstring).
+OUTPUT_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,14 @@ class Written:
     dead_letters: list[DeadLetter]
 
 
+@dataclass(frozen=True)
+class OutputLane:
+    """One transactional producer and the publisher that fills its transactions."""
+
+    transactions: TransactionalProducer
+    publisher: PredictionPublisher
+
+
 _DENIED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED})
 
 
@@ -127,13 +151,14 @@ class ScoringPipeline:
     producer: ConfirmedProducer | None
     """Carries the predictions and alerts without transactions (the DLQ publisher has a
     producer of its own)."""
+    publisher: PredictionPublisher | None
+    """Without transactions: queues the predictions and alerts on `producer`."""
     dlq: DeadLetterPublisher | None
     """Without transactions: sends a micro-batch's dead letters before its database write."""
-    transactions: TransactionalProducer | None
+    lanes: list[OutputLane]
     """With transactions: each micro-batch's outputs, dead letters and offsets, after its
-    database write (`publish`)."""
+    database write (`publish`), in turn on each lane; empty without transactions."""
     dlq_topic: str
-    publisher: PredictionPublisher
     progress: BatchProgress
     committer: OffsetCommitter
     held: set[tuple[str, int]] = field(default_factory=set)
@@ -147,9 +172,10 @@ class ScoringPipeline:
         rt.metrics.model_version.set(model.version)
         rt.health.model_ready = True  # loaded only once verified (`ServingModelWatcher`)
         # Connections and registry look-ups now, not while the first messages wait.
-        rt.retry(self.publisher.warm_up, "look up the output contracts")
-        if self.transactions is not None:
-            self.transactions.start()
+        for publisher in self._publishers():
+            rt.retry(publisher.warm_up, "look up the output contracts")
+        for lane in self.lanes:
+            lane.transactions.start()
         for sink in self.sinks:
             rt.retry(sink.connect, "connect to PostgreSQL")
         # What start-up built (the model, sklearn, pandas, MLflow: hundreds of thousands of
@@ -160,12 +186,14 @@ class ScoringPipeline:
         self._counts = threading.Lock()
         self._dlq_lock = threading.Lock()
         self._aborted_seen = 0
-        self._filled_at = 0.0
         self._group_metadata: object = None
         self._group_taken_at = 0.0
         self._refresh_group()
         self._rewind = threading.Event()
-        self.stage = Stages([partial(self.write, sink) for sink in self.sinks], self.publish)
+        publishers = [partial(self.publish, lane) for lane in self.lanes] or [
+            partial(self.publish, None)
+        ]
+        self.stage = Stages([partial(self.write, sink) for sink in self.sinks], publishers)
         housekeeping = [
             Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
             Periodic("scorer-batch-progress", 1.0, self.close_finished_batches),
@@ -192,7 +220,7 @@ class ScoringPipeline:
         their offsets synchronously, so the next owner starts after them."""
         stage = getattr(self, "stage", None)
         if stage is not None:
-            if self.transactions is not None:
+            if self.lanes:
                 self._refresh_group()  # the rebalance gave this member a new generation
             stage.drain(self._alive)
         self.runtime.retry(partial(self.committer.commit_now, partitions), "commit offsets")
@@ -223,7 +251,7 @@ class ScoringPipeline:
             had_partitions = bool(self.held)
             messages = take_micro_batch(self.consumer, want, opts.poll_timeout_s)
             rt.raise_if_fatal()
-            if self.transactions is not None:
+            if self.lanes:
                 self._refresh_group()
                 if self._rewind.is_set():
                     self._rewind_to_committed()
@@ -315,23 +343,25 @@ class ScoringPipeline:
         self.runtime.metrics.stage_seconds.labels("write").observe(time.perf_counter() - started)
         return Written(batch, scored, dead)
 
-    def publish(self, written: Written) -> None:
-        """Outputs and offsets: one Kafka transaction, or acknowledged outputs then the offsets
-        (the publish stage)."""
+    def publish(self, lane: OutputLane | None, written: Written, turn: Turn) -> None:
+        """Outputs and offsets: one Kafka transaction on `lane`, or acknowledged outputs then
+        the offsets (a publish lane)."""
         rt, metrics = self.runtime, self.runtime.metrics
         batch, scored = written.prepared, written.scored
         started = time.perf_counter()
-        if self.transactions is not None:
+        if lane is not None:
             if self._rewind.is_set():
                 return  # behind a fenced micro-batch: read again after the rewind
+            filled: list[float] = []
             try:
                 rt.retry(
                     partial(
-                        self.transactions.commit,
-                        partial(self._fill, written),
+                        lane.transactions.commit,
+                        partial(self._fill, lane, written, filled),
                         batch.offsets,
                         self._latest_group,
                         self._owns,
+                        partial(self._my_turn, turn),
                     ),
                     "commit the outputs' transaction",
                 )
@@ -339,17 +369,17 @@ class ScoringPipeline:
                 # Aborted: this micro-batch, and every one behind it, is read again from the
                 # committed offsets, by the partitions' new owner or by this member.
                 metrics.errors.labels("PartitionsLostError").inc()
-                log.warning("output transaction fenced by the group", reason=str(lost))
+                log.warning("output transaction not committed", reason=str(lost))
                 self._rewind.set()
                 return
             alerts = int(scored.is_fraud.sum())
-            aborted = self.transactions.aborted
+            aborted = sum(other.transactions.aborted for other in self.lanes)
             metrics.transactions_aborted.inc(aborted - self._aborted_seen)
             self._aborted_seen = aborted
             # Records produced (the last attempt's fill), then the offsets and the commit.
-            published, committed = self._filled_at, time.perf_counter()
+            published, committed = filled[-1], time.perf_counter()
         else:
-            assert self.producer is not None
+            assert self.producer is not None and self.publisher is not None
             alerts = rt.retry(
                 partial(self.publisher.publish, scored, batch.reasons), "encode predictions"
             )
@@ -361,14 +391,29 @@ class ScoringPipeline:
         metrics.stage_seconds.labels("commit").observe(committed - published)
         self._committed(written, alerts)
 
-    def _fill(self, written: Written, refused: Sequence[RefusedMessage]) -> None:
+    def _fill(
+        self,
+        lane: OutputLane,
+        written: Written,
+        filled: list[float],
+        refused: Sequence[RefusedMessage],
+    ) -> None:
         """The records of one attempt of a micro-batch's transaction."""
-        assert self.transactions is not None
-        self.publisher.publish(written.scored, written.prepared.reasons)
-        queue_dead_letters(self.transactions, self.dlq_topic, written.dead_letters, refused)
+        lane.publisher.publish(written.scored, written.prepared.reasons)
+        queue_dead_letters(lane.transactions, self.dlq_topic, written.dead_letters, refused)
         if self.runtime.options.fault is not None:
             self.runtime.options.fault("outputs-produced")
-        self._filled_at = time.perf_counter()
+        filled.append(time.perf_counter())
+
+    def _my_turn(self, turn: Turn) -> bool:
+        """Whether the micro-batch may commit now: every one before it committed, and no
+        rewind is pending (waits for the one before it)."""
+        return turn.wait(self.runtime.stop_event) and not self._rewind.is_set()
+
+    def _publishers(self) -> list[PredictionPublisher]:
+        if self.publisher is not None:
+            return [self.publisher]
+        return [lane.publisher for lane in self.lanes]
 
     def _rewind_to_committed(self) -> None:
         """After a fenced transaction: drop what is in flight and go back to the committed
@@ -399,7 +444,7 @@ class ScoringPipeline:
     def _alive(self) -> None:
         """The consume loop, waiting for the stages: still alive, and the group still fresh."""
         self.runtime.health.beat()
-        if self.transactions is not None and time.monotonic() - self._group_taken_at > 0.1:
+        if self.lanes and time.monotonic() - self._group_taken_at > 0.1:
             self._refresh_group()
 
     def _latest_group(self) -> object:
@@ -437,7 +482,7 @@ class ScoringPipeline:
         )
 
     def close(self) -> None:
-        for client in (self.producer, self.dlq, self.transactions):
+        for client in (self.producer, self.dlq, *(lane.transactions for lane in self.lanes)):
             if client is not None:
                 client.close()
         for sink in self.sinks:

@@ -26,7 +26,7 @@ from fraudpipe.adapters.kafka.consumer import consumer_config
 from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
 from fraudpipe.adapters.kafka.lag import expired_before_consumed
 from fraudpipe.adapters.kafka.offsets import OffsetCommitter
-from fraudpipe.adapters.kafka.producer import ConfirmedProducer, RecordSink, producer_config
+from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
 from fraudpipe.adapters.kafka.transactions import (
     TransactionalProducer,
     transactional_config,
@@ -43,7 +43,7 @@ from fraudpipe.retry import StopRequested
 from fraudpipe.scoring.health import serve as serve_health
 from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
 from fraudpipe.scoring.outputs import PredictionPublisher
-from fraudpipe.scoring.pipeline import ScoringPipeline
+from fraudpipe.scoring.pipeline import OUTPUT_LANES, OutputLane, ScoringPipeline
 from fraudpipe.scoring.runtime import RunSummary, ScorerRuntime, ScoringOptions
 
 log = structlog.get_logger(__name__)
@@ -127,15 +127,19 @@ class ScoringService:
         )
         stop = self.runtime.stop_event
         producer: ConfirmedProducer | None = None
+        publisher: PredictionPublisher | None = None
         dlq: DeadLetterPublisher | None = None
-        transactions: TransactionalProducer | None = None
+        lanes: list[OutputLane] = []
         if s.scorer_exactly_once:
-            config = transactional_config(s, self._client_id, transactional_id(s))
-            transactions = TransactionalProducer(config, stop, self.runtime.health)
-            outputs: RecordSink = transactions
+            for lane in range(OUTPUT_LANES):
+                client_id = f"{self._client_id}-{lane}"
+                config = transactional_config(s, client_id, transactional_id(s))
+                transactions = TransactionalProducer(config, stop, self.runtime.health, str(lane))
+                lanes.append(OutputLane(transactions, PredictionPublisher(s, client, transactions)))
         else:
             # Two producers: the write and publish stages confirm their messages independently.
-            producer = outputs = ConfirmedProducer(producer_config(s, self._client_id), stop)
+            producer = ConfirmedProducer(producer_config(s, self._client_id), stop)
+            publisher = PredictionPublisher(s, client, producer)
             dlq_producer = ConfirmedProducer(producer_config(s, f"{self._client_id}-dlq"), stop)
             dlq = DeadLetterPublisher(dlq_producer, s.topic_dlq)
         consumer = Consumer(
@@ -153,10 +157,10 @@ class ScoringService:
             models=ServingModelWatcher(s, on_refusal=self._on_model_refusal),
             sinks=[PredictionSink(s) for _ in range(opts.writers)],
             producer=producer,
+            publisher=publisher,
             dlq=dlq,
-            transactions=transactions,
+            lanes=lanes,
             dlq_topic=s.topic_dlq,
-            publisher=PredictionPublisher(s, client, outputs),
             progress=BatchProgress(s, opts.progress_every_s),
             committer=self._committer,
             held=self._held,

@@ -11,8 +11,9 @@ visible to ``read_committed`` readers at once, or none of it. So:
   ``read_committed`` reader, its offsets never committed, and the micro-batch is read again;
 - a zombie, a scorer whose partitions moved while it stalled, is fenced by the group's
   generation: its offset commit is refused, its transaction aborted;
-- there is one transactional id per process (not per partition), random like Kafka Streams'
-  process id, so two scorers never fence each other; a killed scorer's open transaction
+- transactional ids are per producer, not per partition: random like Kafka Streams' process
+  id, so two scorers never fence each other (a scorer has one producer per output lane, see
+  `scoring.pipeline`); a killed scorer's open transaction
   blocks readers for at most ``transaction.timeout.ms`` (10 s by default, as in Kafka Streams).
 
 A failed attempt is aborted and the same records are sent again in a new transaction: the
@@ -135,7 +136,11 @@ class TransactionalProducer:
     """Produce a micro-batch's records, then commit them with its offsets in one transaction."""
 
     def __init__(
-        self, config: dict[str, Any], stop: threading.Event, outages: OutageWatch | None = None
+        self,
+        config: dict[str, Any],
+        stop: threading.Event,
+        outages: OutageWatch | None = None,
+        name: str = "",
     ) -> None:
         """Create the producer; `start()` registers its transactional id with the coordinator.
 
@@ -144,6 +149,8 @@ class TransactionalProducer:
             stop: A shutdown request; ends the waits of an outage.
             outages: Told when an attempt waits for the broker (not for a rebalance), and
                 when the step succeeds again.
+            name: Tells this producer's steps from another's in `outages` (several producers
+                of one process may wait at once).
         """
         self.config = config
         self.transactional_id = str(config["transactional.id"])
@@ -152,6 +159,7 @@ class TransactionalProducer:
         self._producer = self._new_client()
         self._stop = stop
         self._outages = outages
+        self._name = name
         self._waiting_steps: set[str] = set()
         self._refused: list[RefusedMessage] = []
         self._auth_error: KafkaError | None = None
@@ -204,6 +212,7 @@ class TransactionalProducer:
         offsets: list[TopicPartition],
         group_metadata: Callable[[], object],
         still_owned: Callable[[list[TopicPartition]], bool],
+        may_commit: Callable[[], bool] = lambda: True,
     ) -> int:
         """Commit the records `fill` produces and `offsets`, once; returns the attempts made.
 
@@ -212,12 +221,15 @@ class TransactionalProducer:
             offsets: The consumed offsets (+1) to commit with them.
             group_metadata: The consumer's latest group metadata (asked at each attempt).
             still_owned: Whether this member still holds the partitions of `offsets`.
+            may_commit: Asked once the transaction holds the records, before the offsets
+                join it; it may wait (for an earlier micro-batch's commit on another
+                producer). False aborts the transaction.
 
         Raises:
             PartitionsLostError: The group fenced the offsets and the partitions moved, or this
                 member left the group (``max.poll.interval.ms`` passed during an outage): the
                 partitions' owner, maybe this member once it rejoins, reads the micro-batch
-                again (the attempt was aborted).
+                again (the attempt was aborted). Also when `may_commit` said no.
             DeliveryRefusedError: A record was refused for good and `fill` did not replace it.
             KafkaFatalError, AuthenticationRefusedError: The producer cannot continue.
             StopRequested: A shutdown was requested between attempts.
@@ -230,6 +242,11 @@ class TransactionalProducer:
             try:
                 self._producer.begin_transaction()
                 fill(refused)
+                # Before the offsets join, not just before the commit: of two transactional
+                # commits of one partition's offset, the group coordinator keeps the one it
+                # appended last, whichever commits last (see `scoring.pipeline`).
+                if not may_commit():
+                    raise PartitionsLostError("an earlier micro-batch was not committed")
                 self._send_offsets(offsets, group_metadata())
                 self._commit()
                 self._recovered()
@@ -335,6 +352,8 @@ class TransactionalProducer:
     def _pause(self, step: str, error: KafkaError) -> None:
         if self._stop.is_set():
             raise StopRequested(step)
+        if self._name:
+            step = f"{step} (producer {self._name})"
         log.warning("kafka transaction retried", step=step, error=str(error))
         if self._outages is not None and error.code() not in LOST_PARTITIONS:
             # A moved generation is a rebalance, not the broker being away.
