@@ -227,6 +227,18 @@ class EmptySourceError(FraudpipeError):
         self.source = source
 
 
+class LabelFileError(FraudpipeError):
+    """A label file cannot be taken at all (unreadable, too large, wrong columns): nothing of
+    it is imported."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(
+            f"label file {path}: {problem}: a label file is CSV or Parquet with the columns "
+            "transaction_id, label, source, labelled_by, known_at and optionally note"
+        )
+        self.path = path
+
+
 class IngestRequestError(FraudpipeError):
     """An ingest was asked for something the source cannot give (e.g. a day it does not hold)."""
 

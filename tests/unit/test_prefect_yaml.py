@@ -1,4 +1,4 @@
-"""prefect.yaml declares exactly the deployments the DAGs launch, in a form that runs them.
+"""prefect.yaml declares exactly fraudpipe's deployments, in a form that runs them.
 
 Flow names and signatures are read from the flow files' syntax trees (importing them would load
 pandas, scikit-learn and MLflow), and checked against what the DAG tasks send.
@@ -70,7 +70,7 @@ def flows(declared: list[dict[str, Any]]) -> dict[str, FlowSignature]:
     return loaded
 
 
-def test_every_launched_deployment_is_declared_once(flows: dict[str, FlowSignature]) -> None:
+def test_every_deployment_is_declared_once(flows: dict[str, FlowSignature]) -> None:
     assert sorted(flows) == sorted(DEPLOYMENTS)
 
 
@@ -138,3 +138,10 @@ def test_dag_default_seed_is_ingestions_default() -> None:
     from fraudpipe.orchestration.pipeline import DEFAULT_SYNTHETIC_SEED
 
     assert DEFAULT_SYNTHETIC_SEED == DEFAULT_SEED
+
+
+def test_labels_parameters_match_the_flow(flows: dict[str, FlowSignature]) -> None:
+    from fraudpipe.orchestration.deployments import LABELS_DEPLOYMENT
+
+    labels = flows[LABELS_DEPLOYMENT]
+    assert labels.required == {"path"} == labels.parameters

@@ -16,6 +16,7 @@ from fraudpipe.cli import (
     db,
     demo,
     ingest,
+    labels,
     model,
     orchestration,
     publish,
@@ -41,6 +42,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(orchestration.deployments_app, name="deployments")
 app.add_typer(orchestration.airflow_app, name="airflow")
 app.add_typer(db.app, name="db")
+app.add_typer(labels.app, name="labels")
 app.command("ingest")(ingest.ingest_cmd)
 app.command("train")(model.train_cmd)
 app.command("models")(model.models_cmd)

@@ -22,12 +22,14 @@ from fraudpipe.config import Settings
 from fraudpipe.errors import DeploymentApplyError, ServiceUnavailableError
 from fraudpipe.project import project_root
 
-#: Full names (`<flow>/<deployment>`) of the deployments the DAGs launch; `prefect.yaml` must
-#: declare each of them (a unit test holds the two together).
+#: Full names (`<flow>/<deployment>`) of fraudpipe's deployments: the DAGs launch the first
+#: three; a label file is imported on demand. `prefect.yaml` must declare exactly these (a unit
+#: test holds the two together).
 INGEST_DEPLOYMENT = "ingest-day/fraudpipe"
 PUBLISH_DEPLOYMENT = "publish-batch/fraudpipe"
 RETRAIN_DEPLOYMENT = "retrain-weekly/fraudpipe"
-DEPLOYMENTS = (INGEST_DEPLOYMENT, PUBLISH_DEPLOYMENT, RETRAIN_DEPLOYMENT)
+LABELS_DEPLOYMENT = "import-labels/fraudpipe"
+DEPLOYMENTS = (INGEST_DEPLOYMENT, PUBLISH_DEPLOYMENT, RETRAIN_DEPLOYMENT, LABELS_DEPLOYMENT)
 
 
 @dataclass(frozen=True)
