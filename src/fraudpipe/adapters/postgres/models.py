@@ -184,3 +184,25 @@ class PublishAttempt(Base):
     topic: Mapped[str] = mapped_column(Text)
     start_offsets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
     started_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
+
+
+class Label(Base):
+    """One label fact (`labels`): added, never changed; a transaction's latest known wins."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        CheckConstraint(
+            "source IN ('dataset', 'chargeback', 'analyst')", name="labels_source_check"
+        ),
+        CheckConstraint("length(labelled_by) BETWEEN 1 AND 200", name="labels_labelled_by_check"),
+        CheckConstraint("length(note) <= 2000", name="labels_note_check"),
+        Index("ix_labels_known_at", "known_at"),
+    )
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    is_fraud: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    labelled_by: Mapped[str] = mapped_column(Text)
+    known_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, primary_key=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
