@@ -28,9 +28,10 @@ _ROOM_POLL_S = 0.001
 #: stage is busy, new messages gather in the client's queue and form one larger micro-batch.
 QUEUED_WRITES = 1
 #: Micro-batches in the publish lanes at once, being published or queued. Two: with one lane,
-#: one waits while the other is published; with two, each lane has one. Allowing each of two
-#: lanes one more to queue made smaller micro-batches, twice the transactions, and a longer tail
-#: (`bench/stream.py`, 20k tx/s offered: p99 281 ms, against 120-170 ms with two).
+#: one waits while the other is published; with two, each lane has one. Letting each of two
+#: lanes queue one more (four in all) measured worse in the same sitting (`bench/stream.py`,
+#: p99 at 1k / 5k / 20k tx/s offered: 191 / 169 / 281 ms, against 53-90 / 84-88 / 122-176 ms
+#: with two), and a third (three in all) no better at 20k tx/s.
 PUBLISHING = 2
 
 #: A micro-batch handed to a write stage, and where its outcome will appear.

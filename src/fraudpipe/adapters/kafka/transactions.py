@@ -13,8 +13,8 @@ visible to ``read_committed`` readers at once, or none of it. So:
   generation: its offset commit is refused, its transaction aborted;
 - transactional ids are per producer, not per partition: random like Kafka Streams' process
   id, so two scorers never fence each other (a scorer has one producer per output lane, see
-  `scoring.pipeline`); a killed scorer's open transaction
-  blocks readers for at most ``transaction.timeout.ms`` (10 s by default, as in Kafka Streams).
+  `scoring.pipeline`); a killed scorer's open transaction blocks readers for at most
+  ``transaction.timeout.ms`` (10 s by default, as in Kafka Streams).
 
 A failed attempt is aborted and the same records are sent again in a new transaction: the
 transaction is all or nothing, so nothing is lost or doubled. Outages are waited out that way
