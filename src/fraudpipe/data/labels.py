@@ -28,6 +28,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from fraudpipe.data.repeats import set_aside_repeats
 from fraudpipe.errors import LabelFileError
 
 #: Columns a label file must have, and the one it may have.
@@ -174,24 +175,14 @@ def validate_labels(raw: pd.DataFrame, now: datetime | None = None) -> LabelRows
 
 def _agreeing(frame: pd.DataFrame, reasons: dict[int, list[str]]) -> pd.DataFrame:
     """Rows for one (transaction, source, moment): copies set aside, contradictions all."""
-    repeated = frame.duplicated(subset=_KEY, keep=False)
-    if not repeated.any():
-        return frame
-    rejected: list[int] = []
-    for _, group in frame[repeated].groupby(_KEY, sort=False):
-        positions = [int(p) for p in group.index]
-        if group["is_fraud"].nunique() == 1:
-            for position in positions[1:]:
-                reasons.setdefault(position, []).append(
-                    f"the same label as position {positions[0]} (sent twice)"
-                )
-                rejected.append(position)
-        else:
-            others = ", ".join(str(p) for p in positions)
-            for position in positions:
-                reasons.setdefault(position, []).append(
-                    f"contradicts another label for the same transaction, source and time "
-                    f"(positions {others})"
-                )
-                rejected.append(position)
-    return frame.drop(index=rejected)
+    return set_aside_repeats(
+        frame,
+        reasons,
+        key=_KEY,
+        agree_on=["is_fraud"],
+        copy=lambda repeat, _: f"the same label as position {repeat.positions[0]} (sent twice)",
+        contradiction=lambda repeat, _: (
+            "contradicts another label for the same transaction, source and time "
+            f"(positions {', '.join(map(str, repeat.positions))})"
+        ),
+    )

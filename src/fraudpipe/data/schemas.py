@@ -27,6 +27,7 @@ from fraudpipe.columns import (
     RAW_V_COLUMNS,
 )
 from fraudpipe.data.bounds import FeatureBounds, feature_bounds
+from fraudpipe.data.repeats import set_aside_repeats
 
 #: The bounds at the default margin, for callers without settings (tests, the synthetic fit).
 DEFAULT_BOUNDS: Final = feature_bounds()
@@ -181,26 +182,22 @@ def _unique_ids(rows: ValidatedRows) -> ValidatedRows:
     first loads, the copies are rejected. Rows sharing an id with different values contradict
     each other and nothing says which is right: all of them are rejected.
     """
-    valid = rows.valid
-    if RAW_ID_COLUMN not in valid.columns:
-        return rows
-    repeated = valid[RAW_ID_COLUMN].duplicated(keep=False)
-    if not repeated.any():
+    if RAW_ID_COLUMN not in rows.valid.columns:
         return rows
     reasons = dict(rows.reasons)
-    rejected: list[int] = []
-    for row_id, group in valid[repeated].groupby(RAW_ID_COLUMN, sort=False):
-        positions = [int(p) for p in group.index]
-        identical = len(group.drop_duplicates()) == 1
-        for position in positions[1:] if identical else positions:
-            others = ", ".join(str(p) for p in positions if p != position)
-            reasons.setdefault(position, []).append(
-                f"id: {row_id} repeats position {positions[0]} (identical values)"
-                if identical
-                else f"id: {row_id} also at position(s) {others} with different values"
-            )
-            rejected.append(position)
-    return ValidatedRows(valid.drop(index=rejected), reasons)
+    valid = set_aside_repeats(
+        rows.valid,
+        reasons,
+        key=[RAW_ID_COLUMN],
+        agree_on=None,
+        copy=lambda repeat, _: (
+            f"id: {repeat.key} repeats position {repeat.positions[0]} (identical values)"
+        ),
+        contradiction=lambda repeat, position: (
+            f"id: {repeat.key} also at position(s) {repeat.others(position)} with different values"
+        ),
+    )
+    return ValidatedRows(valid, reasons)
 
 
 def _typed(checked: pd.DataFrame) -> pd.DataFrame:
