@@ -1,13 +1,19 @@
-"""`fraud_weekly_retrain`: retrain on all labelled history, then report whether `champion` moved.
+"""`fraud_weekly_retrain`: retrain on what was known at the week's end, then report the gate.
 
 The retrain task launches the Prefect retrain deployment and waits for it (a failed run fails
 the task with the Prefect state and URL). The promotion gate lives in the flow: a new version
 becomes `champion` only if it beats the current one on the same holdout; otherwise it is
 `challenger`.
 
+Point in time: the retrain trains as of the run's data-interval end (the cut): on events
+older than the cut by the label delay (`FRAUDPIPE_LABEL_DELAY_DAYS`), each with its latest
+label known at the cut. A re-run of a week therefore trains on the same rows, and returns the
+version that week registered.
+
 Schedule: weekly, Sunday midnight UTC, for the week just over. `catchup` is off on purpose: a
-retrain reads all labelled history, so a backfilled week would train on later days too and
-register a model for nothing; only the latest week is worth a run.
+backfilled week would be reproducible, but it registers a model trained on old knowledge that
+the gate then weighs against today's champion; a past week is retrained on purpose, with
+`airflow dags backfill` or a triggered run, not because the DAG was paused.
 
 Params: `model` (`logreg` or the `hgb` challenger) and `sample` (train on a stratified fraction
 of the training window, for quick runs; the holdout stays whole).
@@ -78,6 +84,7 @@ def fraud_weekly_retrain() -> None:
             logical_key=_logical_key(),
             model=params["model"],
             sample=params["sample"],
+            cut=context["data_interval_end"],
             origin=pipeline.airflow_origin(
                 context["dag"].dag_id, context["run_id"], context["ti"].task_id
             ),

@@ -194,6 +194,14 @@ class Settings(BaseSettings):
     holdout_days: int = Field(
         1, ge=1, description="The latest calendar days (UTC) of event time held out of training."
     )
+    label_delay_days: float = Field(
+        7.0,
+        ge=0.0,
+        le=365.0,
+        description="How long after its event a transaction's label from the source data is "
+        "known (chargebacks take days to weeks): a retrain as of a cut trains only on events "
+        "this much older than the cut (fraudpipe.model.point_in_time).",
+    )
 
     # Input bounds (fraudpipe.data.bounds)
     bounds_margin: float = Field(

@@ -35,6 +35,9 @@ pytestmark = pytest.mark.integration
 
 DAY_1 = date(2025, 9, 20)
 DAY_2 = date(2025, 9, 21)
+#: The weekly run's logical date: its cut (the data-interval end) leaves both days' labels
+#: mature at the default seven-day delay.
+RETRAIN_WEEK = date(2025, 10, 5)
 NORMALS_PER_DAY = 1_200
 FRAUDS_PER_DAY = 60
 
@@ -261,6 +264,7 @@ def test_failed_flow_fails_the_airflow_task_with_the_prefect_state(
 
 
 def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> None:
+    from fraudpipe.adapters.mlflow.registry import list_versions
     from fraudpipe.orchestration import pipeline
     from fraudpipe.orchestration.airflow_runner import load_dag, run_dag
     from fraudpipe.orchestration.deployments import INGEST_DEPLOYMENT, PUBLISH_DEPLOYMENT
@@ -276,7 +280,7 @@ def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> No
         pipeline.ingest(settings, target, logical_key=f"fraud_daily:{day.isoformat()}")
     assert pipeline.champion_version(settings) is None
 
-    weekly = run_dag(load_dag("fraud_weekly_retrain"), _midnight(DAY_2))
+    weekly = run_dag(load_dag("fraud_weekly_retrain"), _midnight(RETRAIN_WEEK))
     assert weekly.succeeded, weekly.task_states
     report = pipeline.retrain_report(settings, None)
     assert report.champion_after == report.latest_version == 1
@@ -298,10 +302,15 @@ def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> No
         assert first.transaction_offsets >= outcome.rows  # every row went through Kafka
 
         daily_again = run_dag(load_dag("fraud_daily"), _midnight(DAY_2), conf=conf)
-        weekly_again = run_dag(load_dag("fraud_weekly_retrain"), _midnight(DAY_2))
+        weekly_again = run_dag(load_dag("fraud_weekly_retrain"), _midnight(RETRAIN_WEEK))
 
     assert daily_again.succeeded, daily_again.task_states
     assert weekly_again.succeeded, weekly_again.task_states
+    # The cut is the run's data-interval end: `dag.test()` gives a run the interval a manual
+    # trigger gets, the one ending at its logical date. A re-run trains on the same rows.
+    versions = list_versions(settings)
+    assert [v.version for v in versions] == [1]
+    assert versions[0].tags["label_cut"] == "2025-10-05T00:00:00+00:00"
     assert _snapshot(settings, batch_id) == first
     # The flows did run again (new runs, no duplicates while one was active) and found
     # nothing to do: idempotence comes from the flows.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -46,18 +47,22 @@ def flow_settings(
     delete_registered_model(scoped)
 
 
-def test_the_weekly_flow_trains_from_the_database_and_sets_the_champion(
-    flow_settings: Settings,
+def test_the_weekly_flow_trains_as_of_its_cut_and_sets_the_champion(
+    flow_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     retrain_weekly = load_flow_entrypoint().retrain_weekly
-    frame = synthetic_history(days=2, rows_per_day=1500, fraud_rate=0.03, seed=5)
+    monkeypatch.setenv("FRAUDPIPE_LABEL_DELAY_DAYS", "1")
+    get_settings.cache_clear()
+    # Three days from 2025-09-20; as of 09-23 with labels a day late, the third is too young.
+    frame = synthetic_history(days=3, rows_per_day=1500, fraud_rate=0.03, seed=5)
     store_transactions(flow_settings, frame, "synthetic-flow-test", unlabelled_every=25)
+    cut = datetime(2025, 9, 23, tzinfo=UTC)
 
     with prefect_api(flow_settings):
-        state = retrain_weekly(return_state=True)
+        state = retrain_weekly(cut=cut, return_state=True)
         assert state.is_completed(), state.message
         summary = state.result()
-        rerun = retrain_weekly(return_state=True).result()
+        rerun = retrain_weekly(cut=cut, return_state=True).result()
 
     assert summary["model_name"] == flow_settings.model_name
     assert (summary["version"], summary["alias"], summary["newly_registered"]) == (
@@ -65,10 +70,22 @@ def test_the_weekly_flow_trains_from_the_database_and_sets_the_champion(
         "champion",
         True,
     )
-    assert summary["holdout"]["rows"] == int((frame.index % 25 != 0)[1500:].sum())
-    # Same data, same seed: the re-run finds the version it already registered (and the metrics
-    # that run logged) without training again.
+    # The holdout is the last day whose labels are mature at the cut: the second.
+    assert summary["holdout"]["rows"] == int((frame.index % 25 != 0)[1500:3000].sum())
+    assert (summary["label_cut"], summary["events_before"]) == (
+        "2025-09-23T00:00:00+00:00",
+        "2025-09-22T00:00:00+00:00",
+    )
+    # Same cut, same rows, same seed: the re-run finds the version it already registered (and
+    # the metrics that run logged) without training again.
     assert (rerun["version"], rerun["newly_registered"]) == (1, False)
     assert rerun["holdout"] == pytest.approx(summary["holdout"])
     client = MlflowClient(tracking_uri=flow_settings.mlflow_tracking_uri)
-    assert client.get_model_version_by_alias(flow_settings.model_name, "champion").version == "1"
+    champion = client.get_model_version_by_alias(flow_settings.model_name, "champion")
+    assert champion.version == "1"
+    assert champion.tags["label_cut"] == "2025-09-23T00:00:00+00:00"
+    params = client.get_run(champion.run_id).data.params
+    assert params["label_cut"] == "2025-09-23T00:00:00+00:00"
+    assert float(params["label_delay_days"]) == 1.0
+    assert params["training_set_digest"] == champion.tags["training_set_digest"]
+    assert len(params["training_set_digest"]) == 64

@@ -6,18 +6,18 @@ ingestion writes them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from model_frames import store_transactions, synthetic_history
 
-from fraudpipe.adapters.postgres.history import load_labelled_history, read_labelled_history
+from fraudpipe.adapters.postgres.history import read_labelled_history
 from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import TrainingDataError
+from fraudpipe.model.point_in_time import LabelCut
 
 pytestmark = pytest.mark.integration
 
@@ -50,21 +50,8 @@ def test_the_app_role_reads_every_labelled_row_exactly(
     )
 
 
-def test_since_keeps_only_later_rows(stored: tuple[Settings, pd.DataFrame]) -> None:
-    settings, frame = stored
-    second_day = datetime(2025, 9, 21, tzinfo=UTC)
-    engine = sa.create_engine(settings.app_db_url)
-    try:
-        loaded = load_labelled_history(engine, since=second_day)
-    finally:
-        engine.dispose()
-    cut = int(second_day.timestamp() * 1000)
-    expected = frame.loc[frame["stored_label"].notna() & (frame["event_time"] >= cut)]
-    assert len(loaded) == len(expected) > 0
-    assert loaded["event_time"].min() >= cut
-
-
 def test_no_labelled_rows_is_a_named_error(stored: tuple[Settings, pd.DataFrame]) -> None:
     settings, _ = stored
-    with pytest.raises(TrainingDataError, match="no labelled transactions since 2030"):
-        read_labelled_history(settings, since=datetime(2030, 1, 1, tzinfo=UTC))
+    before_any = LabelCut(datetime(2025, 9, 20, tzinfo=UTC), timedelta(0))
+    with pytest.raises(TrainingDataError, match="no labelled transactions before 2025-09-20"):
+        read_labelled_history(settings, before_any)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -48,18 +49,29 @@ def train_cmd(
     register: Annotated[
         bool, typer.Option(help="Log, register and gate the model in MLflow.")
     ] = True,
+    cut: Annotated[
+        str | None,
+        typer.Option(
+            help="Train as of this moment (ISO 8601 with its UTC offset): events older than "
+            "the label delay, labels known then. Default: now.",
+            callback=lambda value: _moment(value) and value,
+        ),
+    ] = None,
 ) -> None:
     """Train on labelled history, evaluate on the latest days, register, and gate promotion."""
     from rich.progress import Progress
 
     from fraudpipe.adapters.postgres.history import read_labelled_history
+    from fraudpipe.model.point_in_time import LabelCut
     from fraudpipe.model.training import TrainingConfig, train_model
     from fraudpipe.retrain import retrain
     from fraudpipe.retrain.ulb_history import history_from_ulb_csv
 
     settings = get_settings()
+    delay = timedelta(days=settings.label_delay_days)
+    as_of = None if csv else LabelCut(_moment(cut) or datetime.now(UTC), delay)
     with console.status("loading labelled history ..."):
-        history = history_from_ulb_csv(csv) if csv else read_labelled_history(settings)
+        history = history_from_ulb_csv(csv) if csv else read_labelled_history(settings, as_of)
     config = TrainingConfig(
         model="hgb" if model is ModelKindChoice.hgb else "logreg",
         seed=seed,
@@ -73,10 +85,11 @@ def train_cmd(
             progress.update(task, description=what, completed=done, total=total)
 
         if register:
-            outcome = retrain(history, config, settings, on_progress=report)
+            outcome = retrain(history, config, settings, on_progress=report, cut=as_of)
             result, registered = outcome.result, outcome.registered
         else:
-            result, registered = train_model(history, config, on_progress=report), None
+            result = train_model(history, config, on_progress=report, cut=as_of)
+            registered = None
 
     if result is not None:
         c = result.chosen
@@ -95,6 +108,18 @@ def train_cmd(
             f"{registered.name} {state} version {registered.version} → "
             f"[bold]{registered.alias}[/]: {registered.reason}"
         )
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time") from exc
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{text!r} has no UTC offset (add Z or +00:00)")
+    return moment
 
 
 def print_holdout(m: dict[str, float]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fraudpipe.model.training import (
     THRESHOLD_RULE,
     VALIDATION_SCHEME,
@@ -14,6 +16,18 @@ _MODEL_NAMES = {
     "hgb": "histogram gradient boosting",
 }
 _STRENGTH_NAMES = {"logreg": "C", "hgb": "learning_rate"}
+
+
+def _known(result: TrainingResult) -> str:
+    cut = result.cut
+    if cut is None:
+        return "Labels: every label stored when the history was read."
+    days = cut.label_delay / timedelta(days=1)
+    return (
+        f"Point in time: as of {cut.cut:%Y-%m-%d %H:%M} UTC, events before "
+        f"{cut.mature_before:%Y-%m-%d %H:%M} UTC (labels {days:g} day(s) old or more), each with "
+        "its latest label known at the cut."
+    )
 
 
 def _window(window: DataWindow) -> str:
@@ -53,7 +67,9 @@ inside the logged pipeline; the `fraudpipe` package must be importable where it 
 - Training window: {_window(result.train_window)}; {sample}.
 - Holdout (latest {cfg.holdout_days} day(s) of event time, never seen by training or the
   search): {_window(result.holdout_window)}.
-- Training fingerprint: `{result.fingerprint[:16]}`.
+- {_known(result)}
+- Training fingerprint: `{result.fingerprint[:16]}`; training set digest
+  `{result.training_set_digest[:16]}`.
 
 ## How it was chosen
 - Validation: {VALIDATION_SCHEME}, {cfg.validation_folds} folds. Time order because the model

@@ -34,6 +34,7 @@ from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ConfigurationError, TrainingDataError
 from fraudpipe.model.evaluation import ScorerMetrics, evaluate_scores, max_f1_threshold
 from fraudpipe.model.features import MS_PER_DAY, build_preprocessor
+from fraudpipe.model.point_in_time import LabelCut
 from fraudpipe.model.schema import validate_labelled_frame
 
 ModelKind = Literal["logreg", "hgb"]
@@ -185,6 +186,10 @@ class TrainingResult:
     search_seconds: float
     fit_seconds: float
     fingerprint: str
+    #: The rows trained and evaluated on, as a set (`training_set_digest`).
+    training_set_digest: str = ""
+    #: What the history was allowed to know, when it was read as of a moment.
+    cut: LabelCut | None = None
 
 
 def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -338,14 +343,19 @@ def _code_digest() -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
 
 
+def training_set_digest(frame: pd.DataFrame) -> str:
+    """A digest of the rows as a set (order does not count): equal digests, equal training sets."""
+    row_hashes = pd.util.hash_pandas_object(canonical_order(frame), index=False)
+    return hashlib.sha256(row_hashes.to_numpy().tobytes()).hexdigest()
+
+
 def fingerprint(frame: pd.DataFrame, config: TrainingConfig) -> str:
     """A digest of the rows (as a set), the configuration and the training code.
 
     Equal digests mean the same model: a re-run with an equal digest may reuse the earlier one.
     """
     digest = hashlib.sha256()
-    row_hashes = pd.util.hash_pandas_object(canonical_order(frame), index=False)
-    digest.update(row_hashes.to_numpy().tobytes())
+    digest.update(training_set_digest(frame).encode())
     decisive = {k: v for k, v in asdict(config).items() if k != "threads"}
     digest.update(json.dumps(decisive, sort_keys=True, default=str).encode())
     digest.update(f"sklearn={sklearn.__version__};code={_code_digest()}".encode())
@@ -356,6 +366,7 @@ def train_model(
     history: pd.DataFrame,
     config: TrainingConfig | None = None,
     on_progress: ProgressCallback | None = None,
+    cut: LabelCut | None = None,
 ) -> TrainingResult:
     """Choose hyper-parameters inside the training window, fit, and evaluate on the holdout.
 
@@ -363,6 +374,7 @@ def train_model(
         history: Labelled history: ``MODEL_INPUT_COLUMNS`` plus ``label``, in any row order.
         config: Model kind, seed, holdout and search settings.
         on_progress: Called as ``(what, done, total)`` while the search runs.
+        cut: The moment ``history`` was read as of, kept with the result for its record.
 
     Returns:
         The fitted pipeline, its threshold, search table, holdout metrics and data windows.
@@ -373,11 +385,14 @@ def train_model(
     config = config or TrainingConfig()
     validate_labelled_frame(history)
     with threadpool_limits(limits=config.threads, user_api="openmp"):
-        return _train(history, config, on_progress)
+        return _train(history, config, on_progress, cut)
 
 
 def _train(
-    history: pd.DataFrame, config: TrainingConfig, on_progress: ProgressCallback | None
+    history: pd.DataFrame,
+    config: TrainingConfig,
+    on_progress: ProgressCallback | None,
+    cut: LabelCut | None,
 ) -> TrainingResult:
     frame = canonical_order(history)
     train, holdout = split_holdout(frame, config.holdout_days)
@@ -419,4 +434,6 @@ def _train(
         search_seconds=search_seconds,
         fit_seconds=fit_seconds,
         fingerprint=fingerprint(frame, config),
+        training_set_digest=training_set_digest(frame),
+        cut=cut,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fraudpipe.adapters.postgres.reporting import BatchOutcome, app_engine, batch_outcomes
@@ -133,20 +133,22 @@ def retrain(
     logical_key: str,
     model: str = "logreg",
     sample: float | None = None,
+    cut: datetime | None = None,
     origin: Sequence[str] = (),
 ) -> FlowRunResult:
-    """Run the retrain deployment (labelled history → gate) and wait for it.
+    """Run the retrain deployment (labelled history as of `cut` → gate) and wait for it.
 
     Args:
         settings: Where Prefect is, and the run scope.
         logical_key: What makes two calls the same run (the weekly DAG's logical date).
         model: `logreg` or the `hgb` challenger.
         sample: Train on this stratified fraction of the training window (None: all of it).
+        cut: Train on what was known at this moment (None: now).
     """
     return run_deployment_and_wait(
         settings,
         RETRAIN_DEPLOYMENT,
-        {"model": model, "sample": sample},
+        {"model": model, "sample": sample, "cut": cut.isoformat() if cut else None},
         logical_key=logical_key,
         origin=origin,
         timeout=RETRAIN_TIMEOUT_SECONDS,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from fraudpipe.adapters.mlflow.registry import RegisteredVersion, find_registered, register_and_gate
 from fraudpipe.config import Settings
+from fraudpipe.model.point_in_time import LabelCut
 from fraudpipe.model.schema import validate_labelled_frame
 from fraudpipe.model.training import (
     ProgressCallback,
@@ -34,11 +35,19 @@ def retrain(
     config: TrainingConfig,
     settings: Settings,
     on_progress: ProgressCallback | None = None,
+    cut: LabelCut | None = None,
 ) -> RetrainOutcome:
     """Train on ``history`` and register the version, unless this exact training already ran.
 
     The fingerprint covers the rows (as a set) and the configuration, so a re-run on unchanged
     data returns the version registered before without spending the search again.
+
+    Args:
+        history: The labelled frame to train on.
+        config: Everything besides the data that decides the model.
+        settings: Where MLflow is, and the gate's settings.
+        on_progress: Called as ``(what, done, total)`` while the search runs.
+        cut: The moment ``history`` was read as of (`read_labelled_history`), for the record.
 
     Raises:
         TrainingDataError: The history cannot be trained or evaluated on.
@@ -48,5 +57,5 @@ def retrain(
     earlier = find_registered(settings, fingerprint(history, config))
     if earlier is not None:
         return RetrainOutcome(earlier, None)
-    result = train_model(history, config, on_progress)
+    result = train_model(history, config, on_progress, cut)
     return RetrainOutcome(register_and_gate(result, settings), result)

@@ -119,13 +119,22 @@ class AirflowClient:
         *,
         conf: dict[str, Any] | None = None,
         run_id: str | None = None,
+        interval: tuple[datetime, datetime] | None = None,
     ) -> DagRun:
         """Create a run for `logical_date` (timezone-aware), or return the one that exists.
 
         Idempotent: a run for that logical date already there (Airflow answers 409) is returned
         as it is, whatever its state, so a re-run of the caller never doubles a day.
+
+        Args:
+            interval: The run's data interval (start, end). Without it Airflow infers the
+                interval of a manual run as the one *ending* at `logical_date`, while a
+                scheduled run's interval starts there.
         """
         body: dict[str, Any] = {"logical_date": logical_date.isoformat(), "conf": conf or {}}
+        if interval is not None:
+            body["data_interval_start"] = interval[0].isoformat()
+            body["data_interval_end"] = interval[1].isoformat()
         if run_id is not None:
             body["dag_run_id"] = run_id
         response = self._send("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)

@@ -59,6 +59,8 @@ def _run_params(result: TrainingResult) -> dict[str, str | int | float | bool | 
         "holdout_start": result.holdout_window.start.isoformat(),
         "holdout_end": result.holdout_window.end.isoformat(),
         "training_fingerprint": result.fingerprint,
+        "training_set_digest": result.training_set_digest,
+        **(result.cut.as_params() if result.cut is not None else {}),
     }
 
 
@@ -172,6 +174,7 @@ def version_tags(result: TrainingResult) -> dict[str, str]:
     m = result.holdout_metrics
     return {
         "training_fingerprint": result.fingerprint,
+        "training_set_digest": result.training_set_digest,
         "model_kind": result.config.model,
         "threshold": repr(result.threshold),
         "imbalance": result.chosen.imbalance,
@@ -182,4 +185,5 @@ def version_tags(result: TrainingResult) -> dict[str, str]:
         "holdout_roc_auc": repr(m.roc_auc),
         "holdout_recall_at_1pct_fpr": repr(m.recall_at_1pct_fpr),
         "holdout_precision_at_100": repr(m.precision_at_100),
+        **({"label_cut": result.cut.cut.isoformat()} if result.cut is not None else {}),
     }
