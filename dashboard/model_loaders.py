@@ -38,3 +38,8 @@ def curve_plots(tracking_uri: str, model_name: str, run_id: str) -> dict[str, by
 @st.cache_data(show_spinner=False)
 def coefficients(tracking_uri: str, model_name: str, version: int) -> pd.DataFrame | None:
     return model_history.coefficients(_mlflow_settings(tracking_uri, model_name), version)
+
+
+@st.cache_data(show_spinner=False)
+def alert_tradeoff(tracking_uri: str, model_name: str, run_id: str) -> pd.DataFrame | None:
+    return model_history.alert_tradeoff(_mlflow_settings(tracking_uri, model_name), run_id)

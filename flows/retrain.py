@@ -19,6 +19,7 @@ from fraudpipe.adapters.postgres.history import read_labelled_history
 from fraudpipe.config import get_settings
 from fraudpipe.logs import configure_logging
 from fraudpipe.model.point_in_time import LabelCut
+from fraudpipe.model.thresholds import rule_from
 from fraudpipe.model.training import TrainingConfig
 from fraudpipe.retrain import RetrainOutcome, retrain
 
@@ -71,7 +72,11 @@ def retrain_weekly(
     configure_logging(json=True)
     settings = get_settings()
     config = TrainingConfig(
-        model=model, seed=seed, holdout_days=settings.holdout_days, train_sample=sample
+        model=model,
+        seed=seed,
+        holdout_days=settings.holdout_days,
+        train_sample=sample,
+        threshold_rule=rule_from(settings),
     )
     delay = timedelta(days=settings.label_delay_days)
     as_of = LabelCut(cut, delay) if cut is not None else LabelCut.now(delay)

@@ -79,6 +79,15 @@ elif versions is not None:
                 col.image(plots[kind], caption=f"{kind.upper()} curve, v{version} holdout")
     else:
         st.info(f"v{version}'s run logged no PR/ROC plots; see the curves on scored traffic below.")
+    tradeoff = model_loaders.alert_tradeoff(uri, name, str(row["run_id"]))
+    if tradeoff is not None and not tradeoff.empty:
+        budget = row["alert_budget_per_day"]
+        budget = int(budget) if pd.notna(budget) else None
+        st.plotly_chart(
+            charts.alert_tradeoff(tradeoff, float(row["threshold"]), budget),
+            key="models_tradeoff",
+        )
+        st.caption(f"v{version}'s threshold rule: {row['threshold_rule'] or 'not recorded'}.")
     try:
         coefs = model_loaders.coefficients(uri, name, version)
     except FraudpipeError as exc:

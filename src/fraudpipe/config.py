@@ -194,6 +194,22 @@ class Settings(BaseSettings):
     holdout_days: int = Field(
         1, ge=1, description="The latest calendar days (UTC) of event time held out of training."
     )
+    threshold_rule: Literal["budget", "cost", "max_f1"] = Field(
+        "budget",
+        description="Where a training puts the alert threshold: at most alert_budget_per_day "
+        "alerts a day (budget), the least expected loss with review_cost per alert (cost), or "
+        "the best F1 (max_f1). See fraudpipe.model.thresholds.",
+    )
+    alert_budget_per_day: int = Field(
+        300, ge=1, le=10_000_000, description="Alerts the analysts can review a day."
+    )
+    review_cost: float = Field(
+        5.0,
+        gt=0.0,
+        lt=1e9,
+        description="What reviewing one alert costs, in the transactions' currency (the cost "
+        "rule weighs it against the amount a missed fraud loses).",
+    )
     label_delay_days: float = Field(
         7.0,
         ge=0.0,

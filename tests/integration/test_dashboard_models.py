@@ -84,6 +84,11 @@ def test_logged_curve_plots_and_coefficients(
     assert "amount" in coefficients["feature"].tolist()
     assert "v14" in coefficients["feature"].tolist()
 
+    tradeoff = model_history.alert_tradeoff(settings, registrations[0].run_id)
+    assert tradeoff is not None
+    assert list(tradeoff.columns) == ["threshold", "alerts_per_day", "recall", "precision"]
+    assert tradeoff["recall"].is_monotonic_increasing and tradeoff["recall"].iat[-1] == 1.0
+
 
 def test_an_unreachable_registry_is_named(stack: Settings) -> None:
     down = stack.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:1"})
@@ -128,7 +133,9 @@ def test_models_page_shows_versions_champion_plots_and_coefficients(
     assert shown["Registered versions"] == "2"
     assert at.selectbox[0].value == champion
     assert len(at.image) == 2  # the run's PR and ROC plots
-    assert len(at.get("plotly_chart")) == 2  # holdout metrics and coefficients
+    # Holdout metrics, the alert trade-off and the coefficients.
+    assert len(at.get("plotly_chart")) == 3
+    assert any("threshold rule: max F1" in c.value for c in at.caption)
     versions_table = at.dataframe[0].value
     assert versions_table["version"].tolist() == [2, 1]
 

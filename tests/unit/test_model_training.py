@@ -10,6 +10,7 @@ from model_frames import normal_and_fraud_rows, synthetic_history
 from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ConfigurationError, TrainingDataError
 from fraudpipe.model.features import MS_PER_DAY
+from fraudpipe.model.thresholds import ThresholdRule
 from fraudpipe.model.training import (
     Candidate,
     TrainingConfig,
@@ -137,6 +138,27 @@ def test_a_training_sample_never_touches_the_holdout(
     sampled = train_model(history, config(train_sample=0.5))
     assert sampled.holdout_window == full.holdout_window
     assert sampled.train_window.rows == pytest.approx(full.train_window.rows / 2, abs=2)
+
+
+@pytest.mark.parametrize("per_day", [5, 40])
+def test_a_review_budget_caps_the_holdout_alerts_and_changes_nothing_else(
+    history: pd.DataFrame, trained: TrainingResult, per_day: int
+) -> None:
+    budgeted = train_model(history, config(threshold_rule=ThresholdRule("budget", per_day)))
+    flagged = int((budgeted.holdout_scores >= budgeted.threshold).sum())
+    assert 0 < flagged <= per_day * budgeted.config.holdout_days
+    m = budgeted.holdout_metrics
+    assert m.true_positives + m.false_positives == flagged
+    # The rule moves the threshold only: the same model, the same ranking.
+    np.testing.assert_array_equal(budgeted.holdout_scores, trained.holdout_scores)
+    assert budgeted.fingerprint != trained.fingerprint
+
+
+def test_the_tradeoff_curve_is_kept_with_the_result(trained: TrainingResult) -> None:
+    curve = trained.tradeoff
+    assert list(curve.columns) == ["threshold", "alerts_per_day", "recall", "precision"]
+    assert curve["recall"].iat[-1] == 1.0
+    assert curve["alerts_per_day"].iat[-1] == len(trained.holdout)
 
 
 def test_hgb_challenger_trains_through_the_same_path(history: pd.DataFrame) -> None:

@@ -63,6 +63,7 @@ def train_cmd(
 
     from fraudpipe.adapters.postgres.history import read_labelled_history
     from fraudpipe.model.point_in_time import LabelCut
+    from fraudpipe.model.thresholds import rule_from
     from fraudpipe.model.training import TrainingConfig, train_model
     from fraudpipe.retrain import retrain
     from fraudpipe.retrain.ulb_history import history_from_ulb_csv
@@ -76,6 +77,7 @@ def train_cmd(
         model="hgb" if model is ModelKindChoice.hgb else "logreg",
         seed=seed,
         holdout_days=holdout_days or settings.holdout_days,
+        threshold_rule=rule_from(settings),
         train_sample=sample or None,
     )
     with Progress(console=console, transient=True) as progress:

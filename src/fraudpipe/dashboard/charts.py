@@ -276,3 +276,35 @@ def coefficients(coefs: pd.DataFrame, top: int = 20) -> go.Figure:
     _layout(fig, "What drives the score (largest coefficients)")
     fig.update_layout(height=max(HEIGHT, 22 * len(frame)))
     return fig
+
+
+def alert_tradeoff(curve: pd.DataFrame, threshold: float, budget: int | None) -> go.Figure:
+    """Recall and precision against alerts a day, with the version's threshold marked.
+
+    Args:
+        curve: `fraudpipe.model.thresholds.alert_tradeoff`'s frame.
+        threshold: The version's alert threshold.
+        budget: The review budget it was fitted to, if it was.
+    """
+    fig = go.Figure()
+    for metric in ("recall", "precision"):
+        fig.add_trace(
+            go.Scatter(x=curve["alerts_per_day"], y=curve[metric], mode="lines", name=metric)
+        )
+    within = curve[curve["threshold"] >= threshold]
+    if not within.empty:
+        point = within.iloc[-1]
+        fig.add_trace(
+            go.Scatter(
+                x=[point["alerts_per_day"]] * 2,
+                y=[point["recall"], point["precision"]],
+                mode="markers",
+                marker={"size": 11, "symbol": "diamond"},
+                name=f"threshold {threshold:.4g}",
+            )
+        )
+    if budget is not None:
+        fig.add_vline(x=budget, line_dash="dot", annotation_text=f"budget {budget:,}/day")
+    fig.update_xaxes(type="log", title="alerts a day (holdout)")
+    fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, "Alerts a day against recall and precision")

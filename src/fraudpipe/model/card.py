@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fraudpipe.model.training import (
-    THRESHOLD_RULE,
     VALIDATION_SCHEME,
     DataWindow,
     TrainingResult,
@@ -80,7 +79,7 @@ inside the logged pipeline; the `fraudpipe` package must be importable where it 
   {_STRENGTH_NAMES[cfg.model]}; best mean validation average precision wins.
 - Chosen: imbalance **{chosen.imbalance}**, hour of day **{"on" if chosen.use_hour else "off"}**,
   {_STRENGTH_NAMES[cfg.model]} **{chosen.strength:g}**, seed {cfg.seed}.
-- Threshold rule: {THRESHOLD_RULE}.
+- Threshold rule: {result.config.threshold_rule.describe()}.
 
 | imbalance | hour | {_STRENGTH_NAMES[cfg.model]} | mean AP | AP per fold |
 |---|---|---|---|---|

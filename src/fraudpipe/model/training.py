@@ -36,12 +36,17 @@ from fraudpipe.model.evaluation import ScorerMetrics, evaluate_scores, max_f1_th
 from fraudpipe.model.features import MS_PER_DAY, build_preprocessor
 from fraudpipe.model.point_in_time import LabelCut
 from fraudpipe.model.schema import validate_labelled_frame
+from fraudpipe.model.thresholds import (
+    ThresholdRule,
+    alert_tradeoff,
+    budget_threshold,
+    cost_threshold,
+)
 
 ModelKind = Literal["logreg", "hgb"]
 Imbalance = Literal["none", "class_weight", "downsample"]
 ProgressCallback = Callable[[str, int, int], None]
 
-THRESHOLD_RULE = "max F1 on pooled out-of-fold validation scores inside the training window"
 VALIDATION_SCHEME = "TimeSeriesSplit (expanding window) on event-time order of the training window"
 
 
@@ -91,6 +96,7 @@ class TrainingConfig:
         candidates: The search grid; ``None`` means ``default_candidates(model)``.
         hgb_max_iter: Boosting rounds (no early stopping: it would carve a random, not
             time-ordered, validation split out of the training data).
+        threshold_rule: Where the alert threshold goes (`fraudpipe.model.thresholds`).
         threads: OpenMP threads for fitting and scoring (gradient boosting uses them; ``None``
             lets it take every core). Results do not depend on it, so it is not part of the
             fingerprint.
@@ -104,6 +110,7 @@ class TrainingConfig:
     train_sample: float | None = None
     candidates: tuple[Candidate, ...] | None = None
     hgb_max_iter: int = 200
+    threshold_rule: ThresholdRule = field(default_factory=ThresholdRule)
     # One thread by default: on a small machine shared with the services, OpenMP threads that
     # wait on each other at every barrier made boosting 8× slower than a single thread.
     threads: int | None = 1
@@ -190,6 +197,8 @@ class TrainingResult:
     training_set_digest: str = ""
     #: What the history was allowed to know, when it was read as of a moment.
     cut: LabelCut | None = None
+    #: Alerts a day against recall and precision on the holdout (`alert_tradeoff`).
+    tradeoff: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -407,9 +416,6 @@ def _train(
     search, out_of_fold = search_candidates(train, config, on_progress)
     # max() keeps the first of equal scores, so ties go to the earlier (simpler) grid point.
     best = max(search, key=lambda s: s.mean_average_precision)
-    folds = TimeSeriesSplit(n_splits=config.validation_folds).split(train)
-    val_labels = np.concatenate([train[LABEL_COLUMN].to_numpy()[v] for _, v in folds])
-    threshold = max_f1_threshold(val_labels, out_of_fold[best.candidate])
     search_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -419,6 +425,7 @@ def _train(
     fit_seconds = time.perf_counter() - started
 
     holdout_scores = fraud_scores(pipeline, holdout)
+    threshold = _place_threshold(config, train, out_of_fold[best.candidate], holdout_scores)
     metrics = evaluate_scores(holdout[LABEL_COLUMN].to_numpy(), holdout_scores, threshold)
     return TrainingResult(
         config=config,
@@ -436,4 +443,26 @@ def _train(
         fingerprint=fingerprint(frame, config),
         training_set_digest=training_set_digest(frame),
         cut=cut,
+        tradeoff=alert_tradeoff(
+            holdout[LABEL_COLUMN].to_numpy(), holdout_scores, config.holdout_days
+        ),
     )
+
+
+def _place_threshold(
+    config: TrainingConfig,
+    train: pd.DataFrame,
+    validation_scores: npt.NDArray[np.float64],
+    holdout_scores: npt.NDArray[np.float64],
+) -> float:
+    """The alert threshold by the configured rule (`fraudpipe.model.thresholds`)."""
+    rule = config.threshold_rule
+    if rule.kind == "budget":
+        return budget_threshold(holdout_scores, config.holdout_days, rule.alerts_per_day)
+    folds = TimeSeriesSplit(n_splits=config.validation_folds).split(train)
+    validation = np.concatenate([v for _, v in folds])
+    labels = train[LABEL_COLUMN].to_numpy()[validation]
+    if rule.kind == "cost":
+        amounts = train["amount"].to_numpy()[validation]
+        return cost_threshold(labels, validation_scores, amounts, rule.review_cost)
+    return max_f1_threshold(labels, validation_scores)

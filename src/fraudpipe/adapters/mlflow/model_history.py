@@ -1,5 +1,5 @@
 """MLflow reads for the Models page: versions with their holdout metrics, the champion's moves,
-logged evaluation plots and what drives a logistic-regression score.
+logged evaluation plots, the alert trade-off and what drives a logistic-regression score.
 
 Everything goes through the registry adapter (`fraudpipe.adapters.mlflow.registry`), which raises
 `ServiceUnavailableError` when the tracking server is down.
@@ -7,6 +7,7 @@ Everything goes through the registry adapter (`fraudpipe.adapters.mlflow.registr
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from fraudpipe.adapters.mlflow.registry import (
     load_model_version,
     require_mlflow,
 )
+from fraudpipe.adapters.mlflow.run_logging import TRADEOFF_ARTIFACT
 from fraudpipe.config import Settings
 from fraudpipe.model.coefficients import COEFFICIENTS_ARTIFACT, from_artifact, linear_coefficients
 
@@ -43,6 +45,8 @@ VERSION_COLUMNS: Final = [
     "replaced_version",
     "model_kind",
     "threshold",
+    "threshold_rule",
+    "alert_budget_per_day",
     "holdout_start",
     "holdout_end",
     "run_id",
@@ -59,7 +63,8 @@ def versions_frame(settings: Settings) -> pd.DataFrame:
     """Every registered version of ``settings.model_name``, newest first.
 
     Columns: version, registration time, aliases, the promotion gate's decision and reason,
-    the champion it was compared with, model kind, threshold, holdout window, run id and the
+    the champion it was compared with, model kind, threshold and its rule (with the review
+    budget it fits, if any), holdout window, run id and the
     holdout metrics recorded on the version. Empty when nothing is registered yet.
 
     Raises:
@@ -75,6 +80,8 @@ def versions_frame(settings: Settings) -> pd.DataFrame:
             "replaced_version": v.tags.get("promotion_champion_version", ""),
             "model_kind": v.tags.get("model_kind", ""),
             "threshold": _float_tag(v.tags, "threshold"),
+            "threshold_rule": v.tags.get("threshold_rule", ""),
+            "alert_budget_per_day": _float_tag(v.tags, "alert_budget_per_day"),
             "holdout_start": v.tags.get("holdout_start", ""),
             "holdout_end": v.tags.get("holdout_end", ""),
             "run_id": v.run_id,
@@ -148,14 +155,35 @@ def coefficients(settings: Settings, version: int) -> pd.DataFrame | None:
     require_mlflow(settings)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     run_id = client.get_model_version(settings.model_name, str(version)).run_id
-    folder, name = COEFFICIENTS_ARTIFACT.rsplit("/", 1)
-    if run_id and name in {Path(a.path).name for a in client.list_artifacts(run_id, folder)}:
-        with tempfile.TemporaryDirectory(prefix="fraudpipe-dashboard-") as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id,
-                artifact_path=COEFFICIENTS_ARTIFACT,
-                dst_path=tmp,
-                tracking_uri=settings.mlflow_tracking_uri,
-            )
-            return from_artifact(json.loads(Path(local).read_text()))
+    text = _artifact_text(client, settings, run_id, COEFFICIENTS_ARTIFACT) if run_id else None
+    if text is not None:
+        return from_artifact(json.loads(text))
     return linear_coefficients(load_model_version(settings, version).pipeline)
+
+
+@runs_as("reader")
+def alert_tradeoff(settings: Settings, run_id: str) -> pd.DataFrame | None:
+    """Alerts a day against recall and precision on the run's holdout (None if not logged).
+
+    Raises:
+        ServiceUnavailableError: MLflow is not reachable.
+    """
+    require_mlflow(settings)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    text = _artifact_text(client, settings, run_id, TRADEOFF_ARTIFACT)
+    return pd.read_csv(io.StringIO(text)) if text is not None else None
+
+
+def _artifact_text(client: MlflowClient, settings: Settings, run_id: str, path: str) -> str | None:
+    """A small text artifact of a run, or None if the run did not log it."""
+    folder, name = path.rsplit("/", 1)
+    if name not in {Path(a.path).name for a in client.list_artifacts(run_id, folder)}:
+        return None
+    with tempfile.TemporaryDirectory(prefix="fraudpipe-dashboard-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path=path,
+            dst_path=tmp,
+            tracking_uri=settings.mlflow_tracking_uri,
+        )
+        return Path(local).read_text()

@@ -17,10 +17,12 @@ from fraudpipe.model.card import render_model_card
 from fraudpipe.model.coefficients import COEFFICIENTS_ARTIFACT, as_artifact, linear_coefficients
 from fraudpipe.model.features import TRUSTED_CALLABLES
 from fraudpipe.model.plots import confusion_matrix_figure, pr_curve_figure, roc_curve_figure
-from fraudpipe.model.training import THRESHOLD_RULE, VALIDATION_SCHEME, TrainingResult
+from fraudpipe.model.training import VALIDATION_SCHEME, TrainingResult
 from fraudpipe.model.trust import reference_of
 
 MODEL_ARTIFACT: Final = "model"
+#: Alerts a day against recall and precision on the holdout, at many thresholds.
+TRADEOFF_ARTIFACT: Final = "evaluation/alert_tradeoff.csv"
 
 # skops loads only types it is told to trust; these are ours plus sklearn's tree predictor.
 SKOPS_TRUSTED_TYPES: Final = [
@@ -53,7 +55,10 @@ def _run_params(result: TrainingResult) -> dict[str, str | int | float | bool | 
         "normals_per_fraud": cfg.normals_per_fraud,
         "train_sample": cfg.train_sample,
         "hgb_max_iter": cfg.hgb_max_iter if cfg.model == "hgb" else None,
-        "threshold_rule": THRESHOLD_RULE,
+        "threshold_rule": result.config.threshold_rule.describe(),
+        "threshold_kind": result.config.threshold_rule.kind,
+        "alert_budget_per_day": result.config.threshold_rule.alerts_per_day,
+        "review_cost": result.config.threshold_rule.review_cost,
         "train_start": result.train_window.start.isoformat(),
         "train_end": result.train_window.end.isoformat(),
         "holdout_start": result.holdout_window.start.isoformat(),
@@ -139,6 +144,7 @@ def log_training_run(
         if coefficients is not None:
             mlflow.log_dict(as_artifact(coefficients), COEFFICIENTS_ARTIFACT)
         mlflow.log_text(_search_table(result), "evaluation/search.csv")
+        mlflow.log_text(result.tradeoff.to_csv(index=False), TRADEOFF_ARTIFACT)
         mlflow.log_text(render_model_card(result, settings.model_name), "model_card.md")
         info = mlflow.sklearn.log_model(
             result.pipeline,
@@ -152,7 +158,7 @@ def log_training_run(
             # with another version's threshold.
             metadata={
                 "threshold": result.threshold,
-                "threshold_rule": THRESHOLD_RULE,
+                "threshold_rule": result.config.threshold_rule.describe(),
                 "model_input_columns": MODEL_INPUT_COLUMNS,
                 "training_fingerprint": result.fingerprint,
                 # Checked before the version may serve (fraudpipe.model.trust).
@@ -171,7 +177,7 @@ def log_training_run(
 
 def version_tags(result: TrainingResult) -> dict[str, str]:
     """Registered-version tags: fingerprint, threshold and headline holdout metrics (strings)."""
-    m = result.holdout_metrics
+    m, rule = result.holdout_metrics, result.config.threshold_rule
     return {
         "training_fingerprint": result.fingerprint,
         "training_set_digest": result.training_set_digest,
@@ -185,5 +191,7 @@ def version_tags(result: TrainingResult) -> dict[str, str]:
         "holdout_roc_auc": repr(m.roc_auc),
         "holdout_recall_at_1pct_fpr": repr(m.recall_at_1pct_fpr),
         "holdout_precision_at_100": repr(m.precision_at_100),
+        "threshold_rule": rule.describe(),
+        **({"alert_budget_per_day": str(rule.alerts_per_day)} if rule.kind == "budget" else {}),
         **({"label_cut": result.cut.cut.isoformat()} if result.cut is not None else {}),
     }
