@@ -503,7 +503,7 @@ def forget_predictions(settings: Settings) -> None:
     """Empty the bench database's predictions, so the next run writes new rows, not
     redeliveries (the owner's right; the pipeline's role may not)."""
     with connect(settings, "owner", autocommit=True) as conn:
-        conn.execute("TRUNCATE predictions")
+        conn.execute("TRUNCATE predictions, alert_reasons")
 
 
 def two_processes(

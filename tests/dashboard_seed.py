@@ -162,6 +162,20 @@ def seed_synthetic(settings: Settings, data: SyntheticData) -> None:
             """,
             params,
         )
+        # Each alert's two reasons, as the scorer words them.
+        conn.execute(
+            """
+            INSERT INTO alert_reasons (transaction_id, model_version, rank, feature, contribution,
+                                       description, method)
+            SELECT p.transaction_id, p.model_version, r.rank, r.feature, r.contribution,
+                   r.feature || ' (an anonymised behaviour component) = '
+                       || round(t.v14::numeric, 2) || ', far below normal', 'linear'
+            FROM predictions p JOIN transactions t ON t.transaction_id = p.transaction_id,
+                 (VALUES (1::smallint, 'v14', 2.5::float8), (2::smallint, 'v17', 1.25::float8))
+                     AS r(rank, feature, contribution)
+            WHERE p.is_fraud
+            """
+        )
         conn.execute(
             """
             INSERT INTO quarantine (batch_id, source, source_row, reason, raw)

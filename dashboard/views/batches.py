@@ -43,6 +43,12 @@ if searched.strip():
             else:
                 st.markdown("**Scores** (one row per model version; `is_fraud` = alert raised)")
                 st.dataframe(trail.predictions, hide_index=True)
+            for version, reasons in trail.reasons.groupby("model_version"):
+                method = "exact" if reasons["method"].iat[0] == "linear" else "SHAP"
+                st.markdown(
+                    f"**Why v{version} flagged it** ({method} contributions to the log-odds):\n"
+                    + "\n".join(f"{r.rank}. {r.description}" for r in reasons.itertuples())
+                )
             if not trail.dead_letters.empty:
                 st.markdown("**Dead letters** with this key")
                 st.dataframe(trail.dead_letters, hide_index=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fraudpipe.columns import MODEL_INPUT_COLUMNS, V_COLUMNS
-from fraudpipe.records import PredictionRecord, TransactionRecord
+from fraudpipe.records import AlertDriver, PredictionRecord, TransactionRecord
 from fraudpipe.uuid_columns import format_uuid_text
 
 Bytes2D = npt.NDArray[np.uint8]
@@ -265,6 +265,25 @@ class ScoredBatch:
             )
             for i in range(len(self))
         ]
+
+
+@dataclass(frozen=True)
+class AlertReasons:
+    """The reasons of a micro-batch's alerts.
+
+    Attributes:
+        method: How they were worked out (`fraudpipe.model.reasons`; "" when the model cannot
+            attribute its scores).
+        by_row: By the flagged row's position in the micro-batch's messages
+            (`TransactionBatch.message_rows`: it survives rows being set aside later).
+    """
+
+    method: str = ""
+    by_row: dict[int, tuple[AlertDriver, ...]] = field(default_factory=dict)
+
+    def get(self, message_row: int) -> tuple[AlertDriver, ...]:
+        """One alert's drivers (none when it has none)."""
+        return self.by_row.get(message_row, ())
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,7 @@ class AlertDriver(_FlatRecord):
 
     feature: str
     contribution: float
+    description: str = ""
 
     def __post_init__(self) -> None:
         _require_finite("AlertDriver", "contribution", self.contribution)
@@ -209,6 +210,7 @@ class AlertRecord(_FlatRecord):
     reason: str
     top_drivers: tuple[AlertDriver, ...]
     raised_at: datetime
+    reasons_method: str = ""
 
     def __post_init__(self) -> None:
         _require_aware("Alert", "event_time", self.event_time)

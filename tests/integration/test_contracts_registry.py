@@ -158,6 +158,27 @@ def test_check_accepts_a_new_field_with_default(
     assert recheck.status is CheckStatus.UNCHANGED
 
 
+def _alert_before_reasons(schema: dict[str, Any]) -> None:
+    """The alert contract as it was before reasons were worded and their method named."""
+    schema["fields"] = [f for f in schema["fields"] if f["name"] != "reasons_method"]
+    drivers = next(f for f in schema["fields"] if f["name"] == "top_drivers")
+    item = drivers["type"]["items"]
+    item["fields"] = [f for f in item["fields"] if f["name"] != "description"]
+
+
+def test_the_worded_reasons_are_a_full_transitive_change_of_the_alert_contract(
+    client: SchemaRegistryClient, own: Settings, tmp_path: Path
+) -> None:
+    before = _edited_contracts(tmp_path, "alert", _alert_before_reasons)
+    register_contracts(client, own, [Contract.ALERT], directory=before)
+
+    [result] = check_contracts(client, own, [Contract.ALERT])
+    [registration] = register_contracts(client, own, [Contract.ALERT])
+
+    assert result.status is CheckStatus.COMPATIBLE_CHANGE, result
+    assert registration.registered and registration.version == 2
+
+
 def _drop(name: str) -> Any:
     def edit(schema: dict[str, Any]) -> None:
         schema["fields"] = [f for f in schema["fields"] if f["name"] != name]

@@ -133,6 +133,10 @@ def test_latest_predictions_and_alerts_are_newest_first(reader: sa.Engine, check
     alerts = dashboard_queries.latest_predictions(reader, limit=500, alerts_only=True)
     (flagged,) = one(check, "SELECT count(*) FROM predictions WHERE is_fraud")
     assert len(alerts) == min(500, flagged) and alerts["is_fraud"].all()
+    # Each alert with its reasons in words, largest first; a plain prediction has none.
+    assert alerts["reasons"].str.match(r"^v14 .*far below normal; v17 ").all()
+    plain = dashboard_queries.latest_predictions(reader, limit=500)
+    assert plain.loc[~plain["is_fraud"], "reasons"].isna().all()
 
 
 def test_scoring_activity_of_the_latest_hour(reader: sa.Engine, check: Any) -> None:
@@ -220,6 +224,16 @@ def test_a_transactions_trail(reader: sa.Engine, check: Any) -> None:
     assert trail.predictions["model_version"].tolist() == [1, 2]
     assert (trail.predictions["threshold"] == SEED.threshold).all()
     assert trail.dead_letters["error_type"].tolist() == ["ValueDeserializationError"]
+
+    (alert_id,) = one(
+        check, "SELECT transaction_id::text FROM predictions WHERE is_fraud ORDER BY 1 LIMIT 1"
+    )
+    alerted = dashboard_queries.transaction_trail(reader, alert_id)
+    flagged_by = alerted.predictions.loc[alerted.predictions["is_fraud"], "model_version"]
+    assert set(alerted.reasons["model_version"]) == set(flagged_by)
+    assert alerted.reasons.groupby("model_version")["feature"].agg(list).tolist() == [
+        ["v14", "v17"]
+    ] * len(flagged_by)
 
     unknown = dashboard_queries.transaction_trail(reader, str(uuid.uuid4()))
     assert not unknown.found and unknown.predictions.empty

@@ -165,6 +165,24 @@ def test_a_published_day_is_scored_exactly_once_with_lineage(env: Settings, tmp_
     assert {a.transaction_id for a in alerts} == flagged
     assert all(a.reason.startswith("score ") and a.score >= a.threshold for a in alerts)
     assert any(d.feature in ("v14", "v17") for a in alerts for d in a.top_drivers)
+    assert all(a.reasons_method == "linear" for a in alerts)
+
+    # Each alert's reasons are stored with its prediction, as the alert carries them.
+    with connect(env) as conn:
+        stored = conn.execute(
+            "SELECT r.transaction_id::text, r.rank, r.feature, r.contribution, r.description,"
+            " r.method FROM alert_reasons r"
+            " JOIN predictions p USING (transaction_id, model_version)"
+            " WHERE p.batch_id = %s ORDER BY 1, 2",
+            (batch_id,),
+        ).fetchall()
+    carried = sorted(
+        (str(a.transaction_id), rank, d.feature, d.contribution, d.description, "linear")
+        for a in alerts
+        for rank, d in enumerate(a.top_drivers, start=1)
+    )
+    assert stored == carried and len(stored) >= len(alerts)
+    assert all(description for *_, description, _ in stored)
 
 
 def test_a_redelivered_day_adds_no_prediction(env: Settings, tmp_path: Path) -> None:
@@ -179,6 +197,13 @@ def test_a_redelivered_day_adds_no_prediction(env: Settings, tmp_path: Path) -> 
 
     assert summary.scored == 500 and summary.inserted == 0
     assert predictions(env, batch_id) == before
+    with connect(env) as conn:
+        reasons = conn.execute(
+            "SELECT count(*), count(DISTINCT (transaction_id, rank)) FROM alert_reasons r"
+            " JOIN predictions p USING (transaction_id, model_version) WHERE p.batch_id = %s",
+            (batch_id,),
+        ).fetchone()
+    assert reasons is not None and reasons[0] == reasons[1]  # a redelivery added none
 
 
 def test_two_scorers_split_the_partitions_and_agree_with_one(env: Settings, tmp_path: Path) -> None:

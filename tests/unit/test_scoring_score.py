@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
 from fraudpipe.columns import MODEL_INPUT_COLUMNS
@@ -87,15 +88,36 @@ def test_alerts_of_a_linear_model_name_the_inputs_that_pushed_them() -> None:
     frame, label = _frame(400, seed=3)
     frauds = frame[label == 1]
 
-    drivers = alert_drivers(model, frauds)
+    method, drivers = alert_drivers(model, frauds)
 
+    assert method == "linear"
     assert len(drivers) == len(frauds)
     assert all(0 < len(d) <= 3 for d in drivers)
     assert all(d[0].contribution >= d[-1].contribution > 0 for d in drivers)
     assert sum(d[0].feature == "v14" for d in drivers) > len(drivers) / 2
 
 
+def test_alerts_of_a_tree_model_carry_shap_values_that_add_up_to_its_log_odds() -> None:
+    model = _model(HistGradientBoostingClassifier(max_iter=30, random_state=0))
+    frame, label = _frame(400, seed=4)
+    assert model.explain is not None
+    columns = {c: frame[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
+
+    attribution = model.explain(columns)
+    method, drivers = alert_drivers(model, frame[label == 1])
+
+    # SHAP's promise, checked on this model: the values and the expected value sum to the
+    # classifier's raw output (log-odds) for every row.
+    raw = model.pipeline.decision_function(frame)
+    base = raw - attribution.contributions.sum(axis=1)
+    np.testing.assert_allclose(base, base[0], atol=1e-9)
+    assert (method, attribution.method) == ("tree_shap", "tree_shap")
+    assert all(0 < len(d) <= 3 for d in drivers)
+    assert sum(d[0].feature == "v14" for d in drivers) > len(drivers) / 2
+    assert all(d.description for row in drivers for d in row)
+
+
 def test_models_that_cannot_attribute_their_score_give_no_drivers() -> None:
-    model = _model(HistGradientBoostingClassifier(max_iter=20))
+    model = _model(KNeighborsClassifier(n_neighbors=3))
     frame, _ = _frame(5, seed=4)
-    assert alert_drivers(model, frame) == [(), (), (), (), ()]
+    assert alert_drivers(model, frame) == ("", [(), (), (), (), ()])

@@ -13,6 +13,7 @@ import pandas as pd
 from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ModelInputError
 from fraudpipe.model.linear_scoring import LinearScorer, compile_linear
+from fraudpipe.model.reasons import Explain, explainer_for
 
 
 def check_model_input(inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]) -> None:
@@ -52,9 +53,13 @@ class ServingModel:
     alias: str | None = None
     linear: LinearScorer | None = field(init=False, repr=False, compare=False)
     """The pipeline compiled to numpy when it is a logistic regression (same scores, faster)."""
+    explain: Explain | None = field(init=False, repr=False, compare=False)
+    """How to attribute its scores to its inputs (`fraudpipe.model.reasons`), if it can be."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "linear", compile_linear(self.pipeline))
+        linear = compile_linear(self.pipeline)
+        object.__setattr__(self, "linear", linear)
+        object.__setattr__(self, "explain", explainer_for(self.pipeline, linear))
 
     def score(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
         """Fraud probability per row (extra columns are ignored, order follows the frame).

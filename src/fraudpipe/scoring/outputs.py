@@ -29,9 +29,8 @@ from fraudpipe.adapters.avro import (
 from fraudpipe.adapters.avro.codec.row_writer import Categorical, Constant, FixedText, RowEncoder
 from fraudpipe.adapters.kafka.producer import RecordSink
 from fraudpipe.config import Settings
-from fraudpipe.microbatch import ScoredBatch, from_epoch_ms
+from fraudpipe.microbatch import AlertReasons, ScoredBatch, from_epoch_ms
 from fraudpipe.records import AlertRecord
-from fraudpipe.scoring.score import AlertReasons
 
 
 class PredictionPublisher:
@@ -136,8 +135,9 @@ class PredictionPublisher:
                     model_name=scored.model_name,
                     model_version=scored.model_version,
                     reason=f"score {score:.3f} >= threshold {scored.threshold:.3f}",
-                    top_drivers=reasons.get(message_rows[j], ()),
+                    top_drivers=reasons.get(message_rows[j]),
                     raised_at=from_epoch_ms(int(raised_at_ms[j])),
+                    reasons_method=reasons.method,
                 )
                 value = self._alert_serializer(alert, self._alert_context)
                 self._producer.produce(topic, value, keys[i])

@@ -90,12 +90,12 @@ from fraudpipe.errors import (
     ServiceUnavailableError,
     UnknownTransactionError,
 )
-from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
+from fraudpipe.microbatch import AlertReasons, DeadLetter, ScoredBatch, TransactionBatch
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.scoring.outputs import PredictionPublisher
 from fraudpipe.scoring.periodic import Periodic
 from fraudpipe.scoring.runtime import ScorerRuntime
-from fraudpipe.scoring.score import AlertReasons, explain_alerts, score_batch, valid_scores
+from fraudpipe.scoring.score import explain_alerts, score_batch, valid_scores
 from fraudpipe.scoring.stages import Stages, Turn
 
 log = structlog.get_logger(__name__)
@@ -339,7 +339,7 @@ class ScoringPipeline:
     def write(self, sink: PredictionSink, batch: Prepared) -> Written:
         """Dead letters, then the micro-batch's database transaction (a write stage)."""
         started = time.perf_counter()
-        scored, dead = self._write(sink, batch.scored, batch.dead_letters, batch.messages)
+        scored, dead = self._write(sink, batch, batch.dead_letters)
         self.runtime.metrics.stage_seconds.labels("write").observe(time.perf_counter() - started)
         return Written(batch, scored, dead)
 
@@ -505,13 +505,10 @@ class ScoringPipeline:
         return data
 
     def _write(
-        self,
-        sink: PredictionSink,
-        scored: ScoredBatch,
-        dead: list[DeadLetter],
-        data: Sequence[Message],
+        self, sink: PredictionSink, batch: Prepared, dead: list[DeadLetter]
     ) -> tuple[ScoredBatch, list[DeadLetter]]:
         """DLQ first, then the one database transaction; returns what was finally written."""
+        scored, data = batch.scored, batch.messages
         rt, metrics, summary = self.runtime, self.runtime.metrics, self.runtime.summary
         sent = 0
         while True:
@@ -531,7 +528,9 @@ class ScoringPipeline:
                 with self._counts:
                     summary.dead_letters += len(dead) - sent
                 sent = len(dead)
-            outcome = rt.retry(partial(sink.write, scored, dead), "write predictions")
+            outcome = rt.retry(
+                partial(sink.write, scored, dead, batch.reasons), "write predictions"
+            )
             if outcome.committed:
                 with self._counts:
                     summary.inserted += outcome.inserted

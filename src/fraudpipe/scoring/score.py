@@ -8,21 +8,22 @@ an alert can fail once it is written.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import structlog
 
-from fraudpipe.microbatch import ScoredBatch, TransactionBatch
+from fraudpipe.columns import MODEL_INPUT_COLUMNS
+from fraudpipe.microbatch import AlertReasons, ScoredBatch, TransactionBatch
+from fraudpipe.model.reasons import top_reasons
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.records import AlertDriver
 
-#: How many inputs an alert names as the reasons for its score.
-TOP_DRIVERS: Final = 3
+log = structlog.get_logger(__name__)
 
 
 def score_batch(model: ServingModel, batch: TransactionBatch, scored_at: datetime) -> ScoredBatch:
@@ -57,29 +58,27 @@ def valid_scores(scored: ScoredBatch) -> npt.NDArray[np.bool_]:
     return np.asarray(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0), dtype=np.bool_)
 
 
-#: The reasons of a micro-batch's alerts, by the flagged row's position in the micro-batch's
-#: messages (`TransactionBatch.message_rows`: it survives rows being set aside later).
-AlertReasons = dict[int, tuple[AlertDriver, ...]]
-
-
 def explain_alerts(model: ServingModel, scored: ScoredBatch) -> AlertReasons:
     """The drivers of each flagged row of a scored micro-batch (`alert_drivers`)."""
     rows = np.flatnonzero(scored.is_fraud)
-    if not len(rows):
-        return {}
+    if not len(rows) or model.explain is None:
+        return AlertReasons()
     txs = scored.transactions
-    drivers = alert_drivers(model, {c: v[rows] for c, v in txs.columns.items()})
-    return dict(zip(txs.message_rows[rows].tolist(), drivers, strict=True))
+    try:
+        method, drivers = alert_drivers(model, {c: v[rows] for c, v in txs.columns.items()})
+    except Exception as exc:  # noqa: BLE001  # a model is untrusted code: alerts go out bare
+        log.warning("alert reasons failed", model_version=model.version, error=repr(exc))
+        return AlertReasons()
+    return AlertReasons(method, dict(zip(txs.message_rows[rows].tolist(), drivers, strict=True)))
 
 
 def alert_drivers(
     model: ServingModel, inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]
-) -> list[tuple[AlertDriver, ...]]:
-    """Per row, the inputs that pushed its log-odds up most (largest first).
+) -> tuple[str, list[tuple[AlertDriver, ...]]]:
+    """Per row, the inputs that pushed its log-odds up most (largest first), in words.
 
-    For a linear classifier at the end of the pipeline, an input's contribution is its
-    transformed value times its coefficient. Other models cannot attribute their score this
-    way; their alerts carry no drivers (the contract's documented empty list).
+    Exact for a linear model, SHAP for a tree ensemble (`fraudpipe.model.reasons`); a model
+    that cannot be attributed gives every row none (the contract's documented empty list).
 
     Args:
         model: The serving model.
@@ -87,43 +86,18 @@ def alert_drivers(
             as arrays by column.
 
     Returns:
-        One tuple of up to `TOP_DRIVERS` positive contributions per row. A contribution that
-        is not finite (a degenerate model) cannot be stated: it is left out, and the alert
-        still goes out with the reasons that can be given.
+        The method, and one tuple of up to `TOP_REASONS` drivers per row.
     """
-    contributions: npt.NDArray[np.float64] | None
-    if model.linear is not None:
-        linear = model.linear
-        columns = linear.columns_of(inputs) if isinstance(inputs, pd.DataFrame) else inputs
-        contributions, names = linear.contributions(columns), linear.feature_names
-    else:
-        frame = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(dict(inputs))
-        contributions, names = _linear_contributions(model.pipeline, frame)
-        if contributions is None:
-            return [() for _ in range(len(frame))]
-    # One sort for the whole matrix; stable, so tied inputs keep their column order.
-    top = np.argsort(-contributions, axis=1, kind="stable")[:, :TOP_DRIVERS]
-    values = np.take_along_axis(contributions, top, axis=1)
-    return [
-        tuple(
-            AlertDriver(names[j], v) for j, v in zip(cols, vals, strict=True) if 0.0 < v < math.inf
-        )
-        for cols, vals in zip(top.tolist(), values.tolist(), strict=True)
+    columns = (
+        {c: inputs[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
+        if isinstance(inputs, pd.DataFrame)
+        else inputs
+    )
+    rows = len(next(iter(columns.values()))) if columns else 0
+    if model.explain is None:
+        return "", [() for _ in range(rows)]
+    attribution = model.explain(columns)
+    return attribution.method, [
+        tuple(AlertDriver(r.feature, r.contribution, r.description) for r in reasons)
+        for reasons in top_reasons(attribution, columns)
     ]
-
-
-def _linear_contributions(
-    pipeline: Any, frame: pd.DataFrame
-) -> tuple[npt.NDArray[np.float64] | None, list[str]]:
-    # A linear pipeline that `compile_linear` does not take (a transform of its own).
-    steps = getattr(pipeline, "steps", None)
-    if not steps or len(steps) < 2:
-        return None, []
-    classifier = steps[-1][1]
-    coef = getattr(classifier, "coef_", None)
-    if coef is None or np.ndim(coef) != 2 or coef.shape[0] != 1:
-        return None, []
-    features = pipeline[:-1]
-    transformed = np.asarray(features.transform(frame), dtype=np.float64)
-    names = [str(n) for n in features.get_feature_names_out()]
-    return transformed * np.asarray(coef[0], dtype=np.float64), names

@@ -41,6 +41,7 @@ TABLES: Final = (
     "quarantine",
     "dead_letters",
     "model_refusals",
+    "alert_reasons",
 )
 
 #: The engine type the query functions take.
@@ -184,19 +185,25 @@ def _window_params(engine: sa.Engine, window: DateWindow) -> dict[str, Any]:
 def latest_predictions(
     engine: sa.Engine, limit: int = 50, alerts_only: bool = False
 ) -> pd.DataFrame:
-    """The most recently scored transactions (or only those flagged as fraud), newest first."""
+    """The most recently scored transactions (or only those flagged as fraud), newest first.
+
+    An alert's ``reasons`` are its stored reasons in words, largest first.
+    """
     only_alerts = "WHERE p.is_fraud" if alerts_only else ""
     return read_frame(
         engine,
         f"""
-        SELECT p.scored_at, p.transaction_id::text AS transaction_id, p.model_version,
-               p.score, p.threshold, p.is_fraud, p.latency_ms, t.event_time, t.amount, t.label,
-               p.batch_id
-        FROM predictions p
-        JOIN transactions t ON t.transaction_id = p.transaction_id
-        {only_alerts}
-        ORDER BY p.scored_at DESC
-        LIMIT :limit
+        SELECT l.scored_at, l.transaction_id::text AS transaction_id, l.model_version,
+               l.score, l.threshold, l.is_fraud,
+               (SELECT string_agg(r.description, '; ' ORDER BY r.rank) FROM alert_reasons r
+                WHERE r.transaction_id = l.transaction_id
+                  AND r.model_version = l.model_version) AS reasons,
+               l.latency_ms, t.event_time, t.amount, t.label, l.batch_id
+        FROM (
+            SELECT * FROM predictions p {only_alerts} ORDER BY p.scored_at DESC LIMIT :limit
+        ) l
+        JOIN transactions t ON t.transaction_id = l.transaction_id
+        ORDER BY l.scored_at DESC
         """,
         {"limit": limit},
     )
@@ -368,11 +375,13 @@ class TransactionTrail:
         transaction: One row (transaction and its batch), empty if the id is unknown.
         predictions: One row per model version that scored it.
         dead_letters: Dead-lettered messages keyed by this id.
+        reasons: Each alert's reasons, by model version and rank.
     """
 
     transaction: pd.DataFrame
     predictions: pd.DataFrame
     dead_letters: pd.DataFrame
+    reasons: pd.DataFrame
 
     @property
     def found(self) -> bool:
@@ -431,7 +440,15 @@ def transaction_trail(engine: sa.Engine, transaction_id: str) -> TransactionTrai
         """,
         params,
     )
-    return TransactionTrail(transaction, predictions, dead_letters)
+    reasons = read_frame(
+        engine,
+        """
+        SELECT model_version, rank, description, feature, contribution, method
+        FROM alert_reasons WHERE transaction_id = :tid ORDER BY model_version, rank
+        """,
+        params,
+    )
+    return TransactionTrail(transaction, predictions, dead_letters, reasons)
 
 
 # --- Models -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     Double,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -206,3 +207,33 @@ class Label(Base):
     known_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, primary_key=True)
     note: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))
+
+
+class AlertReason(Base):
+    """One reason of one alert (`alert_reasons`), written with the prediction that raised it."""
+
+    __tablename__ = "alert_reasons"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["transaction_id", "model_version"],
+            ["predictions.transaction_id", "predictions.model_version"],
+            name="alert_reasons_prediction_fkey",
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("rank BETWEEN 1 AND 10", name="alert_reasons_rank_check"),
+        CheckConstraint("length(feature) BETWEEN 1 AND 64", name="alert_reasons_feature_check"),
+        CheckConstraint(
+            "contribution > 0 AND contribution < 'Infinity'::float8",
+            name="alert_reasons_contribution_check",
+        ),
+        CheckConstraint("length(description) <= 500", name="alert_reasons_description_check"),
+        CheckConstraint("method IN ('linear', 'tree_shap')", name="alert_reasons_method_check"),
+    )
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    feature: Mapped[str] = mapped_column(Text)
+    contribution: Mapped[float] = mapped_column(Double)
+    description: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)

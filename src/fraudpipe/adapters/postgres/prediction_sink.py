@@ -1,4 +1,4 @@
-"""PostgreSQL side of a micro-batch: predictions and dead letters in ONE transaction.
+"""PostgreSQL side of a micro-batch: predictions, alert reasons and dead letters in ONE transaction.
 
 Predictions are idempotent on ``(transaction_id, model_version)``: a micro-batch redelivered
 after a crash or a rebalance (or a transaction published twice) inserts nothing new. A
@@ -78,7 +78,7 @@ from fraudpipe.adapters.postgres.prediction_rows import (
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
-from fraudpipe.microbatch import DeadLetter, ScoredBatch, TransactionBatch
+from fraudpipe.microbatch import AlertReasons, DeadLetter, ScoredBatch, TransactionBatch
 
 log = structlog.get_logger(__name__)
 
@@ -162,6 +162,19 @@ SELECT s.n, p.score, p.is_fraud, floor(extract(epoch FROM p.scored_at) * 1000)::
 FROM unnest(%(ids)s) WITH ORDINALITY AS s(transaction_id, n)
 JOIN predictions p ON p.transaction_id = s.transaction_id AND p.model_version = %(model_version)s
 """
+#: An alert's reasons, in the micro-batch's transaction after its predictions (their foreign
+#: key needs them); a redelivery adds nothing.
+_INSERT_REASONS: Final = """
+INSERT INTO alert_reasons
+    (transaction_id, model_version, rank, feature, contribution, description, method)
+SELECT r.transaction_id, %(model_version)s, r.rank, r.feature, r.contribution, r.description,
+       %(method)s
+FROM unnest(%(ids)s, %(ranks)s::smallint[], %(features)s::text[], %(contributions)s,
+            %(descriptions)s::text[])
+     AS r(transaction_id, rank, feature, contribution, description)
+ORDER BY r.transaction_id, r.rank
+ON CONFLICT (transaction_id, model_version, rank) DO NOTHING
+"""
 _INSERT_DEAD_LETTER: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, value, error_type, error)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -207,12 +220,18 @@ class PredictionSink:
         self._settings = settings
         self._conn: Connection | None = None
 
-    def write(self, scored: ScoredBatch | None, dead_letters: Sequence[DeadLetter]) -> WriteOutcome:
-        """Insert predictions and dead-letter rows in one transaction.
+    def write(
+        self,
+        scored: ScoredBatch | None,
+        dead_letters: Sequence[DeadLetter],
+        reasons: AlertReasons | None = None,
+    ) -> WriteOutcome:
+        """Insert predictions, their alerts' reasons and dead-letter rows in one transaction.
 
         Args:
             scored: The micro-batch's predictions (None or empty when there are none).
             dead_letters: The micro-batch's dead letters (already on the DLQ topic).
+            reasons: The alerts' reasons (`fraudpipe.microbatch.AlertReasons`), if any.
 
         Returns:
             The outcome; when `unknown_ids` is not empty nothing was written.
@@ -226,7 +245,7 @@ class PredictionSink:
         """
         conn = self._connection()
         try:
-            inserted, stored = _write(conn, scored, dead_letters)
+            inserted, stored = _write(conn, scored, dead_letters, reasons or AlertReasons())
         except _Refused as refused:
             return WriteOutcome(
                 False, 0, unknown_rows=refused.unknown, conflicting_rows=refused.conflicting
@@ -281,7 +300,10 @@ class PredictionSink:
 
 
 def _write(
-    conn: Connection, scored: ScoredBatch | None, dead_letters: Sequence[DeadLetter]
+    conn: Connection,
+    scored: ScoredBatch | None,
+    dead_letters: Sequence[DeadLetter],
+    reasons: AlertReasons,
 ) -> tuple[int, StoredVerdicts | None]:
     """Steps 1-3 of the module doc; the predictions inserted, and after step 3 those stored."""
     if scored is None or not len(scored):
@@ -291,15 +313,19 @@ def _write(
     order = key_order(scored.transactions)
     # Encoded before the first statement: no transaction waits on numpy.
     payload = prediction_payload(scored, order)
+    explained = _reason_params(scored, reasons)
+    explicit = bool(dead_letters) or explained is not None
     _check_known(conn, scored.transactions, order)
     try:
-        with _transaction_if(conn, bool(dead_letters)):
+        with _transaction_if(conn, explicit):
             _copy(conn, payload)
+            _insert_reasons(conn, explained)
             _insert_dead_letters(conn, dead_letters)
         return payload.rows, None
     except _AlreadyStored:
-        with _transaction_if(conn, bool(dead_letters)):
+        with _transaction_if(conn, explicit):
             inserted = _merge(conn, scored)
+            _insert_reasons(conn, explained)
             _insert_dead_letters(conn, dead_letters)
         return inserted, _stored(conn, scored)
 
@@ -366,6 +392,34 @@ def _merge(conn: Connection, scored: ScoredBatch) -> int:
         ids = scored.transactions.ids
         raise _Refused([i for i in range(len(ids)) if bytes(ids[i]) in wanted], [])
     return int(inserted)
+
+
+def _reason_params(scored: ScoredBatch, reasons: AlertReasons) -> dict[str, object] | None:
+    """The reasons of the micro-batch's alerts as array parameters (None when there are none)."""
+    if not reasons.by_row:
+        return None
+    txs = scored.transactions
+    rows = [
+        (i, rank, driver)
+        for i in np.flatnonzero(scored.is_fraud).tolist()
+        for rank, driver in enumerate(reasons.get(int(txs.message_rows[i])), start=1)
+    ]
+    if not rows:
+        return None
+    return {
+        "ids": uuid_array(txs.ids[np.array([r[0] for r in rows], dtype=np.intp)]),
+        "ranks": [r[1] for r in rows],
+        "features": [r[2].feature for r in rows],
+        "contributions": float8_array(np.array([r[2].contribution for r in rows])),
+        "descriptions": [r[2].description for r in rows],
+        "model_version": scored.model_version,
+        "method": reasons.method,
+    }
+
+
+def _insert_reasons(conn: Connection, params: dict[str, object] | None) -> None:
+    if params is not None:
+        conn.execute(_INSERT_REASONS, params)
 
 
 def _insert_dead_letters(conn: Connection, dead_letters: Sequence[DeadLetter]) -> None:
