@@ -88,6 +88,7 @@ from fraudpipe.model.serving import ServingModel
 from fraudpipe.model.training import Candidate, TrainingConfig, train_model
 from fraudpipe.records import TransactionRecord
 from fraudpipe.scoring.runtime import ScoringOptions
+from fraudpipe.scoring.score import alert_drivers
 from fraudpipe.scoring.service import ScoringService
 from fraudpipe.uuid_columns import format_uuid_text
 
@@ -733,6 +734,84 @@ def pace(topic: str, rate: int, values_path: Path) -> None:
 # -- report ------------------------------------------------------------------------------------
 
 
+@dataclass
+class ReasonCost:
+    model: str
+    method: str
+    alerts: int
+    seconds: float
+    anchor_seconds: float  # scoring one 5,000-row micro-batch with the same model
+
+
+#: Alerts per micro-batch whose reasons are timed, and the micro-batch the anchor scores.
+REASON_ALERTS: Final = (1, 10, 100, 1_000)
+ANCHOR_ROWS: Final = 5_000
+
+
+def reason_costs(settings: Settings, linear: ServingModel) -> tuple[list[ReasonCost], float]:
+    """What working out an alert's reasons costs: the bench's linear model and a tree model.
+
+    The tree model is a 200-round HistGradientBoosting fitted on the same history. Inputs are
+    the rows each model scores highest (what alerts are). Each time is the median of 5.
+    Returns the costs and the seconds `import shap` takes after scikit-learn, in a new process.
+    """
+    engine = create_engine(settings)
+    try:
+        history = load_labelled_history(engine)
+    finally:
+        engine.dispose()
+    trees = TrainingConfig(
+        model="hgb",
+        candidates=(Candidate("none", True, 0.1),),
+        train_sample=0.2,
+        validation_folds=2,
+    )
+    tree = ServingModel("bench-hgb", 1, 0.5, train_model(history, trees).pipeline)
+    inputs = history[MODEL_INPUT_COLUMNS].iloc[-50_000:].reset_index(drop=True)
+    costs = []
+    for name, model in (("logistic regression (bench model)", linear), ("HGB, 200 trees", tree)):
+        columns = {c: inputs[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
+        order = np.argsort(-model.score_columns(columns))
+        anchor = {c: v[:ANCHOR_ROWS] for c, v in columns.items()}
+        anchor_s = _median_seconds(lambda m=model, a=anchor: m.score_columns(a))
+        for k in REASON_ALERTS:
+            top = {c: v[order[:k]] for c, v in columns.items()}
+            method, _ = alert_drivers(model, top)
+            took = _median_seconds(lambda m=model, t=top: alert_drivers(m, t))
+            costs.append(ReasonCost(name, method, k, took, anchor_s))
+    probe = (
+        "import sklearn, time; t = time.perf_counter(); import shap; print(time.perf_counter() - t)"
+    )
+    shap_import = float(
+        subprocess.run(
+            [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
+    return costs, shap_import
+
+
+def _median_seconds(call: Callable[[], object], rounds: int = 5) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def report_reasons(costs: list[ReasonCost], shap_import: float) -> None:
+    table = Table(title="alert reasons: cost per micro-batch (median of 5)")
+    for col in ("model", "method", "alerts", "ms", "ms per alert", "scoring 5,000 rows, ms"):
+        table.add_column(col, justify="left" if col in ("model", "method") else "right")
+    for c in costs:
+        table.add_row(
+            c.model, c.method, f"{c.alerts:,}", f"{c.seconds * 1e3:.2f}",
+            f"{c.seconds * 1e3 / c.alerts:.3f}", f"{c.anchor_seconds * 1e3:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"import shap after scikit-learn, in a new process: {shap_import:.2f} s")
+
+
 def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float]) -> None:
     table = Table(title="scoring service throughput (transactions/s), one run, this machine")
     for col in ("measurement", "messages", "seconds", "tx/s", "note"):
@@ -816,7 +895,10 @@ def run(plan: Plan) -> None:
             with registered_model(settings) as model, tempfile.TemporaryDirectory() as tmp:
                 bench = Bench(settings, unique, client, model, slicer, Path(tmp))
                 rows, latencies = bench.measure(plan)
+                console.print("alert reasons: timing the linear model and a tree model ...")
+                costs, shap_import = reason_costs(settings, model)
     report(rows, latencies, (load_before, os.getloadavg()[0]))
+    report_reasons(costs, shap_import)
 
 
 @dataclass
