@@ -40,6 +40,7 @@ navigation = st.navigation(
             "views/models.py", title="Models", icon=":material/model_training:", url_path="models"
         ),
         st.Page("views/eda.py", title="EDA", icon=":material/query_stats:", url_path="eda"),
+        st.Page("views/review.py", title="Review queue", icon=":material/rule:", url_path="review"),
     ]
 )
 

@@ -124,3 +124,11 @@ def class_moments(url: str, first_day: date, last_day: date) -> pd.DataFrame:
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def amount_and_hour_counts(url: str, first_day: date, last_day: date) -> pd.DataFrame:
     return dashboard_queries.amount_and_hour_counts(engine(url), DateWindow(first_day, last_day))
+
+
+# --- Review queue ---
+
+
+@st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
+def open_alerts(url: str, limit: int) -> pd.DataFrame:
+    return dashboard_queries.open_alerts(engine(url), limit)

@@ -9,6 +9,7 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v owner="$FRAUDPIPE_PG_OWNER_USER" -v owner_password="$FRAUDPIPE_PG_OWNER_PASSWORD" \
   -v app="$FRAUDPIPE_PG_APP_USER" -v app_password="$FRAUDPIPE_PG_APP_PASSWORD" \
   -v reader="$FRAUDPIPE_PG_READER_USER" -v reader_password="$FRAUDPIPE_PG_READER_PASSWORD" \
+  -v analyst="$FRAUDPIPE_PG_ANALYST_USER" -v analyst_password="$FRAUDPIPE_PG_ANALYST_PASSWORD" \
   -v services="$FRAUDPIPE_PG_SERVICES_USER" \
   -v services_password="$FRAUDPIPE_PG_SERVICES_PASSWORD" \
   -v database="$FRAUDPIPE_PG_DATABASE" \
@@ -18,10 +19,11 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v prefect_database="$FRAUDPIPE_PREFECT_DATABASE" \
   -v airflow_database="$FRAUDPIPE_AIRFLOW_DATABASE" <<'SQL'
 -- The owner runs the migrations, the app role reads and writes rows, the reader only selects,
--- and the services role owns the databases of the registry, MLflow, Prefect and Airflow.
+-- the analyst reads alerts and adds labels, and the services role owns the databases of the registry, MLflow, Prefect and Airflow.
 CREATE ROLE :"owner" LOGIN PASSWORD :'owner_password';
 CREATE ROLE :"app" LOGIN PASSWORD :'app_password';
 CREATE ROLE :"reader" LOGIN PASSWORD :'reader_password';
+CREATE ROLE :"analyst" LOGIN PASSWORD :'analyst_password';
 CREATE ROLE :"services" LOGIN PASSWORD :'services_password';
 CREATE DATABASE :"database" OWNER :"owner";
 CREATE DATABASE :"mlflow_database" OWNER :"services";
@@ -36,7 +38,7 @@ CREATE DATABASE :"airflow_database" OWNER :"services";
 \connect :database
 ALTER SCHEMA public OWNER TO :"owner";
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"app", :"reader";
+GRANT USAGE ON SCHEMA public TO :"app", :"reader", :"analyst";
 ALTER DEFAULT PRIVILEGES FOR ROLE :"owner" IN SCHEMA public
   GRANT USAGE, SELECT ON SEQUENCES TO :"app";
 SQL

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     pg_app_password: SecretStr
     pg_reader_user: str = Field("fraudpipe_reader", description="Read-only, for the dashboard.")
     pg_reader_password: SecretStr
+    pg_analyst_user: str = Field(
+        "fraudpipe_analyst",
+        description="The dashboard's review queue: reads alerts and adds labels, nothing else.",
+    )
+    pg_analyst_password: SecretStr
     pg_services_user: str = Field("fraudpipe_services", description="Owns the service databases.")
     pg_services_password: SecretStr
     mlflow_database: str = "mlflow"
@@ -312,6 +317,10 @@ class Settings(BaseSettings):
     @property
     def reader_db_url(self) -> str:
         return self.pg_url(self.pg_reader_user, self.pg_reader_password)
+
+    @property
+    def analyst_db_url(self) -> str:
+        return self.pg_url(self.pg_analyst_user, self.pg_analyst_password)
 
     @property
     def airflow_url(self) -> str:

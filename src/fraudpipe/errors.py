@@ -556,3 +556,14 @@ class DemoStepError(FraudpipeError):
             "it links to, fix the cause, then run `make demo` again (finished days are no-ops)"
         )
         self.step = step
+
+
+class ReviewDecisionError(FraudpipeError):
+    """An analyst's decision on an alert cannot be recorded as given: nothing is recorded."""
+
+    def __init__(self, transaction_id: str, reasons: list[str]) -> None:
+        super().__init__(
+            f"decision on {transaction_id[:64]} not recorded: {'; '.join(reasons)} (give your "
+            "name, 1-200 printable characters, and a note of at most 2,000)"
+        )
+        self.reasons = reasons

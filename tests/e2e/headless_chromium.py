@@ -190,17 +190,33 @@ class HeadlessChromium:
 
         Typed as keystrokes (`Input.insertText`), so the app's widget sees a real edit.
         """
+        self.type_into("input[type=password]", password)
+        return self.press(button, "(after login)", timeout)
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus the first element matching `selector` and type `text` as keystrokes."""
         self.call(
-            "Runtime.evaluate", expression="document.querySelector('input[type=password]').focus()"
+            "Runtime.evaluate", expression=f"document.querySelector({json.dumps(selector)}).focus()"
         )
-        self.call("Input.insertText", text=password)
+        self.call("Input.insertText", text=text)
+
+    def choose(self, option: str) -> None:
+        """Click the radio option whose label reads `option`."""
+        click = (
+            "[...document.querySelectorAll('label')]"
+            f".find(l => l.innerText.trim() === {json.dumps(option)}).click()"
+        )
+        self.call("Runtime.evaluate", expression=click)
+
+    def press(self, button: str, what: str, timeout: float = 60) -> PageState:
+        """Click the button reading `button` and wait for the page to settle."""
         click = (
             "[...document.querySelectorAll('button')]"
             f".find(b => b.innerText.trim() === {json.dumps(button)}).click()"
         )
         self.call("Runtime.evaluate", expression=click)
         time.sleep(1.0)  # the rerun starts
-        return self.wait_settled("(after login)", timeout, settle=2.0)
+        return self.wait_settled(what, timeout, settle=2.0)
 
     def wait_settled(self, url: str, timeout: float, settle: float) -> PageState:
         """Wait until the app's script finished and the page stopped changing (see above)."""

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from ports import free_port
 from scratch_db import scratch_database
 
 from fraudpipe.adapters.mlflow.registry import delete_registered_model
+from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.scoring.metrics import MetricsServer, ScoringMetrics
 
@@ -50,6 +52,7 @@ PAGES = {
     "batches": "Batches & lineage",
     "models": "Models",
     "eda": "Exploratory analysis",
+    "review": "Review queue",
 }
 # What each page must at least say on an empty database.
 EMPTY_SAYS = {
@@ -58,6 +61,7 @@ EMPTY_SAYS = {
     "batches": "No transactions loaded yet",
     "models": "is registered yet",
     "eda": "No transactions loaded yet",
+    "review": "No open alert",
 }
 
 
@@ -132,10 +136,16 @@ def scorer_metrics() -> Iterator[MetricsServer]:
     server.close()
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    settings: Settings  # the database it shows
+
+
 @pytest.fixture(scope="module")
 def seeded_dashboard(
     stack: Settings, scorer_metrics: MetricsServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[Served]:
     logs = tmp_path_factory.mktemp("dashboard-seeded")
     models = stack.model_copy(update={"model_name": f"dashboard-browser-{uuid.uuid4().hex[:8]}"})
     with scratch_database(stack, prefix="fraudpipe_test_browser") as seeded:
@@ -148,7 +158,7 @@ def seeded_dashboard(
                 "FRAUDPIPE_METRICS_PORT": str(scorer_metrics.port),
             }
             with serving_dashboard(env, logs / "streamlit.log") as url:
-                yield url
+                yield Served(url, seeded)
         finally:
             delete_registered_model(models)
 
@@ -182,9 +192,9 @@ def test_each_page_on_an_empty_database(
 
 @pytest.mark.parametrize("path", list(PAGES))
 def test_each_page_on_a_seeded_database(
-    browser: HeadlessChromium, seeded_dashboard: str, path: str
+    browser: HeadlessChromium, seeded_dashboard: Served, path: str
 ) -> None:
-    state = load_and_check(browser, seeded_dashboard, path, f"seeded-{path or 'live'}", 5)
+    state = load_and_check(browser, seeded_dashboard.url, path, f"seeded-{path or 'live'}", 5)
     if path in ("", "history", "models", "eda"):
         assert state.charts > 0, f"{path!r} drew no chart"
     if path == "":
@@ -194,6 +204,42 @@ def test_each_page_on_a_seeded_database(
         assert "Batches scored\n\n3" in state.text and "Page (of 6)" in state.text
     if path == "models":
         assert "Champion" in state.text and "What drives the score" in state.text
+    if path == "review":
+        assert "Why it was flagged" in state.text and "far below normal" in state.text
+
+
+def test_an_analyst_decides_an_alert_and_the_label_is_in_postgresql(
+    browser: HeadlessChromium, seeded_dashboard: Served
+) -> None:
+    settings = seeded_dashboard.settings
+    with connect(settings, "reader") as conn:
+        first = conn.execute(
+            "SELECT p.transaction_id::text FROM predictions p JOIN transactions t"
+            " ON t.transaction_id = p.transaction_id WHERE p.is_fraud"
+            " AND NOT EXISTS (SELECT 1 FROM predictions n WHERE n.transaction_id ="
+            " p.transaction_id AND n.is_fraud AND n.model_version > p.model_version)"
+            " ORDER BY p.score DESC, t.amount DESC, p.transaction_id LIMIT 1"
+        ).fetchone()
+    assert first is not None
+    state = browser.open_streamlit_page(f"{seeded_dashboard.url}/review", timeout=240)
+    assert first[0] in state.text  # the queue's first alert is the one preselected
+
+    browser.type_into("input[aria-label='Your name']", "ana")
+    browser.choose("legitimate")
+    browser.type_into("textarea", "known customer, travelling")
+    after = browser.press("Record decision", "(after the decision)")
+
+    assert not after.errors and not after.exceptions, (after.errors, after.exceptions)
+    assert f"Recorded {first[0]} as legitimate by ana." in after.text
+    browser.screenshot(SCREENSHOTS / "seeded-review-decided.png", after.height)
+    with connect(settings, "reader") as conn:
+        labels = conn.execute(
+            "SELECT is_fraud, source, labelled_by, note FROM labels WHERE transaction_id = %s",
+            (first[0],),
+        ).fetchall()
+    assert labels == [(False, "analyst", "ana", "known customer, travelling")]
+    # Decided, it has left the queue (only the confirmation still names it).
+    assert first[0] not in after.text.replace(f"Recorded {first[0]}", "")
 
 
 def test_beyond_loopback_the_dashboard_needs_a_password_to_start(tmp_path: Path) -> None:

@@ -373,3 +373,27 @@ def test_refused_versions_are_listed_newest_first(
     assert refused["refusals"].tolist() == [2, 1]
     assert refused["scorer"].tolist() == ["scorer-b", "scorer-a"]
     assert dashboard_queries.model_refusals(reader, name)["model_version"].tolist() == [7]
+
+
+def test_the_review_queue_holds_undecided_alerts_by_score(reader: sa.Engine, check: Any) -> None:
+    queue = dashboard_queries.open_alerts(reader, limit=1000)
+    (alerted,) = one(check, "SELECT count(DISTINCT transaction_id) FROM predictions WHERE is_fraud")
+    assert len(queue) == alerted and queue["transaction_id"].is_unique
+    assert queue["score"].is_monotonic_decreasing
+    assert queue["reasons"].str.startswith("v14 ").all()
+    # One row per transaction: the newest version that flagged it.
+    (newest,) = one(
+        check,
+        "SELECT max(model_version) FROM predictions WHERE is_fraud AND transaction_id = %s",
+        queue["transaction_id"].iat[0],
+    )
+    assert queue["model_version"].iat[0] == newest
+
+    decided = queue["transaction_id"].iat[0]
+    check.execute(
+        "INSERT INTO labels (transaction_id, is_fraud, source, labelled_by, known_at)"
+        " VALUES (%s, true, 'analyst', 'ana', now())",
+        (decided,),
+    )
+    after = dashboard_queries.open_alerts(reader, limit=1000)
+    assert decided not in set(after["transaction_id"]) and len(after) == len(queue) - 1

@@ -4,7 +4,7 @@ cannot rewrite a label."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +18,9 @@ from fraudpipe.adapters.postgres.labels import labels_as_of
 from fraudpipe.cli import app
 from fraudpipe.config import Settings, get_settings
 from fraudpipe.data.files import FileSource
-from fraudpipe.errors import LabelFileError
+from fraudpipe.errors import LabelFileError, ReviewDecisionError
 from fraudpipe.ingest import ingest
-from fraudpipe.labels import import_labels
+from fraudpipe.labels import Decision, import_labels, record_decision
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +152,73 @@ def test_the_cli_reports_the_counts(
     assert result.exit_code == 0, result.output
     printed = " ".join(result.output.split())
     assert "1 rows; 1 labels added, 0 already known, 0 quarantined" in printed
+
+
+def test_an_analysts_decision_is_a_label_written_through_the_analyst_role(
+    fresh_db: Settings, tmp_path: Path, unique: str
+) -> None:
+    (tx,) = _transaction_ids(fresh_db, tmp_path, unique, 1)
+
+    added = record_decision(fresh_db, Decision(tx, False, " ana ", "known customer"), now=NOW)
+    again = record_decision(fresh_db, Decision(tx, True, "ben"), now=NOW + timedelta(hours=1))
+
+    assert added and again
+    with connect(fresh_db) as conn:
+        latest = labels_as_of(conn, NOW + timedelta(days=1))
+        history = conn.execute(
+            "SELECT is_fraud, labelled_by, note FROM labels WHERE transaction_id = %s"
+            " ORDER BY known_at",
+            (tx,),
+        ).fetchall()
+    assert history == [(False, "ana", "known customer"), (True, "ben", None)]
+    assert latest.set_index("transaction_id").loc[tx, "is_fraud"]  # the latest decision wins
+
+
+@pytest.mark.parametrize(
+    ("decision", "says"),
+    [
+        (Decision(STRANGER, True, "ana"), "no transaction fraudpipe holds"),
+        (Decision("not-a-uuid", True, "ana"), "transaction_id"),
+        (Decision("{tx}", True, ""), "labelled_by"),
+        (Decision("{tx}", True, "ana\x00"), "labelled_by"),
+        (Decision("{tx}", True, "ana", "x" * 2001), "note"),
+    ],
+    ids=["stranger", "not-an-id", "nobody", "control-character", "long-note"],
+)
+def test_a_bad_decision_is_refused_whole(
+    fresh_db: Settings, tmp_path: Path, unique: str, decision: Decision, says: str
+) -> None:
+    (tx,) = _transaction_ids(fresh_db, tmp_path, unique, 1)
+    decision = Decision(
+        decision.transaction_id.replace("{tx}", tx),
+        decision.is_fraud,
+        decision.analyst,
+        decision.note,
+    )
+    with pytest.raises(ReviewDecisionError, match=says):
+        record_decision(fresh_db, decision, now=NOW)
+    with connect(fresh_db) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM labels WHERE transaction_id::text = %s", (tx,)
+        ).fetchone() == (0,)
+
+
+def test_the_analyst_role_adds_labels_and_nothing_else(fresh_db: Settings) -> None:
+    with connect(fresh_db, "analyst") as conn:
+        for table in ("transactions", "predictions", "alert_reasons", "labels"):
+            conn.execute(f"SELECT count(*) FROM {table}")
+    refused = [
+        "SELECT count(*) FROM batches",
+        "SELECT count(*) FROM quarantine",
+        "INSERT INTO predictions (transaction_id, model_name, model_version, batch_id, score,"
+        " is_fraud, threshold, scored_at) VALUES (gen_random_uuid(), 'm', 1, 'b', 0.5, true, 0.5,"
+        " now())",
+        "UPDATE labels SET is_fraud = NOT is_fraud",
+        "DELETE FROM labels",
+    ]
+    for statement in refused:
+        with (
+            connect(fresh_db, "analyst") as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(statement)

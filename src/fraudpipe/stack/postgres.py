@@ -195,14 +195,15 @@ def provision_databases(settings: Settings, superuser_conninfo: str) -> None:
     """Create the roles and databases fraudpipe and its services use; safe to repeat.
 
     Roles follow least privilege: the owner runs migrations, the app role only reads and
-    writes rows, the reader only selects, and the services role owns the databases of the
-    registry, MLflow, Prefect and Airflow.
+    writes rows, the reader only selects, the analyst reads alerts and adds labels, and the
+    services role owns the databases of the registry, MLflow, Prefect and Airflow.
     """
     s = settings
     roles = {
         s.pg_owner_user: s.pg_owner_password,
         s.pg_app_user: s.pg_app_password,
         s.pg_reader_user: s.pg_reader_password,
+        s.pg_analyst_user: s.pg_analyst_password,
         s.pg_services_user: s.pg_services_password,
     }
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
@@ -256,13 +257,14 @@ def grant_app_privileges(settings: Settings, conninfo: str) -> None:
     role's inserts draw ids from.
     """
     s = settings
-    owner, app, reader = (
-        sql.Identifier(r) for r in (s.pg_owner_user, s.pg_app_user, s.pg_reader_user)
+    owner, app, reader, analyst = (
+        sql.Identifier(r)
+        for r in (s.pg_owner_user, s.pg_app_user, s.pg_reader_user, s.pg_analyst_user)
     )
     statements: list[sql.Composed | sql.SQL] = [
         sql.SQL("ALTER SCHEMA public OWNER TO {}").format(owner),
         sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
-        sql.SQL("GRANT USAGE ON SCHEMA public TO {}, {}").format(app, reader),
+        sql.SQL("GRANT USAGE ON SCHEMA public TO {}, {}, {}").format(app, reader, analyst),
         sql.SQL(
             "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public "
             "GRANT USAGE, SELECT ON SEQUENCES TO {}"

@@ -109,6 +109,7 @@ checks this list against the settings.
 - FRAUDPIPE_PG_OWNER_PASSWORD
 - FRAUDPIPE_PG_APP_PASSWORD
 - FRAUDPIPE_PG_READER_PASSWORD
+- FRAUDPIPE_PG_ANALYST_PASSWORD
 - FRAUDPIPE_PG_SERVICES_PASSWORD
 - FRAUDPIPE_KAFKA_ADMIN_PASSWORD
 - FRAUDPIPE_KAFKA_PUBLISHER_PASSWORD
@@ -164,6 +165,7 @@ whichever of them a process uses.
   (list "FRAUDPIPE_PG_OWNER_USER" $v.postgresql.ownerUser)
   (list "FRAUDPIPE_PG_APP_USER" $v.postgresql.appUser)
   (list "FRAUDPIPE_PG_READER_USER" $v.postgresql.readerUser)
+  (list "FRAUDPIPE_PG_ANALYST_USER" $v.postgresql.analystUser)
   (list "FRAUDPIPE_PG_SERVICES_USER" $v.postgresql.servicesUser)
   (list "FRAUDPIPE_KAFKA_BOOTSTRAP_SERVERS" $v.kafka.bootstrapServers)
   (list "FRAUDPIPE_KAFKA_SECURITY_PROTOCOL" $v.kafka.securityProtocol)

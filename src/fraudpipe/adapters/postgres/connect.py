@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
 
-Role = Literal["owner", "app", "reader"]
+Role = Literal["owner", "app", "reader", "analyst"]
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 #: Raised inside ``conn.transaction()``, rolls that transaction back and is not raised further.

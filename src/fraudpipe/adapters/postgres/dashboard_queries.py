@@ -42,6 +42,7 @@ TABLES: Final = (
     "dead_letters",
     "model_refusals",
     "alert_reasons",
+    "labels",
 )
 
 #: The engine type the query functions take.
@@ -449,6 +450,42 @@ def transaction_trail(engine: sa.Engine, transaction_id: str) -> TransactionTrai
         params,
     )
     return TransactionTrail(transaction, predictions, dead_letters, reasons)
+
+
+# --- Review queue -----------------------------------------------------------------------------
+
+
+def open_alerts(engine: sa.Engine, limit: int = 50) -> pd.DataFrame:
+    """Alerts no analyst has decided yet, highest score first, then largest amount.
+
+    One row per transaction: the newest model version that flagged it, its reasons in words
+    (largest first) and the transaction.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT p.transaction_id::text AS transaction_id, p.score, t.amount, t.event_time,
+               p.model_version, p.threshold, p.batch_id,
+               (SELECT string_agg(r.description, '; ' ORDER BY r.rank) FROM alert_reasons r
+                WHERE r.transaction_id = p.transaction_id
+                  AND r.model_version = p.model_version) AS reasons
+        FROM predictions p
+        JOIN transactions t ON t.batch_id = p.batch_id AND t.transaction_id = p.transaction_id
+        WHERE p.is_fraud
+          AND NOT EXISTS (
+              SELECT 1 FROM labels l
+              WHERE l.transaction_id = p.transaction_id AND l.source = 'analyst'
+          )
+          AND NOT EXISTS (
+              SELECT 1 FROM predictions newer
+              WHERE newer.transaction_id = p.transaction_id AND newer.is_fraud
+                AND newer.model_version > p.model_version
+          )
+        ORDER BY p.score DESC, t.amount DESC, p.transaction_id
+        LIMIT :limit
+        """,
+        {"limit": limit},
+    )
 
 
 # --- Models -----------------------------------------------------------------------------------

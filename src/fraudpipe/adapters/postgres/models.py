@@ -118,6 +118,11 @@ class Prediction(Base):
     __table_args__ = (
         Index("ix_predictions_batch_id", "batch_id"),
         Index("ix_predictions_scored_at", "scored_at"),
+        Index(
+            "ix_predictions_alerts",
+            text("score DESC"),
+            postgresql_where=text("is_fraud"),
+        ),
     )
 
     transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

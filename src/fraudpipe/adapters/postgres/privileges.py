@@ -8,7 +8,8 @@ TRUNCATE, on the parent or any partition), and so are `alert_reasons`, `quaranti
 `batches` (its status machine and counts), `model_refusals` (a refusal counted again) and
 `publish_attempts` (a batch's latest attempt) are updated. Removing rows another batch already
 holds from a new batch table is the owner's work, through a function (migration 0005). The
-reader role only selects.
+reader role only selects. The analyst role (the review queue) reads what an alert shows and
+adds labels.
 
 Applied as the owner after every `migrate.upgrade`, idempotently: a grant made by hand, or a
 role created again, is brought back in line, and the default privileges cover every table the
@@ -38,12 +39,23 @@ APP_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
 }
 #: What a table created later by the owner (a batch's partition) gives the app role.
 APP_DEFAULT: Final = ("SELECT", "INSERT")
+#: The analyst role's rights (the dashboard's review queue): what an alert shows, and adding a
+#: label. No other table, and nothing on a table created later (a query through a partitioned
+#: table checks the parent's rights only).
+ANALYST_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
+    "transactions": ("SELECT",),
+    "predictions": ("SELECT",),
+    "alert_reasons": ("SELECT",),
+    "labels": ("SELECT", "INSERT"),
+}
 
 
 def apply_privileges(conn: Connection, settings: Settings) -> None:
-    """Set every table's rights for the app and reader roles (as the owner; one transaction)."""
+    """Set every table's rights for the app, reader and analyst roles (as the owner; one
+    transaction)."""
     app = sql.Identifier(settings.pg_app_user)
     reader = sql.Identifier(settings.pg_reader_user)
+    analyst = sql.Identifier(settings.pg_analyst_user)
     owner = sql.Identifier(settings.pg_owner_user)
     with conn.transaction():
         conn.execute(
@@ -81,6 +93,10 @@ def apply_privileges(conn: Connection, settings: Settings) -> None:
             conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, app))
             conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(_verbs(rights), name, app))
             conn.execute(sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(name, reader))
+            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(name, analyst))
+            if table in ANALYST_RIGHTS:
+                verbs = _verbs(ANALYST_RIGHTS[table])
+                conn.execute(sql.SQL("GRANT {} ON TABLE {} TO {}").format(verbs, name, analyst))
 
 
 def _verbs(rights: tuple[str, ...]) -> sql.Composed:
