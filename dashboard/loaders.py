@@ -132,3 +132,8 @@ def amount_and_hour_counts(url: str, first_day: date, last_day: date) -> pd.Data
 @st.cache_data(ttl=LIVE_TTL_SECONDS, show_spinner=False)
 def open_alerts(url: str, limit: int) -> pd.DataFrame:
     return dashboard_queries.open_alerts(engine(url), limit)
+
+
+@st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
+def shadow_counts(url: str) -> pd.DataFrame:
+    return dashboard_queries.shadow_counts(engine(url))

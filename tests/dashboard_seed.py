@@ -162,6 +162,17 @@ def seed_synthetic(settings: Settings, data: SyntheticData) -> None:
             """,
             params,
         )
+        # A challenger (version 9) in shadow beside version 1, a little more cautious.
+        conn.execute(
+            """
+            INSERT INTO shadow_predictions (transaction_id, model_name, model_version,
+                                            champion_version, batch_id, score, would_alert,
+                                            threshold, scored_at)
+            SELECT transaction_id, model_name, 9, model_version, batch_id, score * 0.9,
+                   score * 0.9 >= threshold, threshold, scored_at
+            FROM predictions WHERE model_version = 1
+            """
+        )
         # Each alert's two reasons, as the scorer words them.
         conn.execute(
             """

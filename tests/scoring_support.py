@@ -150,8 +150,13 @@ def register_tiny_model(settings: Settings, seed: int) -> int:
 
 def set_champion(settings: Settings, version: int) -> None:
     """Point the serving alias at `version`."""
+    set_alias(settings, settings.serving_alias, version)
+
+
+def set_alias(settings: Settings, alias: str, version: int) -> None:
+    """Point `alias` at `version`."""
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    client.set_registered_model_alias(settings.model_name, settings.serving_alias, str(version))
+    client.set_registered_model_alias(settings.model_name, alias, str(version))
 
 
 @contextmanager

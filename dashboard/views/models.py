@@ -98,6 +98,20 @@ elif versions is not None:
     else:
         st.info(f"v{version} is not a linear model: it has no coefficients to show.")
 
+st.subheader("Champion and challenger on live traffic")
+shadow = summaries.shadow_comparison(loaders.shadow_counts(url))
+if shadow.empty:
+    st.info(
+        f"No challenger has scored in shadow yet: set the `{settings.shadow_alias}` alias on a "
+        "version and the scorer scores every micro-batch with it too, without alerting."
+    )
+else:
+    st.caption(
+        "Both versions on the same live transactions whose label has arrived, each at its own "
+        "threshold. The challenger's alerts are counterfactual: it never alerts."
+    )
+    st.dataframe(shadow, hide_index=True)
+
 st.subheader("Scoring history")
 if window is None:
     st.info(filters.NO_TRANSACTIONS)

@@ -190,6 +190,11 @@ class Settings(BaseSettings):
     )
     model_name: str = "fraud-detector"
     serving_alias: str = "champion"
+    shadow_alias: str = Field(
+        "challenger",
+        description="The scorer also scores every micro-batch with the version behind this "
+        "alias, in shadow: stored in shadow_predictions, never alerting. Empty: no shadow.",
+    )
     promotion_min_ap_gain: float = Field(
         0.0, description="A candidate's holdout AP must exceed the champion's by more than this."
     )

@@ -280,7 +280,8 @@ def test_models_page_without_a_registered_model_still_shows_scoring(
 ) -> None:
     at = render(point_app_at(seeded), "views/models.py")
     assert "is registered yet" in infos(at)
-    serving = at.dataframe[0].value
+    shadow, serving = at.dataframe[0].value, at.dataframe[1].value
+    assert shadow["version"].tolist() == [1, 9]  # the champion, and the challenger in shadow
     assert serving["model_version"].tolist() == [1, 2]
     # v2 scored labelled day-two transactions: its curves are drawn from SQL bins.
     assert len(at.get("plotly_chart")) == 2

@@ -397,3 +397,31 @@ def test_the_review_queue_holds_undecided_alerts_by_score(reader: sa.Engine, che
     )
     after = dashboard_queries.open_alerts(reader, limit=1000)
     assert decided not in set(after["transaction_id"]) and len(after) == len(queue) - 1
+
+
+def test_the_shadow_comparison_counts_both_versions_on_labelled_rows(
+    reader: sa.Engine, check: Any
+) -> None:
+    counts = dashboard_queries.shadow_counts(reader)
+    expected = one(
+        check,
+        "SELECT count(*), count(*) FILTER (WHERE y), count(*) FILTER (WHERE p.is_fraud),"
+        " count(*) FILTER (WHERE p.is_fraud AND y), count(*) FILTER (WHERE s.would_alert),"
+        " count(*) FILTER (WHERE s.would_alert AND y)"
+        " FROM shadow_predictions s JOIN predictions p ON p.transaction_id = s.transaction_id"
+        " AND p.model_version = s.champion_version JOIN transactions t"
+        " ON t.transaction_id = s.transaction_id,"
+        " LATERAL (SELECT coalesce((SELECT l.is_fraud FROM labels l"
+        " WHERE l.transaction_id = s.transaction_id ORDER BY l.known_at DESC LIMIT 1),"
+        " t.label = 1) AS y) f"
+        " WHERE y IS NOT NULL",
+    )
+    assert counts[["challenger_version", "champion_version"]].values.tolist() == [[9, 1]]
+    row = counts.iloc[0]
+    assert tuple(int(row[c]) for c in counts.columns[2:]) == expected
+    compared = summaries.shadow_comparison(counts)
+    assert compared["role"].tolist() == ["champion", "challenger"]
+    assert compared["version"].tolist() == [1, 9]
+    # The cautious challenger alerts on a subset of what the champion alerts on.
+    assert compared["alerts"].iat[1] <= compared["alerts"].iat[0]
+    assert (compared["precision"].between(0, 1) | compared["precision"].isna()).all()

@@ -35,6 +35,7 @@ from scoring_support import (
     record_end_offsets,
     register_tiny_model,
     scoring_topics,
+    set_alias,
     set_champion,
     transaction_ids,
     write_ulb_day,
@@ -48,7 +49,7 @@ from fraudpipe.adapters.avro import (
     value_context,
 )
 from fraudpipe.adapters.kafka.security import client_config
-from fraudpipe.adapters.mlflow.registry import load_model_version
+from fraudpipe.adapters.mlflow.registry import current_serving_version, load_model_version
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.config import Settings
 from fraudpipe.publish import publish_batch
@@ -183,6 +184,54 @@ def test_a_published_day_is_scored_exactly_once_with_lineage(env: Settings, tmp_
     )
     assert stored == carried and len(stored) >= len(alerts)
     assert all(description for *_, description, _ in stored)
+
+
+def test_a_challenger_scores_in_shadow_and_never_alerts(env: Settings, tmp_path: Path) -> None:
+    # The model exists and no version holds the alias yet: MLflow's 400 means "none".
+    assert current_serving_version(env.model_copy(update={"serving_alias": "challenger"})) is None
+    challenger = register_tiny_model(env, seed=2)
+    set_champion(env, 1)  # whatever the gate decided, version 1 serves
+    set_alias(env, env.shadow_alias, challenger)
+    batch_id = _day(env, tmp_path, 1000, seed=21)
+    publish_batch(env, batch_id)
+
+    _run_until_idle(env)
+
+    rows = predictions(env, batch_id)
+    assert len(rows) == 1000 and {r.model_version for r in rows} == {1}
+    with connect(env) as conn:
+        shadow = conn.execute(
+            "SELECT transaction_id, model_version, champion_version, score, would_alert,"
+            " threshold FROM shadow_predictions WHERE batch_id = %s",
+            (batch_id,),
+        ).fetchall()
+        frame = _model_frame(conn, batch_id)
+    assert len(shadow) == 1000  # one shadow score per transaction the champion scored
+    assert {(s[1], s[2]) for s in shadow} == {(challenger, 1)}
+    model = load_model_version(env, challenger)
+    expected = dict(zip(frame.pop("transaction_id"), model.score(frame), strict=True))
+    assert max(abs(expected[s[0]] - s[3]) for s in shadow) < 1e-12
+    assert all(s[4] == (s[3] >= model.threshold) and s[5] == model.threshold for s in shadow)
+
+    # The shadow never alerts: every alert on the topic is the champion's.
+    flagged = {r.transaction_id for r in rows if r.is_fraud}
+    with registry_client(env, "admin") as client:
+        read_alert = make_deserializer(Contract.ALERT, client)
+        alerts = [
+            read_alert(m.value(), value_context(env.topic_alerts))
+            for m in read_topic(env, env.topic_alerts, len(flagged))
+        ]
+    assert {a.transaction_id for a in alerts} == flagged
+    assert {a.model_version for a in alerts} <= {1}
+
+    # A redelivery adds no shadow score either.
+    again = env.model_copy(update={"consumer_group": f"{env.consumer_group}-again"})
+    _run_until_idle(again)
+    with connect(env) as conn:
+        count = conn.execute(
+            "SELECT count(*) FROM shadow_predictions WHERE batch_id = %s", (batch_id,)
+        ).fetchone()
+    assert count == (1000,)
 
 
 def test_a_redelivered_day_adds_no_prediction(env: Settings, tmp_path: Path) -> None:

@@ -263,3 +263,26 @@ def hour_of_day(counts: pd.DataFrame) -> pd.DataFrame:
     rate = _ratio(frauds, frauds + normals)
     out = frame.assign(share=share, fraud_rate=frame["hour"].map(rate))
     return out[columns].sort_values(["class", "hour"]).reset_index(drop=True)
+
+
+def shadow_comparison(counts: pd.DataFrame) -> pd.DataFrame:
+    """`shadow_counts` as one row per version and role, with precision and recall.
+
+    Columns: ``challenger_version``, ``champion_version``, ``role`` (``champion`` or
+    ``challenger``), ``version``, ``labelled``, ``frauds``, ``alerts``, ``caught``,
+    ``precision`` and ``recall`` (NaN where undefined: no alert, or no fraud).
+    """
+    rows = []
+    for role in ("champion", "challenger"):
+        part = counts[["challenger_version", "champion_version", "labelled", "frauds"]].copy()
+        part.insert(2, "role", role)
+        part.insert(3, "version", counts[f"{role}_version"])
+        part["alerts"] = counts[f"{role}_alerts"]
+        part["caught"] = counts[f"{role}_caught"]
+        rows.append(part)
+    frame = pd.concat(rows, ignore_index=True).sort_values(
+        ["challenger_version", "champion_version", "role"], ascending=[False, False, False]
+    )
+    frame["precision"] = _ratio(frame["caught"], frame["alerts"])
+    frame["recall"] = _ratio(frame["caught"], frame["frauds"])
+    return frame.reset_index(drop=True)

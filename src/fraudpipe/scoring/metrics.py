@@ -110,7 +110,8 @@ class ScoringMetrics:
         )
         self.stage_seconds = Histogram(
             f"{PREFIX}_stage_seconds",
-            "Time one micro-batch spent in each step: decode, score, write, publish (outputs "
+            "Time one micro-batch spent in each step: decode, score, shadow (the challenger), "
+            "write, publish (outputs "
             "produced, or acknowledged without output transactions), commit (with output "
             "transactions: the offsets sent and the transaction committed).",
             ["stage"],

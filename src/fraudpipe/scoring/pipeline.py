@@ -76,7 +76,7 @@ from fraudpipe.adapters.kafka.offsets import (
 )
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer
 from fraudpipe.adapters.kafka.transactions import TransactionalProducer
-from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
+from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher, ShadowModelWatcher
 from fraudpipe.adapters.postgres.batch_progress import BatchProgress
 from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
 from fraudpipe.errors import (
@@ -116,6 +116,8 @@ class Prepared:
     reasons: AlertReasons
     """The alerts' drivers, worked out before the write: nothing can fail on them after it."""
     started: float
+    shadow: ScoredBatch | None = None
+    """The challenger's scores of the same transactions, in shadow (`shadow_predictions`)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ class ScoringPipeline:
     consumer: Consumer
     decoder: TransactionDecoder
     models: ServingModelWatcher
+    shadows: ShadowModelWatcher | None
+    """The challenger scoring in shadow, if a shadow alias is set."""
     sinks: list[PredictionSink]
     """One per write stage (each its own connection)."""
     producer: ConfirmedProducer | None
@@ -171,6 +175,8 @@ class ScoringPipeline:
         model = rt.retry(self.models.model, "load the serving model")
         rt.metrics.model_version.set(model.version)
         rt.health.model_ready = True  # loaded only once verified (`ServingModelWatcher`)
+        if self.shadows is not None:
+            self.shadows.poll()  # the challenger shadows from the first micro-batch
         # Connections and registry look-ups now, not while the first messages wait.
         for publisher in self._publishers():
             rt.retry(publisher.warm_up, "look up the output contracts")
@@ -195,7 +201,7 @@ class ScoringPipeline:
         ]
         self.stage = Stages([partial(self.write, sink) for sink in self.sinks], publishers)
         housekeeping = [
-            Periodic("scorer-model-watch", opts.model_poll_s, self.models.poll),
+            Periodic("scorer-model-watch", opts.model_poll_s, self._poll_models),
             Periodic("scorer-batch-progress", 1.0, self.close_finished_batches),
         ]
         for task in housekeeping:
@@ -313,7 +319,28 @@ class ScoringPipeline:
         scoring_took = time.perf_counter() - scoring_started
         metrics.scoring_seconds.observe(scoring_took)
         metrics.stage_seconds.labels("score").observe(scoring_took)
-        return Prepared(data, next_offsets(data), scored, dead, model, reasons, started)
+        shadow = self._shadow_scores(scored, model)
+        return Prepared(data, next_offsets(data), scored, dead, model, reasons, started, shadow)
+
+    def _shadow_scores(self, scored: ScoredBatch, champion: ServingModel) -> ScoredBatch | None:
+        """The challenger's scores of the micro-batch's rows, or None (no shadow, or it failed).
+
+        A shadow is untrusted code too, and only advisory: whatever it raises or answers that
+        is not a probability costs that micro-batch its shadow scores, never its predictions.
+        """
+        shadow = self.shadows.model() if self.shadows is not None else None
+        if shadow is None or shadow.version == champion.version or not len(scored):
+            return None
+        started = time.perf_counter()
+        try:
+            shadowed = score_batch(shadow, scored.transactions, scored.scored_at)
+        except Exception as exc:  # noqa: BLE001  # see the docstring
+            self.runtime.metrics.errors.labels("ShadowScoringError").inc()
+            log.warning("shadow model raised", version=shadow.version, error=repr(exc))
+            return None
+        self.runtime.metrics.stage_seconds.labels("shadow").observe(time.perf_counter() - started)
+        ok = valid_scores(shadowed)
+        return shadowed if ok.all() else shadowed.select(ok)
 
     def _set_aside_invalid_scores(
         self,
@@ -335,6 +362,11 @@ class ScoringPipeline:
             "model answered non-probabilities", model_version=model.version, rows=int((~ok).sum())
         )
         return scored.select(ok)
+
+    def _poll_models(self) -> None:
+        self.models.poll()
+        if self.shadows is not None:
+            self.shadows.poll()
 
     def write(self, sink: PredictionSink, batch: Prepared) -> Written:
         """Dead letters, then the micro-batch's database transaction (a write stage)."""
@@ -529,7 +561,8 @@ class ScoringPipeline:
                     summary.dead_letters += len(dead) - sent
                 sent = len(dead)
             outcome = rt.retry(
-                partial(sink.write, scored, dead, batch.reasons), "write predictions"
+                partial(sink.write, scored, dead, batch.reasons, batch.shadow),
+                "write predictions",
             )
             if outcome.committed:
                 with self._counts:

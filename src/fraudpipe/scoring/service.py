@@ -32,7 +32,7 @@ from fraudpipe.adapters.kafka.transactions import (
     transactional_config,
     transactional_id,
 )
-from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
+from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher, ShadowModelWatcher
 from fraudpipe.adapters.postgres.batch_progress import BatchProgress
 from fraudpipe.adapters.postgres.model_refusals import record_refusal
 from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
@@ -155,6 +155,7 @@ class ScoringService:
             consumer=consumer,
             decoder=decoder,
             models=ServingModelWatcher(s, on_refusal=self._on_model_refusal),
+            shadows=ShadowModelWatcher(s, self._on_model_refusal) if s.shadow_alias else None,
             sinks=[PredictionSink(s) for _ in range(opts.writers)],
             producer=producer,
             publisher=publisher,

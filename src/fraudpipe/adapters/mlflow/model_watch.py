@@ -168,3 +168,58 @@ class ServingModelWatcher:
         log.error("model version refused", version=version, reason=reason)
         if self._on_refusal is not None:
             self._on_refusal(version, reason)
+
+
+class ShadowModelWatcher:
+    """Holds the model behind ``<model_name>@<shadow_alias>`` (the challenger), if any.
+
+    A shadow only scores: it never serves, so nothing falls back for it. A version that fails
+    verification is refused (reported once, never loaded again) and the micro-batches go
+    unshadowed; when the alias is removed, shadow scoring stops at the next poll.
+    """
+
+    def __init__(self, settings: Settings, on_refusal: RefusalHandler | None = None) -> None:
+        """Prepare the watcher; `poll()` loads the shadow (call it once before consuming)."""
+        self._settings = settings.model_copy(update={"serving_alias": settings.shadow_alias})
+        self._on_refusal = on_refusal
+        self._model: ServingModel | None = None
+        self._refused: set[int] = set()
+        self._lock = threading.Lock()
+
+    def model(self) -> ServingModel | None:
+        """The shadow to score the next micro-batch with, or None."""
+        with self._lock:
+            return self._model
+
+    def poll(self) -> None:
+        """Follow the shadow alias: load and verify a version it moved to, drop it if cleared."""
+        s = self._settings
+        try:
+            version = current_serving_version(s)
+        except _UNREACHABLE as exc:
+            log.warning("cannot check the shadow alias; keeping the shadow", error=str(exc))
+            return
+        with self._lock:
+            current = self._model
+        if version is None or version in self._refused:
+            if current is not None:
+                log.info("shadow alias cleared; shadow scoring stops", version=current.version)
+                with self._lock:
+                    self._model = None
+            return
+        if current is not None and current.version == version:
+            return
+        try:
+            loaded = load_model_version(s, version, alias=s.serving_alias)
+        except ModelTrustError as exc:
+            self._refused.add(exc.version)
+            log.error("shadow version refused", version=exc.version, reason=exc.reason)
+            if self._on_refusal is not None:
+                self._on_refusal(exc.version, exc.reason)
+            return
+        except (*_UNREACHABLE, NoServingModelError) as exc:
+            log.warning("cannot load the shadow version", version=version, error=str(exc))
+            return
+        log.info("shadow version in service", model=loaded.name, version=loaded.version)
+        with self._lock:
+            self._model = loaded

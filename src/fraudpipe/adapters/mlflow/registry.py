@@ -129,7 +129,7 @@ def current_serving_version(settings: Settings) -> int | None:
                 return None
     except httpx.TransportError as exc:
         raise ServiceUnavailableError("MLflow", settings.mlflow_tracking_uri) from exc
-    if response.status_code == httpx.codes.NOT_FOUND:
+    if response.status_code == httpx.codes.NOT_FOUND or _no_such_alias(response):
         return None
     if response.is_error:
         raise ModelRegistryError(
@@ -137,6 +137,22 @@ def current_serving_version(settings: Settings) -> int | None:
             f"HTTP {response.status_code} {response.text[:200]}"
         )
     return int(response.json()["model_version"]["version"])
+
+
+def _no_such_alias(response: httpx.Response) -> bool:
+    # MLflow answers an alias no version holds (the model exists) with 400, not 404.
+    if response.status_code != httpx.codes.BAD_REQUEST:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        isinstance(body, dict)
+        and body.get("error_code") == "INVALID_PARAMETER_VALUE"
+        and "alias" in str(body.get("message", "")).lower()
+        and "not found" in str(body.get("message", "")).lower()
+    )
 
 
 def load_model_version(settings: Settings, version: int, alias: str | None = None) -> ServingModel:

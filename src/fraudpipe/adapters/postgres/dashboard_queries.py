@@ -43,6 +43,7 @@ TABLES: Final = (
     "model_refusals",
     "alert_reasons",
     "labels",
+    "shadow_predictions",
 )
 
 #: The engine type the query functions take.
@@ -485,6 +486,43 @@ def open_alerts(engine: sa.Engine, limit: int = 50) -> pd.DataFrame:
         LIMIT :limit
         """,
         {"limit": limit},
+    )
+
+
+def shadow_counts(engine: sa.Engine) -> pd.DataFrame:
+    """The challenger in shadow against the champion beside it, on labelled transactions.
+
+    One row per (challenger, champion) version pair: the transactions both scored whose label
+    is known (the latest in `labels`, else the source's), the frauds among them, and each
+    version's alerts and frauds caught at its own threshold.
+    """
+    return read_frame(
+        engine,
+        """
+        WITH known AS (
+            SELECT DISTINCT ON (transaction_id) transaction_id, is_fraud
+            FROM labels ORDER BY transaction_id, known_at DESC, recorded_at DESC
+        ), pairs AS (
+            SELECT s.model_version AS challenger_version, s.champion_version,
+                   s.would_alert, p.is_fraud AS champion_alert,
+                   coalesce(k.is_fraud, t.label = 1) AS fraud
+            FROM shadow_predictions s
+            JOIN predictions p
+              ON p.transaction_id = s.transaction_id AND p.model_version = s.champion_version
+            JOIN transactions t
+              ON t.batch_id = s.batch_id AND t.transaction_id = s.transaction_id
+            LEFT JOIN known k ON k.transaction_id = s.transaction_id
+        )
+        SELECT challenger_version, champion_version, count(*) AS labelled,
+               count(*) FILTER (WHERE fraud) AS frauds,
+               count(*) FILTER (WHERE champion_alert) AS champion_alerts,
+               count(*) FILTER (WHERE champion_alert AND fraud) AS champion_caught,
+               count(*) FILTER (WHERE would_alert) AS challenger_alerts,
+               count(*) FILTER (WHERE would_alert AND fraud) AS challenger_caught
+        FROM pairs WHERE fraud IS NOT NULL
+        GROUP BY challenger_version, champion_version
+        ORDER BY challenger_version DESC, champion_version DESC
+        """,
     )
 
 

@@ -242,3 +242,20 @@ class AlertReason(Base):
     contribution: Mapped[float] = mapped_column(Double)
     description: Mapped[str] = mapped_column(Text)
     method: Mapped[str] = mapped_column(Text)
+
+
+class ShadowPrediction(Base):
+    """The challenger's score for one transaction, in shadow (`shadow_predictions`)."""
+
+    __tablename__ = "shadow_predictions"
+    __table_args__ = (Index("ix_shadow_predictions_batch_id", "batch_id"),)
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    model_name: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    champion_version: Mapped[int] = mapped_column(Integer)
+    batch_id: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Double)
+    would_alert: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[float] = mapped_column(Double)
+    scored_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)

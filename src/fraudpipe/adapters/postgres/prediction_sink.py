@@ -1,4 +1,5 @@
-"""PostgreSQL side of a micro-batch: predictions, alert reasons and dead letters in ONE transaction.
+"""PostgreSQL side of a micro-batch: predictions, alert reasons, the shadow's scores and dead
+letters in ONE transaction.
 
 Predictions are idempotent on ``(transaction_id, model_version)``: a micro-batch redelivered
 after a crash or a rebalance (or a transaction published twice) inserts nothing new. A
@@ -175,6 +176,18 @@ FROM unnest(%(ids)s, %(ranks)s::smallint[], %(features)s::text[], %(contribution
 ORDER BY r.transaction_id, r.rank
 ON CONFLICT (transaction_id, model_version, rank) DO NOTHING
 """
+#: The challenger's scores of the same rows, in shadow (only rows the micro-batch writes).
+_INSERT_SHADOW: Final = """
+INSERT INTO shadow_predictions (transaction_id, model_name, model_version, champion_version,
+                                batch_id, score, would_alert, threshold, scored_at)
+SELECT s.transaction_id, %(model_name)s, %(model_version)s, %(champion_version)s, b.batch_id,
+       s.score, s.is_fraud, %(threshold)s, %(scored_at)s
+FROM unnest(%(ids)s, %(codes)s, %(scores)s, %(is_fraud)s, %(latency_ms)s)
+     AS s(transaction_id, batch_code, score, is_fraud, latency_ms)
+JOIN unnest(%(batch_ids)s::text[]) WITH ORDINALITY AS b(batch_id, code) ON b.code = s.batch_code
+ORDER BY s.transaction_id
+ON CONFLICT (transaction_id, model_version) DO NOTHING
+"""
 _INSERT_DEAD_LETTER: Final = """
 INSERT INTO dead_letters (topic, partition, "offset", key, value, error_type, error)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -225,13 +238,17 @@ class PredictionSink:
         scored: ScoredBatch | None,
         dead_letters: Sequence[DeadLetter],
         reasons: AlertReasons | None = None,
+        shadow: ScoredBatch | None = None,
     ) -> WriteOutcome:
-        """Insert predictions, their alerts' reasons and dead-letter rows in one transaction.
+        """Insert predictions, their alerts' reasons, the shadow's scores and dead-letter rows
+        in one transaction.
 
         Args:
             scored: The micro-batch's predictions (None or empty when there are none).
             dead_letters: The micro-batch's dead letters (already on the DLQ topic).
             reasons: The alerts' reasons (`fraudpipe.microbatch.AlertReasons`), if any.
+            shadow: The challenger's scores of the micro-batch, if one scores in shadow: only
+                the rows `scored` holds are written.
 
         Returns:
             The outcome; when `unknown_ids` is not empty nothing was written.
@@ -245,7 +262,7 @@ class PredictionSink:
         """
         conn = self._connection()
         try:
-            inserted, stored = _write(conn, scored, dead_letters, reasons or AlertReasons())
+            inserted, stored = _write(conn, scored, dead_letters, reasons or AlertReasons(), shadow)
         except _Refused as refused:
             return WriteOutcome(
                 False, 0, unknown_rows=refused.unknown, conflicting_rows=refused.conflicting
@@ -304,6 +321,7 @@ def _write(
     scored: ScoredBatch | None,
     dead_letters: Sequence[DeadLetter],
     reasons: AlertReasons,
+    shadow: ScoredBatch | None,
 ) -> tuple[int, StoredVerdicts | None]:
     """Steps 1-3 of the module doc; the predictions inserted, and after step 3 those stored."""
     if scored is None or not len(scored):
@@ -314,20 +332,48 @@ def _write(
     # Encoded before the first statement: no transaction waits on numpy.
     payload = prediction_payload(scored, order)
     explained = _reason_params(scored, reasons)
-    explicit = bool(dead_letters) or explained is not None
+    shadowed = _shadow_params(scored, shadow)
+    explicit = bool(dead_letters) or explained is not None or shadowed is not None
     _check_known(conn, scored.transactions, order)
     try:
         with _transaction_if(conn, explicit):
             _copy(conn, payload)
-            _insert_reasons(conn, explained)
-            _insert_dead_letters(conn, dead_letters)
+            _insert_extras(conn, explained, shadowed, dead_letters)
         return payload.rows, None
     except _AlreadyStored:
         with _transaction_if(conn, explicit):
             inserted = _merge(conn, scored)
-            _insert_reasons(conn, explained)
-            _insert_dead_letters(conn, dead_letters)
+            _insert_extras(conn, explained, shadowed, dead_letters)
         return inserted, _stored(conn, scored)
+
+
+def _insert_extras(
+    conn: Connection,
+    reasons: dict[str, object] | None,
+    shadow: dict[str, object] | None,
+    dead_letters: Sequence[DeadLetter],
+) -> None:
+    """What goes in the micro-batch's transaction after its predictions."""
+    if reasons is not None:
+        conn.execute(_INSERT_REASONS, reasons)
+    if shadow is not None:
+        conn.execute(_INSERT_SHADOW, shadow)
+    _insert_dead_letters(conn, dead_letters)
+
+
+def _shadow_params(scored: ScoredBatch, shadow: ScoredBatch | None) -> dict[str, object] | None:
+    """The shadow's scores of the rows `scored` holds, as array parameters (None: none)."""
+    if shadow is None or not len(shadow):
+        return None
+    keep = np.isin(_as_keys(shadow.transactions.ids), _as_keys(scored.transactions.ids))
+    if not keep.any():
+        return None
+    kept = shadow if keep.all() else shadow.select(keep)
+    return {**_merge_params(kept), "champion_version": scored.model_version}
+
+
+def _as_keys(ids: npt.NDArray[np.uint8]) -> npt.NDArray[np.void]:
+    return np.ascontiguousarray(ids).view(np.dtype((np.void, 16))).ravel()
 
 
 def _stored(conn: Connection, scored: ScoredBatch) -> StoredVerdicts:
@@ -415,11 +461,6 @@ def _reason_params(scored: ScoredBatch, reasons: AlertReasons) -> dict[str, obje
         "model_version": scored.model_version,
         "method": reasons.method,
     }
-
-
-def _insert_reasons(conn: Connection, params: dict[str, object] | None) -> None:
-    if params is not None:
-        conn.execute(_INSERT_REASONS, params)
 
 
 def _insert_dead_letters(conn: Connection, dead_letters: Sequence[DeadLetter]) -> None:

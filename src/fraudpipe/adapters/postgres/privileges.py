@@ -3,8 +3,9 @@
 The pipeline's correctness rests on stored rows staying as they were loaded: a prediction is
 checked against its transaction's stored content, and a transaction that is there stays there.
 So `transactions` and `predictions` are append-only for the app role (no UPDATE, DELETE or
-TRUNCATE, on the parent or any partition), and so are `alert_reasons`, `quarantine`,
-`dead_letters` and `labels` (a label's history is kept: the latest known wins); only
+TRUNCATE, on the parent or any partition), and so are `alert_reasons`, `shadow_predictions`,
+`quarantine`, `dead_letters` and `labels` (a label's history is kept: the latest known wins);
+only
 `batches` (its status machine and counts), `model_refusals` (a refusal counted again) and
 `publish_attempts` (a batch's latest attempt) are updated. Removing rows another batch already
 holds from a new batch table is the owner's work, through a function (migration 0005). The
@@ -36,6 +37,7 @@ APP_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "publish_attempts": ("SELECT", "INSERT", "UPDATE"),
     "labels": ("SELECT", "INSERT"),
     "alert_reasons": ("SELECT", "INSERT"),
+    "shadow_predictions": ("SELECT", "INSERT"),
 }
 #: What a table created later by the owner (a batch's partition) gives the app role.
 APP_DEFAULT: Final = ("SELECT", "INSERT")
