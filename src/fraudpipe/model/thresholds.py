@@ -91,17 +91,27 @@ def budget_threshold(scores: npt.ArrayLike, days: int, alerts_per_day: int) -> f
     return float(above[-1]) if above.size else float(np.nextafter(first_left_out, np.inf))
 
 
+def _ranked(
+    scores: npt.ArrayLike, weights: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Scores high to low, the running sum of ``weights`` in that order, and the tie groups' ends.
+
+    Only the end of a tie group is a threshold one can set: alerting at ``s[i]`` raises every
+    alert up to and including index ``ends[k]`` for the group holding ``i``.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")
+    s = s[order]
+    running = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    return s, running, np.flatnonzero(np.append(s[:-1] > s[1:], True))
+
+
 def cost_threshold(
     labels: npt.ArrayLike, scores: npt.ArrayLike, amounts: npt.ArrayLike, review_cost: float
 ) -> float:
     """The threshold with the least cost: missed frauds' amounts plus ``review_cost`` per alert."""
-    y = np.asarray(labels, dtype=np.int64)
-    s = np.asarray(scores, dtype=np.float64)
-    a = np.asarray(amounts, dtype=np.float64)
-    order = np.argsort(-s, kind="stable")
-    s, caught = s[order], np.cumsum(a[order] * (y[order] == 1))
-    # Only the end of a tie group is a threshold one can set.
-    ends = np.flatnonzero(np.append(s[:-1] > s[1:], True))
+    fraud = np.asarray(labels, dtype=np.int64) == 1
+    s, caught, ends = _ranked(scores, np.asarray(amounts, dtype=np.float64) * fraud)
     missed = caught[-1] - caught[ends]
     cost = missed + review_cost * (ends + 1)
     best = int(np.argmin(cost))
@@ -116,11 +126,7 @@ def alert_tradeoff(labels: npt.ArrayLike, scores: npt.ArrayLike, days: int) -> p
     Columns: ``threshold``, ``alerts_per_day``, ``recall``, ``precision``; from the fewest
     alerts to the most.
     """
-    y = np.asarray(labels, dtype=np.int64)
-    s = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-s, kind="stable")
-    s, hits = s[order], np.cumsum(y[order] == 1)
-    ends = np.flatnonzero(np.append(s[:-1] > s[1:], True))
+    s, hits, ends = _ranked(scores, np.asarray(labels, dtype=np.int64) == 1)
     picked = ends[np.unique(np.linspace(0, ends.size - 1, TRADEOFF_POINTS).astype(np.int64))]
     alerts = picked + 1
     frauds = max(int(hits[-1]), 1)

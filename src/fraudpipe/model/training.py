@@ -211,6 +211,30 @@ def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].sort_values(columns, kind="stable").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """Labelled history checked, put in `canonical_order` and digested, once.
+
+    Build it with `of`; `retrain` looks its fingerprint up and then trains on the same value.
+    """
+
+    frame: pd.DataFrame
+    #: The rows as a set (order does not count): equal digests, equal training sets.
+    digest: str
+
+    @classmethod
+    def of(cls, history: pd.DataFrame) -> TrainingSet:
+        """Validate ``history`` (any row order) and order it.
+
+        Raises:
+            TrainingDataError: The frame fails its schema.
+        """
+        validate_labelled_frame(history)
+        frame = canonical_order(history)
+        row_hashes = pd.util.hash_pandas_object(frame, index=False)
+        return cls(frame, hashlib.sha256(row_hashes.to_numpy().tobytes()).hexdigest())
+
+
 def split_holdout(frame: pd.DataFrame, holdout_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off the latest ``holdout_days`` calendar days (UTC) of event time.
 
@@ -353,18 +377,17 @@ def _code_digest() -> str:
 
 
 def training_set_digest(frame: pd.DataFrame) -> str:
-    """A digest of the rows as a set (order does not count): equal digests, equal training sets."""
-    row_hashes = pd.util.hash_pandas_object(canonical_order(frame), index=False)
-    return hashlib.sha256(row_hashes.to_numpy().tobytes()).hexdigest()
+    """The digest of ``frame``'s rows as a set (`TrainingSet.digest`)."""
+    return TrainingSet.of(frame).digest
 
 
-def fingerprint(frame: pd.DataFrame, config: TrainingConfig) -> str:
-    """A digest of the rows (as a set), the configuration and the training code.
+def fingerprint(set_digest: str, config: TrainingConfig) -> str:
+    """A digest of the training set (its `TrainingSet.digest`), the configuration and the code.
 
     Equal digests mean the same model: a re-run with an equal digest may reuse the earlier one.
     """
     digest = hashlib.sha256()
-    digest.update(training_set_digest(frame).encode())
+    digest.update(set_digest.encode())
     decisive = {k: v for k, v in asdict(config).items() if k != "threads"}
     digest.update(json.dumps(decisive, sort_keys=True, default=str).encode())
     digest.update(f"sklearn={sklearn.__version__};code={_code_digest()}".encode())
@@ -372,7 +395,7 @@ def fingerprint(frame: pd.DataFrame, config: TrainingConfig) -> str:
 
 
 def train_model(
-    history: pd.DataFrame,
+    history: pd.DataFrame | TrainingSet,
     config: TrainingConfig | None = None,
     on_progress: ProgressCallback | None = None,
     cut: LabelCut | None = None,
@@ -380,7 +403,8 @@ def train_model(
     """Choose hyper-parameters inside the training window, fit, and evaluate on the holdout.
 
     Args:
-        history: Labelled history: ``MODEL_INPUT_COLUMNS`` plus ``label``, in any row order.
+        history: Labelled history: ``MODEL_INPUT_COLUMNS`` plus ``label``, in any row order, or
+            a `TrainingSet` already made of it.
         config: Model kind, seed, holdout and search settings.
         on_progress: Called as ``(what, done, total)`` while the search runs.
         cut: The moment ``history`` was read as of, kept with the result for its record.
@@ -392,19 +416,18 @@ def train_model(
         TrainingDataError: The frame fails its schema, or a slice lacks frauds or days.
     """
     config = config or TrainingConfig()
-    validate_labelled_frame(history)
+    rows = history if isinstance(history, TrainingSet) else TrainingSet.of(history)
     with threadpool_limits(limits=config.threads, user_api="openmp"):
-        return _train(history, config, on_progress, cut)
+        return _train(rows, config, on_progress, cut)
 
 
 def _train(
-    history: pd.DataFrame,
+    rows: TrainingSet,
     config: TrainingConfig,
     on_progress: ProgressCallback | None,
     cut: LabelCut | None,
 ) -> TrainingResult:
-    frame = canonical_order(history)
-    train, holdout = split_holdout(frame, config.holdout_days)
+    train, holdout = split_holdout(rows.frame, config.holdout_days)
     if config.train_sample is not None:
         labels = train[LABEL_COLUMN].to_numpy(dtype=np.int64)
         train = train.iloc[stratified_sample(labels, config.train_sample, config.seed)]
@@ -440,8 +463,8 @@ def _train(
         holdout_scores=holdout_scores,
         search_seconds=search_seconds,
         fit_seconds=fit_seconds,
-        fingerprint=fingerprint(frame, config),
-        training_set_digest=training_set_digest(frame),
+        fingerprint=fingerprint(rows.digest, config),
+        training_set_digest=rows.digest,
         cut=cut,
         tradeoff=alert_tradeoff(
             holdout[LABEL_COLUMN].to_numpy(), holdout_scores, config.holdout_days

@@ -12,11 +12,11 @@ import pandas as pd
 from fraudpipe.adapters.mlflow.registry import RegisteredVersion, find_registered, register_and_gate
 from fraudpipe.config import Settings
 from fraudpipe.model.point_in_time import LabelCut
-from fraudpipe.model.schema import validate_labelled_frame
 from fraudpipe.model.training import (
     ProgressCallback,
     TrainingConfig,
     TrainingResult,
+    TrainingSet,
     fingerprint,
     train_model,
 )
@@ -53,9 +53,9 @@ def retrain(
         TrainingDataError: The history cannot be trained or evaluated on.
         ServiceUnavailableError: MLflow is not reachable.
     """
-    validate_labelled_frame(history)
-    earlier = find_registered(settings, fingerprint(history, config))
+    rows = TrainingSet.of(history)
+    earlier = find_registered(settings, fingerprint(rows.digest, config))
     if earlier is not None:
         return RetrainOutcome(earlier, None)
-    result = train_model(history, config, on_progress, cut)
+    result = train_model(rows, config, on_progress, cut)
     return RetrainOutcome(register_and_gate(result, settings), result)
