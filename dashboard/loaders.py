@@ -7,7 +7,7 @@ Dates travel as `date` objects (hashable) and become a `DateWindow` inside.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Final
 
 import pandas as pd
@@ -135,5 +135,10 @@ def open_alerts(url: str, limit: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
-def shadow_counts(url: str) -> pd.DataFrame:
-    return dashboard_queries.shadow_counts(engine(url))
+def shadow_counts(url: str, label_delay: timedelta) -> pd.DataFrame:
+    return dashboard_queries.shadow_counts(engine(url), label_delay)
+
+
+@st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
+def label_arrival(url: str, label_delay: timedelta) -> pd.DataFrame:
+    return dashboard_queries.label_arrival(engine(url), label_delay)

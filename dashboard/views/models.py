@@ -3,6 +3,8 @@ curves, coefficients."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import filters
 import loaders
 import model_loaders
@@ -99,7 +101,8 @@ elif versions is not None:
         st.info(f"v{version} is not a linear model: it has no coefficients to show.")
 
 st.subheader("Champion and challenger on live traffic")
-shadow = summaries.shadow_comparison(loaders.shadow_counts(url))
+label_delay = timedelta(days=settings.label_delay_days)
+shadow = summaries.shadow_comparison(loaders.shadow_counts(url, label_delay))
 if shadow.empty:
     st.info(
         f"No challenger has scored in shadow yet: set the `{settings.shadow_alias}` alias on a "
@@ -108,7 +111,10 @@ if shadow.empty:
 else:
     st.caption(
         "Both versions on the same live transactions whose label has arrived, each at its own "
-        "threshold. The challenger's alerts are counterfactual: it never alerts."
+        "threshold: an analyst's or a chargeback at once, the source's own "
+        f"{settings.label_delay_days:g} days after the event (see the Review page). `scored` "
+        "counts every transaction both scored. The challenger's alerts are counterfactual: it "
+        "never alerts."
     )
     st.dataframe(shadow, hide_index=True)
 

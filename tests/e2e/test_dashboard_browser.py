@@ -195,7 +195,7 @@ def test_each_page_on_a_seeded_database(
     browser: HeadlessChromium, seeded_dashboard: Served, path: str
 ) -> None:
     state = load_and_check(browser, seeded_dashboard.url, path, f"seeded-{path or 'live'}", 5)
-    if path in ("", "history", "models", "eda"):
+    if path in ("", "history", "models", "eda", "review"):
         assert state.charts > 0, f"{path!r} drew no chart"
     if path == "":
         assert "Consumer lag" in state.text and "200" in state.text
@@ -206,6 +206,7 @@ def test_each_page_on_a_seeded_database(
         assert "Champion" in state.text and "What drives the score" in state.text
     if path == "review":
         assert "Why it was flagged" in state.text and "far below normal" in state.text
+        assert "Labels arriving" in state.text
 
 
 def test_an_analyst_decides_an_alert_and_the_label_is_in_postgresql(

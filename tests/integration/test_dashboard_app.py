@@ -282,6 +282,15 @@ def test_models_page_without_a_registered_model_still_shows_scoring(
     assert "is registered yet" in infos(at)
     shadow, serving = at.dataframe[0].value, at.dataframe[1].value
     assert shadow["version"].tolist() == [1, 9]  # the champion, and the challenger in shadow
+    assert (shadow["scored"] >= shadow["labelled"]).all()
     assert serving["model_version"].tolist() == [1, 2]
     # v2 scored labelled day-two transactions: its curves are drawn from SQL bins.
     assert len(at.get("plotly_chart")) == 2
+
+
+def test_review_page_shows_which_labels_have_arrived(point_app_at: Any, seeded: Settings) -> None:
+    at = render(point_app_at(seeded), "views/review.py")
+    arrival = at.dataframe[-1].value
+    assert (arrival["known"] + arrival["awaiting"] == arrival["transactions"]).all()
+    assert int(arrival["transactions"].sum()) == SEED.transactions
+    assert len(at.get("plotly_chart")) == 1

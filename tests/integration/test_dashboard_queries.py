@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -399,23 +399,28 @@ def test_the_review_queue_holds_undecided_alerts_by_score(reader: sa.Engine, che
     assert decided not in set(after["transaction_id"]) and len(after) == len(queue) - 1
 
 
-def test_the_shadow_comparison_counts_both_versions_on_labelled_rows(
+def test_the_shadow_comparison_counts_both_versions_on_rows_labelled_now(
     reader: sa.Engine, check: Any
 ) -> None:
-    counts = dashboard_queries.shadow_counts(reader)
+    # With a 48-hour delay, part of the shadowed rows' source labels are not known at the clock.
+    counts = dashboard_queries.shadow_counts(reader, timedelta(hours=48))
     expected = one(
         check,
-        "SELECT count(*), count(*) FILTER (WHERE y), count(*) FILTER (WHERE p.is_fraud),"
-        " count(*) FILTER (WHERE p.is_fraud AND y), count(*) FILTER (WHERE s.would_alert),"
+        "SELECT count(*), count(y), count(*) FILTER (WHERE y),"
+        " count(*) FILTER (WHERE p.is_fraud AND y IS NOT NULL),"
+        " count(*) FILTER (WHERE p.is_fraud AND y), "
+        " count(*) FILTER (WHERE s.would_alert AND y IS NOT NULL),"
         " count(*) FILTER (WHERE s.would_alert AND y)"
         " FROM shadow_predictions s JOIN predictions p ON p.transaction_id = s.transaction_id"
         " AND p.model_version = s.champion_version JOIN transactions t"
         " ON t.transaction_id = s.transaction_id,"
         " LATERAL (SELECT coalesce((SELECT l.is_fraud FROM labels l"
         " WHERE l.transaction_id = s.transaction_id ORDER BY l.known_at DESC LIMIT 1),"
-        " t.label = 1) AS y) f"
-        " WHERE y IS NOT NULL",
+        " CASE WHEN t.event_time + interval '48 hours'"
+        " <= (SELECT max(event_time) FROM transactions) THEN t.label = 1 END) AS y) f",
     )
+    scored, labelled = expected[:2]
+    assert 0 < labelled < scored
     assert counts[["challenger_version", "champion_version"]].values.tolist() == [[9, 1]]
     row = counts.iloc[0]
     assert tuple(int(row[c]) for c in counts.columns[2:]) == expected
@@ -425,3 +430,29 @@ def test_the_shadow_comparison_counts_both_versions_on_labelled_rows(
     # The cautious challenger alerts on a subset of what the champion alerts on.
     assert compared["alerts"].iat[1] <= compared["alerts"].iat[0]
     assert (compared["precision"].between(0, 1) | compared["precision"].isna()).all()
+
+
+def test_label_arrival_splits_each_day_by_where_its_labels_came_from(
+    reader: sa.Engine, check: Any
+) -> None:
+    arrival = dashboard_queries.label_arrival(reader, timedelta(0))
+    parts = arrival[["dataset", "chargeback", "analyst", "awaiting"]].sum(axis=1)
+    assert (parts == arrival["transactions"]).all()
+    days = one(
+        check, "SELECT count(DISTINCT (event_time AT TIME ZONE 'UTC')::date) FROM transactions"
+    )
+    assert len(arrival) == days[0]
+    # No delay: a source label is known once stored; the rows with neither kind await one.
+    unlabelled = one(
+        check,
+        "SELECT count(*) FROM transactions t WHERE t.label IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM labels l WHERE l.transaction_id = t.transaction_id)",
+    )
+    assert int(arrival["awaiting"].sum()) == unlabelled[0]
+    # A delay longer than the seeded days: no source label is known yet at the clock (the
+    # latest event), only what `labels` holds.
+    later = dashboard_queries.label_arrival(reader, timedelta(days=SEED.days + 1))
+    assert int(later["dataset"].sum()) == 0
+    assert (later["chargeback"] + later["analyst"]).tolist() == (
+        arrival["chargeback"] + arrival["analyst"]
+    ).tolist()

@@ -149,6 +149,9 @@ def test_a_better_model_takes_over_the_champion_alias(
     assert (better.version, better.alias) == (2, "champion")
     assert current_serving_version(settings_for_test) == 2
     assert better.decision is not None and "beats champion v1" in better.decision.reason
+    # The displaced champion goes on in shadow, one alias move from a rollback.
+    listed = {v.version: v.aliases for v in list_versions(settings_for_test)}
+    assert listed == {2: ("champion",), 1: ("challenger",)}
 
 
 def test_same_data_and_seed_give_the_same_metrics_and_one_version(

@@ -56,6 +56,16 @@ def summary(result: DemoResult, settings: Settings) -> RenderableType:
                 f" latest version v{r.latest_version} is {r.decision or '?'}: {r.reason}"
             )
         )
+    for row in result.shadow.itertuples():
+        lines.append(
+            Text(
+                f"in shadow: v{row.challenger_version} beside champion v{row.champion_version} "
+                f"on {row.scored:,} transactions, {row.labelled:,} labelled now: "
+                f"{row.challenger_caught}/{row.challenger_alerts} alerts caught fraud against "
+                f"the champion's {row.champion_caught}/{row.champion_alerts} "
+                f"({row.frauds} frauds)"
+            )
+        )
     added = result.added
     if added:
         what = ", ".join(f"{n:,} {name}" for name, n in added.items())

@@ -308,3 +308,22 @@ def alert_tradeoff(curve: pd.DataFrame, threshold: float, budget: int | None) ->
     fig.update_xaxes(type="log", title="alerts a day (holdout)")
     fig.update_yaxes(range=[0, 1.02])
     return _layout(fig, "Alerts a day against recall and precision")
+
+
+#: Where a label came from, in the order the bars stack, with "not known yet" on top.
+LABEL_PARTS: Final = (
+    ("dataset", "source label, matured"),
+    ("chargeback", "chargeback"),
+    ("analyst", "analyst"),
+    ("awaiting", "not known yet"),
+)
+
+
+def label_arrival(arrival: pd.DataFrame) -> go.Figure:
+    """Per event day, the transactions whose label is known now, by where it came from."""
+    fig = go.Figure()
+    for column, name in LABEL_PARTS:
+        fig.add_trace(go.Bar(x=arrival["day"], y=arrival[column], name=name))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title="transactions")
+    return _layout(fig, "Labels known now, per day of the transactions")

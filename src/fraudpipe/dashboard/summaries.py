@@ -269,12 +269,14 @@ def shadow_comparison(counts: pd.DataFrame) -> pd.DataFrame:
     """`shadow_counts` as one row per version and role, with precision and recall.
 
     Columns: ``challenger_version``, ``champion_version``, ``role`` (``champion`` or
-    ``challenger``), ``version``, ``labelled``, ``frauds``, ``alerts``, ``caught``,
-    ``precision`` and ``recall`` (NaN where undefined: no alert, or no fraud).
+    ``challenger``), ``version``, ``scored``, ``labelled``, ``frauds``, and among the labelled
+    ``alerts``, ``caught``, ``precision`` and ``recall`` (NaN where undefined: no alert, or no
+    fraud).
     """
     rows = []
     for role in ("champion", "challenger"):
-        part = counts[["challenger_version", "champion_version", "labelled", "frauds"]].copy()
+        kept = ["challenger_version", "champion_version", "scored", "labelled", "frauds"]
+        part = counts[kept].copy()
         part.insert(2, "role", role)
         part.insert(3, "version", counts[f"{role}_version"])
         part["alerts"] = counts[f"{role}_alerts"]
@@ -286,3 +288,11 @@ def shadow_comparison(counts: pd.DataFrame) -> pd.DataFrame:
     frame["precision"] = _ratio(frame["caught"], frame["alerts"])
     frame["recall"] = _ratio(frame["caught"], frame["frauds"])
     return frame.reset_index(drop=True)
+
+
+def label_shares(arrival: pd.DataFrame) -> pd.DataFrame:
+    """`label_arrival` with ``known`` (labels known now) and its share of the day's rows."""
+    frame = arrival.copy()
+    frame["known"] = frame["transactions"] - frame["awaiting"]
+    frame["share_known"] = _ratio(frame["known"], frame["transactions"])
+    return frame

@@ -180,6 +180,17 @@ def champion_version(settings: Settings) -> int | None:
     return current_serving_version(settings)
 
 
+def shadow_version(settings: Settings) -> int | None:
+    """The version scoring in shadow (`shadow_alias`), None when none holds it or it is unset."""
+    from fraudpipe.adapters.mlflow.registry import current_serving_version
+
+    if not settings.shadow_alias:
+        return None
+    return current_serving_version(
+        settings.model_copy(update={"serving_alias": settings.shadow_alias})
+    )
+
+
 @dataclass(frozen=True)
 class RetrainReport:
     """What a weekly retrain changed.

@@ -1,7 +1,8 @@
 """MLflow adapter: log a training run, register it, gate promotion, load the serving model.
 
 Registered model ``settings.model_name`` with aliases ``champion`` (what the scorer serves) and
-``challenger`` (the latest version that did not win); runs go to an experiment of the same name.
+``challenger`` (the loser of the latest gate: a version that did not win, or the champion a
+winner displaced), which scorers run in shadow; runs go to an experiment of the same name.
 Every step is safe to repeat: a version is found again by its training fingerprint, and the
 ``promotion_decision`` tag is written last, so a retrain interrupted half-way finishes the gate
 on the next run instead of registering a duplicate.
@@ -239,6 +240,11 @@ def _gate(
             min_ap_gain=settings.promotion_min_ap_gain,
             guard_tolerance=settings.promotion_guard_tolerance,
         )
+    if decision.promote and champion_metrics is not None:
+        # The displaced champion keeps scoring in shadow: live labels then show whether the
+        # promotion held up, and a rollback is one alias move. Set before the champion moves,
+        # so a gate resumed after a crash finds the old champion still to displace.
+        client.set_registered_model_alias(name, CHALLENGER, str(champion_version))
     client.set_registered_model_alias(name, decision.alias, str(version))
     for key, value in decision.as_tags().items():
         if key != "promotion_decision":

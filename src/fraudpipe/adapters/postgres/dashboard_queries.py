@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import pandas as pd
@@ -489,40 +489,89 @@ def open_alerts(engine: sa.Engine, limit: int = 50) -> pd.DataFrame:
     )
 
 
-def shadow_counts(engine: sa.Engine) -> pd.DataFrame:
-    """The challenger in shadow against the champion beside it, on labelled transactions.
+# --- Labels as known now ---------------------------------------------------------------------
 
-    One row per (challenger, champion) version pair: the transactions both scored whose label
-    is known (the latest in `labels`, else the source's), the frauds among them, and each
-    version's alerts and frauds caught at its own threshold.
+#: A transaction's label as known now: the latest row of ``labels`` (a chargeback, an analyst,
+#: an import), else the source's own label once ``label_delay`` has passed since the event
+#: (`fraudpipe.model.point_in_time`'s rule). "Now" is the pipeline's clock, the latest event
+#: stored: the wall clock give or take seconds in production, the last replayed day in the demo.
+_KNOWN_NOW_CTES: Final = """
+    clock AS (SELECT coalesce(max(event_time), now()) AS at FROM transactions),
+    known AS (
+        SELECT DISTINCT ON (transaction_id) transaction_id, is_fraud, source
+        FROM labels ORDER BY transaction_id, known_at DESC, recorded_at DESC
+    )"""
+_SOURCE_LABEL_KNOWN: Final = (
+    "(t.label IS NOT NULL AND t.event_time + make_interval(secs => :delay_seconds) <= clock.at)"
+)
+_KNOWN_NOW: Final = f"coalesce(k.is_fraud, CASE WHEN {_SOURCE_LABEL_KNOWN} THEN t.label = 1 END)"
+
+
+def label_arrival(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
+    """Per event day (UTC): how many transactions' labels are known now, and from where.
+
+    Columns: ``day``, ``transactions``, ``dataset`` (the source's label, matured), ``chargeback``,
+    ``analyst``, ``awaiting`` (no label known yet), ``frauds_known`` and ``clock`` (the moment
+    "now" stands for). A ``dataset`` row of ``labels`` counts as ``dataset`` too.
     """
     return read_frame(
         engine,
-        """
-        WITH known AS (
-            SELECT DISTINCT ON (transaction_id) transaction_id, is_fraud
-            FROM labels ORDER BY transaction_id, known_at DESC, recorded_at DESC
-        ), pairs AS (
+        f"""
+        WITH {_KNOWN_NOW_CTES}
+        SELECT (t.event_time AT TIME ZONE 'UTC')::date AS day,
+               count(*) AS transactions,
+               count(*) FILTER (
+                   WHERE k.source = 'dataset' OR (k.source IS NULL AND {_SOURCE_LABEL_KNOWN})
+               ) AS dataset,
+               count(*) FILTER (WHERE k.source = 'chargeback') AS chargeback,
+               count(*) FILTER (WHERE k.source = 'analyst') AS analyst,
+               count(*) FILTER (WHERE {_KNOWN_NOW} IS NULL) AS awaiting,
+               count(*) FILTER (WHERE {_KNOWN_NOW}) AS frauds_known,
+               min(clock.at) AS clock
+        FROM transactions t
+        CROSS JOIN clock
+        LEFT JOIN known k ON k.transaction_id = t.transaction_id
+        GROUP BY 1
+        ORDER BY 1
+        """,
+        {"delay_seconds": label_delay.total_seconds()},
+    )
+
+
+def shadow_counts(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
+    """The challenger in shadow against the champion beside it, on transactions labelled now.
+
+    One row per (challenger, champion) version pair: the transactions both scored, those
+    whose label is known now (`label_arrival`'s rule), the frauds among them, and each
+    version's alerts and frauds caught among them at its own threshold.
+    """
+    return read_frame(
+        engine,
+        f"""
+        WITH {_KNOWN_NOW_CTES},
+        pairs AS (
             SELECT s.model_version AS challenger_version, s.champion_version,
-                   s.would_alert, p.is_fraud AS champion_alert,
-                   coalesce(k.is_fraud, t.label = 1) AS fraud
+                   s.would_alert, p.is_fraud AS champion_alert, {_KNOWN_NOW} AS fraud
             FROM shadow_predictions s
             JOIN predictions p
               ON p.transaction_id = s.transaction_id AND p.model_version = s.champion_version
             JOIN transactions t
               ON t.batch_id = s.batch_id AND t.transaction_id = s.transaction_id
+            CROSS JOIN clock
             LEFT JOIN known k ON k.transaction_id = s.transaction_id
         )
-        SELECT challenger_version, champion_version, count(*) AS labelled,
+        SELECT challenger_version, champion_version, count(*) AS scored,
+               count(fraud) AS labelled,
                count(*) FILTER (WHERE fraud) AS frauds,
-               count(*) FILTER (WHERE champion_alert) AS champion_alerts,
+               count(*) FILTER (WHERE champion_alert AND fraud IS NOT NULL) AS champion_alerts,
                count(*) FILTER (WHERE champion_alert AND fraud) AS champion_caught,
-               count(*) FILTER (WHERE would_alert) AS challenger_alerts,
+               count(*) FILTER (WHERE would_alert AND fraud IS NOT NULL) AS challenger_alerts,
                count(*) FILTER (WHERE would_alert AND fraud) AS challenger_caught
-        FROM pairs WHERE fraud IS NOT NULL
+        FROM pairs
         GROUP BY challenger_version, champion_version
         ORDER BY challenger_version DESC, champion_version DESC
         """,
+        {"delay_seconds": label_delay.total_seconds()},
     )
 
 
