@@ -29,6 +29,7 @@ from fraudpipe.adapters.mlflow.registry import (
 from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import NoServingModelError
+from fraudpipe.model.drift import ReferenceProfile
 from fraudpipe.model.training import Candidate, TrainingConfig, TrainingResult, train_model
 
 pytestmark = pytest.mark.integration
@@ -86,10 +87,11 @@ def test_a_training_run_registers_a_version_with_metrics_and_artifacts(
 
     artifacts = {
         a.path
-        for folder in ("", "plots", "evaluation")
+        for folder in ("", "plots", "evaluation", "drift")
         for a in client.list_artifacts(registered.run_id, folder or None)
     }
     assert {
+        "drift/reference_profile.json",
         "plots/pr_curve.png",
         "plots/roc_curve.png",
         "plots/confusion_matrix.png",
@@ -99,6 +101,10 @@ def test_a_training_run_registers_a_version_with_metrics_and_artifacts(
         "model_card.md",
         "promotion.json",
     } <= artifacts
+    profile = ReferenceProfile.from_dict(
+        mlflow.artifacts.load_dict(f"runs:/{registered.run_id}/drift/reference_profile.json")
+    )
+    assert profile == good.reference
     card = mlflow.artifacts.load_text(f"runs:/{registered.run_id}/model_card.md")
     assert "TimeSeriesSplit" in card and f"{good.holdout_metrics.average_precision:.4f}" in card
 

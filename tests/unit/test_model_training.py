@@ -9,6 +9,7 @@ from model_frames import normal_and_fraud_rows, synthetic_history
 
 from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ConfigurationError, TrainingDataError
+from fraudpipe.model.drift import PROFILED, SCORE
 from fraudpipe.model.features import MS_PER_DAY
 from fraudpipe.model.thresholds import ThresholdRule
 from fraudpipe.model.training import (
@@ -222,3 +223,15 @@ def test_a_training_window_without_fraud_is_refused(history: pd.DataFrame) -> No
 def test_a_bad_config_is_refused_up_front(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError, match=next(iter(bad))):
         TrainingConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_the_reference_profile_is_the_training_window_and_its_scores(
+    trained: TrainingResult,
+) -> None:
+    assert trained.reference is not None
+    assert [c.name for c in trained.reference.columns] == [*PROFILED, SCORE]
+    # The holdout is a later day of the same population: close to the reference.
+    psi = trained.reference.psi(
+        {c: trained.holdout[c].to_numpy() for c in MODEL_INPUT_COLUMNS}, trained.holdout_scores
+    )
+    assert max(psi.values()) < 0.05

@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 import fraudpipe.model.features as features_module
 from fraudpipe.columns import LABEL_COLUMN, MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ConfigurationError, TrainingDataError
+from fraudpipe.model.drift import ReferenceProfile
 from fraudpipe.model.evaluation import ScorerMetrics, evaluate_scores, max_f1_threshold
 from fraudpipe.model.features import MS_PER_DAY, build_preprocessor
 from fraudpipe.model.point_in_time import LabelCut
@@ -199,6 +200,8 @@ class TrainingResult:
     cut: LabelCut | None = None
     #: Alerts a day against recall and precision on the holdout (`alert_tradeoff`).
     tradeoff: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    #: The training window's binned inputs and scores, what drift is measured against.
+    reference: ReferenceProfile | None = field(default=None, repr=False)
 
 
 def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -448,6 +451,9 @@ def _train(
     fit_seconds = time.perf_counter() - started
 
     holdout_scores = fraud_scores(pipeline, holdout)
+    reference = ReferenceProfile.of(
+        {c: train[c].to_numpy() for c in MODEL_INPUT_COLUMNS}, fraud_scores(pipeline, train)
+    )
     threshold = _place_threshold(config, train, out_of_fold[best.candidate], holdout_scores)
     metrics = evaluate_scores(holdout[LABEL_COLUMN].to_numpy(), holdout_scores, threshold)
     return TrainingResult(
@@ -469,6 +475,7 @@ def _train(
         tradeoff=alert_tradeoff(
             holdout[LABEL_COLUMN].to_numpy(), holdout_scores, config.holdout_days
         ),
+        reference=reference,
     )
 
 

@@ -23,6 +23,8 @@ from fraudpipe.model.trust import reference_of
 MODEL_ARTIFACT: Final = "model"
 #: Alerts a day against recall and precision on the holdout, at many thresholds.
 TRADEOFF_ARTIFACT: Final = "evaluation/alert_tradeoff.csv"
+#: The training rows' binned inputs and scores, the bar drift is measured against.
+REFERENCE_ARTIFACT: Final = "drift/reference_profile.json"
 
 # skops loads only types it is told to trust; these are ours plus sklearn's tree predictor.
 SKOPS_TRUSTED_TYPES: Final = [
@@ -145,6 +147,8 @@ def log_training_run(
             mlflow.log_dict(as_artifact(coefficients), COEFFICIENTS_ARTIFACT)
         mlflow.log_text(_search_table(result), "evaluation/search.csv")
         mlflow.log_text(result.tradeoff.to_csv(index=False), TRADEOFF_ARTIFACT)
+        if result.reference is not None:
+            mlflow.log_dict(result.reference.as_dict(), REFERENCE_ARTIFACT)
         mlflow.log_text(render_model_card(result, settings.model_name), "model_card.md")
         info = mlflow.sklearn.log_model(
             result.pipeline,
