@@ -12,9 +12,9 @@ machine, in one run:
   then a binary COPY, falling back to INSERT … ON CONFLICT only for a redelivery; and the same
   binary COPY alone, without the check);
 - end-to-end throughput of the scoring service (consume → decode → score → write → produce →
-  commit) on a backlog, with one process (with and without output transactions: the same
-  backlog, the predictions table emptied in between) and with two processes in one consumer
-  group;
+  commit) on a backlog, with one process (with and without output transactions, and with a
+  200-tree HGB challenger scoring in shadow: the same backlog, the predictions table emptied
+  in between) and with two processes in one consumer group;
 - latency p50/p95/p99 (Kafka record timestamp → predictions committed in PostgreSQL and the
   outputs' Kafka transaction committed with the offsets; without transactions: outputs
   acknowledged, offsets recorded for the consume loop's next asynchronous commit) at fixed
@@ -53,6 +53,7 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from mlflow import MlflowClient
 from rich.console import Console
 from rich.table import Table
 
@@ -69,6 +70,7 @@ from fraudpipe.adapters.avro.registration import delete_subject_completely, regi
 from fraudpipe.adapters.kafka.acls import grant, prefix_rights, revoke
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import ensure_topics, topic_specs
+from fraudpipe.adapters.mlflow.principals import acting_as
 from fraudpipe.adapters.mlflow.registry import (
     delete_registered_model,
     load_serving_model,
@@ -85,7 +87,7 @@ from fraudpipe.ingest import ingest
 from fraudpipe.logs import configure_logging
 from fraudpipe.microbatch import ScoredBatch, TransactionBatch
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.model.training import Candidate, TrainingConfig, train_model
+from fraudpipe.model.training import Candidate, TrainingConfig, TrainingResult, train_model
 from fraudpipe.records import TransactionRecord
 from fraudpipe.scoring.runtime import ScoringOptions
 from fraudpipe.scoring.score import alert_drivers
@@ -261,13 +263,8 @@ def delete_groups(admin: AdminClient, prefix: str) -> None:
 @contextmanager
 def registered_model(settings: Settings) -> Iterator[ServingModel]:
     """A model trained on the ingested history, registered as champion; deleted afterwards."""
-    engine = create_engine(settings)
     try:
-        history = load_labelled_history(engine)
-    finally:
-        engine.dispose()
-    try:
-        register_and_gate(train_model(history, TRAINING), settings)
+        register_and_gate(train_model(history_of(settings), TRAINING), settings)
         yield load_serving_model(settings)
     finally:
         delete_registered_model(settings)
@@ -480,13 +477,16 @@ def sink_rates(settings: Settings, txs: Transactions, model: ServingModel) -> li
 E2E: Final = "end to end: scoring service, 1 process"
 
 
-def end_to_end(settings: Settings, topic: str, n: int) -> Row:
-    """One scorer on the backlog; with or without output transactions, as `settings` say."""
+def end_to_end(settings: Settings, topic: str, n: int, also: str = "") -> Row:
+    """One scorer on the backlog; with or without output transactions, as `settings` say.
+
+    ``also`` names what else differs from the plain run (appended to the row's name).
+    """
     eos = settings.scorer_exactly_once
     own = settings.model_copy(
         update={
             "topic_transactions": topic,
-            "consumer_group": f"{settings.consumer_group}-e2e-{'eos' if eos else 'alo'}",
+            "consumer_group": f"{settings.consumer_group}-e2e-{'eos' if eos else 'alo'}{also}",
         }
     )
     summary = ScoringService(
@@ -495,7 +495,7 @@ def end_to_end(settings: Settings, topic: str, n: int) -> Row:
     assert summary.scored == n and summary.dead_letters == 0, summary
     assert summary.first_consumed_at is not None and summary.last_committed_at is not None
     seconds = summary.last_committed_at - summary.first_consumed_at
-    what = f"{E2E}, output transactions ON" if eos else E2E
+    what = (f"{E2E}, output transactions ON" if eos else E2E) + (f", {also}" if also else "")
     return Row(what, n, seconds,
                f"{summary.micro_batches} micro-batches of ≤10k, backlog on the topic")  # fmt: skip
 
@@ -504,7 +504,7 @@ def forget_predictions(settings: Settings) -> None:
     """Empty the bench database's predictions, so the next run writes new rows, not
     redeliveries (the owner's right; the pipeline's role may not)."""
     with connect(settings, "owner", autocommit=True) as conn:
-        conn.execute("TRUNCATE predictions, alert_reasons")
+        conn.execute("TRUNCATE predictions, alert_reasons, shadow_predictions")
 
 
 def two_processes(
@@ -748,28 +748,57 @@ REASON_ALERTS: Final = (1, 10, 100, 1_000)
 ANCHOR_ROWS: Final = 5_000
 
 
-def reason_costs(settings: Settings, linear: ServingModel) -> tuple[list[ReasonCost], float]:
-    """What working out an alert's reasons costs: the bench's linear model and a tree model.
+#: The tree model: a 200-round HistGradientBoosting, the demo's challenger kind.
+TREES = TrainingConfig(
+    model="hgb", candidates=(Candidate("none", True, 0.1),), train_sample=0.2, validation_folds=2
+)
+SHADOW = "HGB challenger in shadow"
 
-    The tree model is a 200-round HistGradientBoosting fitted on the same history. Inputs are
-    the rows each model scores highest (what alerts are). Each time is the median of 5.
-    Returns the costs and the seconds `import shap` takes after scikit-learn, in a new process.
-    """
+
+def tree_model(settings: Settings) -> TrainingResult:
+    """`TREES` fitted on the bench's history."""
+    return train_model(history_of(settings), TREES)
+
+
+def history_of(settings: Settings) -> pd.DataFrame:
     engine = create_engine(settings)
     try:
-        history = load_labelled_history(engine)
+        return load_labelled_history(engine)
     finally:
         engine.dispose()
-    trees = TrainingConfig(
-        model="hgb",
-        candidates=(Candidate("none", True, 0.1),),
-        train_sample=0.2,
-        validation_folds=2,
-    )
-    tree = ServingModel("bench-hgb", 1, 0.5, train_model(history, trees).pipeline)
+
+
+@contextmanager
+def in_shadow(settings: Settings, tree: TrainingResult, champion: int) -> Iterator[int]:
+    """``tree`` registered and holding the shadow alias, ``champion`` still champion."""
+    version = register_and_gate(tree, settings).version
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    name = settings.model_name
+    with acting_as(settings, "promoter"):
+        # The gate may have promoted the trees: the bench serves its own model either way.
+        client.set_registered_model_alias(name, settings.serving_alias, str(champion))
+        client.set_registered_model_alias(name, settings.shadow_alias, str(version))
+    try:
+        yield version
+    finally:
+        with acting_as(settings, "promoter"):
+            client.delete_registered_model_alias(name, settings.shadow_alias)
+
+
+def reason_costs(
+    settings: Settings, linear: ServingModel, tree: TrainingResult
+) -> tuple[list[ReasonCost], float]:
+    """What working out an alert's reasons costs: the bench's linear model and `TREES`.
+
+    Inputs are the rows each model scores highest (what alerts are). Each time is the median
+    of 5. Returns the costs and the seconds `import shap` takes after scikit-learn, in a new
+    process.
+    """
+    history = history_of(settings)
+    trees = ServingModel("bench-hgb", 1, 0.5, tree.pipeline)
     inputs = history[MODEL_INPUT_COLUMNS].iloc[-50_000:].reset_index(drop=True)
     costs = []
-    for name, model in (("logistic regression (bench model)", linear), ("HGB, 200 trees", tree)):
+    for name, model in (("logistic regression (bench model)", linear), ("HGB, 200 trees", trees)):
         columns = {c: inputs[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
         order = np.argsort(-model.score_columns(columns))
         anchor = {c: v[:ANCHOR_ROWS] for c, v in columns.items()}
@@ -851,6 +880,13 @@ def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float])
             f"output transactions: {with_txns.rate:,.0f} tx/s with, {e2e:,.0f} without "
             f"({with_txns.rate / e2e - 1:+.1%})"
         )
+    shadowed = by.get(f"{E2E}, output transactions ON, {SHADOW}")
+    if with_txns is not None and shadowed is not None:
+        console.print(
+            f"shadow challenger (HGB, 200 trees): {shadowed.rate:,.0f} tx/s with, "
+            f"{with_txns.rate:,.0f} without ({shadowed.rate / with_txns.rate - 1:+.1%}; "
+            "output transactions ON both)"
+        )
     decode = next(r.rate for r in rows if r.what.startswith("ceiling: consume + decode"))
     console.print(f"load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on "
                   f"{os.cpu_count()} cores (shared with the stack and other work)")  # fmt: skip
@@ -893,10 +929,12 @@ def run(plan: Plan) -> None:
         with kafka_and_registry(settings, unique) as client:
             console.print("training and registering the bench model ...")
             with registered_model(settings) as model, tempfile.TemporaryDirectory() as tmp:
-                bench = Bench(settings, unique, client, model, slicer, Path(tmp))
+                console.print("training the tree model (shadow challenger, reasons) ...")
+                tree = tree_model(settings)
+                bench = Bench(settings, unique, client, model, tree, slicer, Path(tmp))
                 rows, latencies = bench.measure(plan)
                 console.print("alert reasons: timing the linear model and a tree model ...")
-                costs, shap_import = reason_costs(settings, model)
+                costs, shap_import = reason_costs(settings, model, tree)
     report(rows, latencies, (load_before, os.getloadavg()[0]))
     report_reasons(costs, shap_import)
 
@@ -909,6 +947,7 @@ class Bench:
     unique: str
     client: SchemaRegistryClient
     model: ServingModel
+    tree: TrainingResult
     slicer: Slicer
     tmp: Path
 
@@ -971,7 +1010,12 @@ class Bench:
         )
         # The cost of output transactions (opt-in): the same backlog with them first, then (on
         # an emptied predictions table) without them, as the scorer runs by default.
-        rows.append(end_to_end(s.model_copy(update={"scorer_exactly_once": True}), topic, n))
+        on = s.model_copy(update={"scorer_exactly_once": True})
+        rows.append(end_to_end(on, topic, n))
+        # What a shadow challenger costs: the same run, the tree model scoring in shadow.
+        forget_predictions(s)
+        with in_shadow(s, self.tree, self.model.version):
+            rows.append(end_to_end(on, topic, n, SHADOW))
         forget_predictions(s)
         rows.append(end_to_end(s.model_copy(update={"scorer_exactly_once": False}), topic, n))
         rows.extend(sink_rates(s, self.slicer.data.rows(0, n), self.model))

@@ -1,10 +1,12 @@
 """`fraud_daily`: one day of transactions through the pipeline.
 
 ingest the logical date's batch → publish it to Kafka → wait until the scoring service has
-scored it → report its numbers. Ingest and publish each launch a Prefect deployment and wait
-for the flow run (a failed run fails the task with the Prefect state and the run's URL); the wait
-is a deferrable sensor on the `batches` table. Every step is idempotent, so re-running a day
-changes nothing.
+scored it → report its numbers, and measure its drift against the scoring version's training
+profile (PSI per feature and for the score, and the alert rate; stored in PostgreSQL).
+
+Ingest and publish each launch a Prefect deployment and wait for the flow run (a failed run
+fails the task with the Prefect state and the run's URL); the wait is a deferrable sensor on
+the `batches` table. Every step is idempotent, so re-running a day changes nothing.
 
 Schedule: daily at midnight UTC for the day just over (data-interval semantics). `catchup` is
 off on purpose: a new stack would otherwise backfill every day since 2025-09-20, more than a
@@ -111,8 +113,22 @@ def fraud_daily() -> None:
         )
         return outcome
 
+    @task
+    def drift(published: dict[str, Any]) -> list[dict[str, Any]]:
+        from fraudpipe.config import get_settings
+        from fraudpipe.orchestration import pipeline
+
+        measured = pipeline.measure_drift(get_settings(), published["batch_id"])
+        for m in measured:
+            log.info(
+                "batch {batch_id}, v{model_version}: alert rate {alert_rate:.4%} (expected "
+                "{expected_alert_rate:.4%}), score PSI {score_psi:.3f}, most moved "
+                "{worst_feature} PSI {worst_psi:.3f}".format(batch_id=published["batch_id"], **m)
+            )
+        return measured
+
     published = publish(ingest())
-    published >> wait_scored >> report(published)
+    published >> wait_scored >> [report(published), drift(published)]
 
 
 fraud_daily()

@@ -41,6 +41,7 @@ navigation = st.navigation(
         ),
         st.Page("views/eda.py", title="EDA", icon=":material/query_stats:", url_path="eda"),
         st.Page("views/review.py", title="Review queue", icon=":material/rule:", url_path="review"),
+        st.Page("views/drift.py", title="Drift", icon=":material/trending_up:", url_path="drift"),
     ]
 )
 

@@ -142,3 +142,16 @@ def shadow_counts(url: str, label_delay: timedelta) -> pd.DataFrame:
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def label_arrival(url: str, label_delay: timedelta) -> pd.DataFrame:
     return dashboard_queries.label_arrival(engine(url), label_delay)
+
+
+# --- Drift ---
+
+
+@st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
+def batch_drift(url: str) -> pd.DataFrame:
+    return dashboard_queries.batch_drift(engine(url))
+
+
+@st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
+def batch_alert_rates(url: str) -> pd.DataFrame:
+    return dashboard_queries.batch_alert_rates(engine(url))

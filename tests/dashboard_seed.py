@@ -187,6 +187,34 @@ def seed_synthetic(settings: Settings, data: SyntheticData) -> None:
             WHERE p.is_fraud
             """
         )
+        # Drift as the daily DAG measures it: per batch and version that scored it, 31
+        # columns; v14 drifts on the last day.
+        conn.execute(
+            """
+            INSERT INTO batch_drift (batch_id, model_name, model_version, feature, psi, rows,
+                                     measured_at)
+            SELECT p.batch_id, p.model_name, p.model_version, f.feature,
+                   CASE WHEN f.feature = 'v14' AND b.batch_date = max(b.batch_date) OVER ()
+                        THEN 0.35 ELSE 0.004 * f.n END,
+                   p.rows, now()
+            FROM (SELECT batch_id, model_name, model_version, count(*) AS rows
+                  FROM predictions GROUP BY 1, 2, 3) p
+            JOIN batches b ON b.batch_id = p.batch_id,
+                 unnest(ARRAY['amount', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9',
+                              'v10', 'v11', 'v12', 'v13', 'v14', 'v15', 'v16', 'v17', 'v18',
+                              'v19', 'v20', 'v21', 'v22', 'v23', 'v24', 'v25', 'v26', 'v27',
+                              'v28', 'hour', 'score']) WITH ORDINALITY AS f(feature, n)
+            """
+        )
+        conn.execute(
+            """
+            INSERT INTO batch_alert_rates (batch_id, model_name, model_version, rows, alerts,
+                                           expected_alert_rate, measured_at)
+            SELECT batch_id, model_name, model_version, count(*),
+                   count(*) FILTER (WHERE is_fraud), 0.01, now()
+            FROM predictions GROUP BY 1, 2, 3
+            """
+        )
         conn.execute(
             """
             INSERT INTO quarantine (batch_id, source, source_row, reason, raw)

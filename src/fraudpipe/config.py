@@ -228,6 +228,13 @@ class Settings(BaseSettings):
         "known (chargebacks take days to weeks): a retrain as of a cut trains only on events "
         "this much older than the cut (fraudpipe.model.point_in_time).",
     )
+    drift_psi_threshold: float = Field(
+        0.2,
+        gt=0.0,
+        le=10.0,
+        description="PSI above which a column of a scored batch counts as drifted against the "
+        "scoring version's training profile (fraudpipe.model.drift): the dashboard marks it.",
+    )
 
     # Input bounds (fraudpipe.data.bounds)
     bounds_margin: float = Field(

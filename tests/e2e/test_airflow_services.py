@@ -98,7 +98,7 @@ def test_fraud_daily_triggered_through_the_rest_api_scores_its_day_once(
 
     run = daily_run.run
     assert daily_run.tasks == dict.fromkeys(
-        ["ingest", "publish", "wait_scored", "report"], "success"
+        ["ingest", "publish", "wait_scored", "report", "drift"], "success"
     )
     # The Prefect flow run's URL is in the Airflow task's log ...
     assert f"{stack.prefect_api_url.removesuffix('/api')}/runs/flow-run/" in daily_run.ingest_log

@@ -53,6 +53,7 @@ PAGES = {
     "models": "Models",
     "eda": "Exploratory analysis",
     "review": "Review queue",
+    "drift": "Drift",
 }
 # What each page must at least say on an empty database.
 EMPTY_SAYS = {
@@ -62,6 +63,7 @@ EMPTY_SAYS = {
     "models": "is registered yet",
     "eda": "No transactions loaded yet",
     "review": "No open alert",
+    "drift": "No batch measured yet",
 }
 
 
@@ -195,7 +197,7 @@ def test_each_page_on_a_seeded_database(
     browser: HeadlessChromium, seeded_dashboard: Served, path: str
 ) -> None:
     state = load_and_check(browser, seeded_dashboard.url, path, f"seeded-{path or 'live'}", 5)
-    if path in ("", "history", "models", "eda", "review"):
+    if path in ("", "history", "models", "eda", "review", "drift"):
         assert state.charts > 0, f"{path!r} drew no chart"
     if path == "":
         assert "Consumer lag" in state.text and "200" in state.text

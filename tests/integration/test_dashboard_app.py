@@ -115,6 +115,7 @@ def test_every_page_says_what_is_missing_on_an_empty_database(
         render(at, page)
         assert "No transactions loaded yet" in infos(at), page
     assert "is registered yet" in infos(render(at, "views/models.py"))
+    assert "No batch measured yet" in infos(render(at, "views/drift.py"))
 
 
 @pytest.fixture(scope="module")
@@ -294,3 +295,12 @@ def test_review_page_shows_which_labels_have_arrived(point_app_at: Any, seeded: 
     assert (arrival["known"] + arrival["awaiting"] == arrival["transactions"]).all()
     assert int(arrival["transactions"].sum()) == SEED.transactions
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_drift_page_draws_the_heatmap_and_the_alert_rates(
+    point_app_at: Any, seeded: Settings
+) -> None:
+    at = render(point_app_at(seeded), "views/drift.py")
+    assert len(at.get("plotly_chart")) == 2
+    shown = metrics(at)
+    assert shown["Days measured"] == "3" and shown["Days with a drifted column"] == "1"

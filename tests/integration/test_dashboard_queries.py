@@ -456,3 +456,19 @@ def test_label_arrival_splits_each_day_by_where_its_labels_came_from(
     assert (later["chargeback"] + later["analyst"]).tolist() == (
         arrival["chargeback"] + arrival["analyst"]
     ).tolist()
+
+
+def test_drift_reads_every_measured_column_with_its_day(reader: sa.Engine, check: Any) -> None:
+    drift = dashboard_queries.batch_drift(reader)
+    stored = one(
+        check, "SELECT count(*), count(DISTINCT (batch_id, model_version)) FROM batch_drift"
+    )
+    assert len(drift) == stored[0] == 31 * stored[1]
+    matrix = summaries.drift_matrix(drift)
+    assert list(matrix.index[:2]) == ["amount", "v1"] and matrix.index[-1] == "score"
+    assert list(matrix.columns) == [DAY1, DAY2, DAY3]
+    # Only v14 on the last day crosses 0.2.
+    over = matrix.stack()[lambda x: x > 0.2]
+    assert list(over.index) == [("v14", DAY3)]
+    rates = dashboard_queries.batch_alert_rates(reader)
+    assert (rates["alert_rate"] == rates["alerts"] / rates["rows"]).all()

@@ -195,6 +195,8 @@ class Snapshot:
     transaction_offsets: int
     model_versions: tuple[int, ...]
     champion: int | None
+    #: The batch's drift rows: (version, PSI rows, rows, alerts, measured_at) per version.
+    drift: tuple[tuple[object, ...], ...]
 
 
 def _snapshot(settings: Settings, batch_id: str) -> Snapshot:
@@ -218,6 +220,15 @@ def _snapshot(settings: Settings, batch_id: str) -> Snapshot:
                 ),
                 {"b": batch_id},
             ).one()
+            drift = conn.execute(
+                sa.text(
+                    "SELECT r.model_version, (SELECT count(*) FROM batch_drift d"
+                    " WHERE d.batch_id = r.batch_id AND d.model_version = r.model_version),"
+                    " r.rows, r.alerts, r.measured_at FROM batch_alert_rates r"
+                    " WHERE r.batch_id = :b ORDER BY 1"
+                ),
+                {"b": batch_id},
+            ).all()
     finally:
         engine.dispose()
     probe = Consumer({**client_config(settings, "admin"), "group.id": "offset-probe"})
@@ -236,6 +247,7 @@ def _snapshot(settings: Settings, batch_id: str) -> Snapshot:
         transaction_offsets=offsets,
         model_versions=tuple(v.version for v in list_versions(settings)),
         champion=current_serving_version(settings),
+        drift=tuple(tuple(row) for row in drift),
     )
 
 
@@ -300,6 +312,9 @@ def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> No
         assert outcome.caught + outcome.false_alarms == outcome.flagged
         assert outcome.model_versions == (1,)
         assert first.transaction_offsets >= outcome.rows  # every row went through Kafka
+        # The drift task measured the batch against version 1's training profile: 30 inputs
+        # and the score.
+        assert [d[:4] for d in first.drift] == [(1, 31, outcome.rows, outcome.flagged)]
 
         daily_again = run_dag(load_dag("fraud_daily"), _midnight(DAY_2), conf=conf)
         weekly_again = run_dag(load_dag("fraud_weekly_retrain"), _midnight(RETRAIN_WEEK))

@@ -124,10 +124,10 @@ def test_daily_dag_schedule_and_shape(dagbag: dict[str, Any]) -> None:
     assert daily["catchup"] is False
     assert daily["max_active_runs"] == 1
     tasks = daily["tasks"]
-    assert set(tasks) == {"ingest", "publish", "wait_scored", "report"}
+    assert set(tasks) == {"ingest", "publish", "wait_scored", "report", "drift"}
     assert tasks["ingest"]["downstream"] == ["publish"]
     assert "wait_scored" in tasks["publish"]["downstream"]
-    assert tasks["wait_scored"]["downstream"] == ["report"]
+    assert sorted(tasks["wait_scored"]["downstream"]) == ["drift", "report"]
     assert tasks["wait_scored"]["deferrable"] is True
     assert tasks["wait_scored"]["type"] == "BatchStatusSensor"
     # Launching an idempotent flow again is safe, so the launching tasks retry with a delay.

@@ -61,3 +61,37 @@ def test_curve_and_model_figures() -> None:
     )
     metrics = charts.holdout_metrics(versions, ["holdout_average_precision", "holdout_roc_auc"])
     assert sum(len(t.x) for t in metrics.data) == 3  # the NaN point is dropped
+
+
+def test_drift_figures() -> None:
+    from datetime import date
+
+    days = [date(2025, 9, 20), date(2025, 9, 21)]
+    drift = pd.DataFrame(
+        {
+            "day": [d for d in days for _ in range(3)] + [days[1]] * 3,
+            "batch_id": ["a"] * 3 + ["b"] * 6,
+            "model_version": [1, 1, 1, 1, 1, 1, 2, 2, 2],
+            "feature": ["amount", "v14", "score"] * 3,
+            "psi": [0.01, 0.02, 0.03, 0.5, 0.6, 0.7, 0.01, 0.3, 0.02],
+            "rows": [100] * 3 + [10] * 3 + [90] * 3,
+        }
+    )
+    matrix = summaries.drift_matrix(drift)
+    # Day two is read for v2, which scored most of it.
+    assert matrix.to_dict() == {
+        days[0]: {"amount": 0.01, "v14": 0.02, "score": 0.03},
+        days[1]: {"amount": 0.01, "v14": 0.3, "score": 0.02},
+    }
+    heatmap = charts.drift_heatmap(matrix, 0.2)
+    assert list(heatmap.data[0].y) == ["amount", "v14", "score"]
+    assert heatmap.data[0].zmax == pytest.approx(0.4)
+    rates = pd.DataFrame(
+        {
+            "day": days,
+            "model_version": [1, 1],
+            "alert_rate": [0.01, 0.02],
+            "expected_alert_rate": [0.01, 0.01],
+        }
+    )
+    assert [t.name for t in charts.alert_rates(rates).data] == ["v1", "v1 expected"]

@@ -23,7 +23,7 @@ def columns(n: int, seed: int, shift: float = 0.0) -> dict[str, np.ndarray]:
 
 def test_a_batch_from_the_reference_population_is_stable() -> None:
     reference = ReferenceProfile.of(
-        columns(50_000, 1), np.random.default_rng(1).beta(1, 30, 50_000)
+        columns(50_000, 1), np.random.default_rng(1).beta(1, 30, 50_000), 0.002
     )
     psi = reference.psi(columns(20_000, 2), np.random.default_rng(2).beta(1, 30, 20_000))
     assert set(psi) == {*PROFILED, SCORE}
@@ -31,7 +31,7 @@ def test_a_batch_from_the_reference_population_is_stable() -> None:
 
 
 def test_a_shifted_feature_crosses_the_threshold_and_only_it() -> None:
-    reference = ReferenceProfile.of(columns(50_000, 1), np.zeros(50_000))
+    reference = ReferenceProfile.of(columns(50_000, 1), np.zeros(50_000), 0.002)
     batch = columns(20_000, 2)
     batch["v14"] = batch["v14"] + 1.0  # one standard deviation
     psi = reference.psi(batch, np.zeros(20_000))
@@ -67,10 +67,23 @@ def test_psi_is_never_negative_and_zero_on_the_reference_itself(
 
 
 def test_the_profile_survives_its_json_artifact() -> None:
-    reference = ReferenceProfile.of(columns(5_000, 1), np.random.default_rng(1).random(5_000))
+    reference = ReferenceProfile.of(
+        columns(5_000, 1), np.random.default_rng(1).random(5_000), 0.002
+    )
     again = ReferenceProfile.from_dict(json.loads(json.dumps(reference.as_dict())))
     assert again == reference
     broken = reference.as_dict()
     broken["columns"][0]["shares"] = [1.0]
     with pytest.raises(ValueError, match="not a binned share"):
         ReferenceProfile.from_dict(broken)
+    huge = reference.as_dict()
+    huge["columns"][1]["edges"] = list(range(10**6))
+    with pytest.raises(ValueError, match="not a binned share"):
+        ReferenceProfile.from_dict(huge)
+    renamed = reference.as_dict()
+    renamed["columns"][0]["name"] = "v99"
+    with pytest.raises(ValueError, match="are not"):
+        ReferenceProfile.from_dict(renamed)
+    rate = reference.as_dict() | {"expected_alert_rate": 2.0}
+    with pytest.raises(ValueError, match="not a share"):
+        ReferenceProfile.from_dict(rate)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -327,3 +328,51 @@ def label_arrival(arrival: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="transactions")
     return _layout(fig, "Labels known now, per day of the transactions")
+
+
+def drift_heatmap(matrix: pd.DataFrame, threshold: float) -> go.Figure:
+    """PSI per column (rows) and day (columns); the colour scale turns at ``threshold``."""
+    top = max(2 * threshold, float(np.nanmax(matrix.to_numpy())) if matrix.size else 0.0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=[str(d) for d in matrix.columns],
+            y=list(matrix.index),
+            zmin=0.0,
+            zmax=top,
+            colorscale=[
+                [0.0, "#f7fbff"],
+                [threshold / top / 2, "#c6dbef"],
+                [threshold / top, "#fdae61"],
+                [1.0, "#a50026"],
+            ],
+            colorbar={"title": "PSI"},
+            hovertemplate="%{y} on %{x}: PSI %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    _layout(fig, f"Drift per column and day (PSI; alert above {threshold:g})")
+    fig.update_layout(height=max(HEIGHT, 16 * len(matrix) + 120))
+    return fig
+
+
+def alert_rates(rates: pd.DataFrame) -> go.Figure:
+    """Each day's alert rate per version against the rate its threshold was placed for."""
+    fig = go.Figure()
+    for version, part in rates.groupby("model_version", sort=True):
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"], y=part["alert_rate"], mode="lines+markers", name=f"v{version}"
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part["expected_alert_rate"],
+                mode="lines",
+                line={"dash": "dot"},
+                name=f"v{version} expected",
+            )
+        )
+    fig.update_yaxes(title="alerts / transactions", tickformat=".2%")
+    return _layout(fig, "Alert rate per day against what the threshold expects")

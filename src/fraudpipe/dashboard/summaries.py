@@ -296,3 +296,19 @@ def label_shares(arrival: pd.DataFrame) -> pd.DataFrame:
     frame["known"] = frame["transactions"] - frame["awaiting"]
     frame["share_known"] = _ratio(frame["known"], frame["transactions"])
     return frame
+
+
+def drift_matrix(drift: pd.DataFrame) -> pd.DataFrame:
+    """PSI as a column × day matrix, each day measured for the version that scored most of it.
+
+    Rows are the profiled columns in their profile order (inputs, then ``score``); columns are
+    the days, oldest first. Empty when nothing was measured.
+    """
+    if drift.empty:
+        return pd.DataFrame()
+    scored = drift[["day", "model_version", "rows"]].drop_duplicates()
+    main = scored.sort_values(["day", "rows", "model_version"]).drop_duplicates("day", keep="last")
+    kept = drift.merge(main[["day", "model_version"]], on=["day", "model_version"])
+    order = list(dict.fromkeys(drift["feature"]))
+    matrix = kept.pivot_table(index="feature", columns="day", values="psi", aggfunc="max")
+    return matrix.reindex(order)

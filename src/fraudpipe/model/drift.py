@@ -81,19 +81,28 @@ class BinnedColumn:
 
 @dataclass(frozen=True)
 class ReferenceProfile:
-    """A model version's reference: its training rows' inputs and its scores of them."""
+    """A model version's reference: its training rows' inputs and its scores of them.
+
+    ``expected_alert_rate`` is the share of the holdout its threshold flags: the alert rate
+    the threshold was placed for (under the ``budget`` rule, the review budget's).
+    """
 
     columns: tuple[BinnedColumn, ...]
+    expected_alert_rate: float
 
     @classmethod
     def of(
-        cls, columns: Mapping[str, npt.ArrayLike], scores: npt.ArrayLike, bins: int = BINS
+        cls,
+        columns: Mapping[str, npt.ArrayLike],
+        scores: npt.ArrayLike,
+        expected_alert_rate: float,
+        bins: int = BINS,
     ) -> ReferenceProfile:
         """Profile `PROFILED` (from ``columns``, which hold ``event_time`` in epoch ms) and
         ``scores``."""
         values = profiled_values(columns)
         binned = [BinnedColumn.of(name, values[name], bins) for name in PROFILED]
-        return cls((*binned, BinnedColumn.of(SCORE, scores, bins)))
+        return cls((*binned, BinnedColumn.of(SCORE, scores, bins)), expected_alert_rate)
 
     def psi(self, columns: Mapping[str, npt.ArrayLike], scores: npt.ArrayLike) -> dict[str, float]:
         """PSI per profiled column and for the score, of one batch against this reference."""
@@ -105,6 +114,7 @@ class ReferenceProfile:
         return {
             "bins": BINS,
             "share_floor": SHARE_FLOOR,
+            "expected_alert_rate": self.expected_alert_rate,
             "columns": [
                 {"name": c.name, "edges": list(c.edges), "shares": list(c.shares)}
                 for c in self.columns
@@ -113,27 +123,36 @@ class ReferenceProfile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
-        """Read `as_dict`'s form back.
+        """Read `as_dict`'s form back, bounded: an artifact is input like any other.
 
         Raises:
-            ValueError: A column's shares do not fit its edges, or are not shares.
+            ValueError: Not the columns `PROFILED` and the score, a column's shares do not fit
+                its edges or are not shares, or the expected alert rate is not a share.
         """
+        items = data["columns"]
+        names = [str(item["name"]) for item in items[: len(PROFILED) + 2]]
+        if names != [*PROFILED, SCORE]:
+            raise ValueError(f"reference columns {names[:5]}... are not {PROFILED[:3]}... score")
         columns = []
-        for item in data["columns"]:
-            column = BinnedColumn(
-                str(item["name"]),
-                tuple(float(e) for e in item["edges"]),
-                tuple(float(s) for s in item["shares"]),
-            )
-            shares = np.asarray(column.shares)
-            if len(column.shares) != len(column.edges) + 1 or not (
-                np.all(shares >= 0) and abs(shares.sum() - 1.0) < 1e-6
+        for item in items:
+            edges = np.asarray(item["edges"][:BINS], dtype=np.float64)
+            shares = np.asarray(item["shares"][: BINS + 1], dtype=np.float64)
+            name = str(item["name"])
+            if (
+                len(item["edges"]) >= BINS
+                or shares.size != edges.size + 1
+                or not np.all(np.isfinite(edges))
+                or not np.all(shares >= 0)
+                or abs(float(shares.sum()) - 1.0) > 1e-6
             ):
-                raise ValueError(f"reference column {column.name!r} is not a binned share")
-            if list(column.edges) != sorted(column.edges):
-                raise ValueError(f"reference column {column.name!r} has unsorted edges")
-            columns.append(column)
-        return cls(tuple(columns))
+                raise ValueError(f"reference column {name!r} is not a binned share")
+            if np.any(np.diff(edges) <= 0):
+                raise ValueError(f"reference column {name!r} has unsorted edges")
+            columns.append(BinnedColumn(name, tuple(edges.tolist()), tuple(shares.tolist())))
+        rate = float(data["expected_alert_rate"])
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"expected alert rate {rate!r} is not a share")
+        return cls(tuple(columns), rate)
 
 
 def profiled_values(columns: Mapping[str, npt.ArrayLike]) -> dict[str, npt.NDArray[np.float64]]:
@@ -142,3 +161,38 @@ def profiled_values(columns: Mapping[str, npt.ArrayLike]) -> dict[str, npt.NDArr
     ms = np.asarray(columns["event_time"], dtype=np.int64)
     values["hour"] = (np.mod(ms, 24 * MS_PER_HOUR) // MS_PER_HOUR).astype(np.float64)
     return values
+
+
+@dataclass(frozen=True)
+class VersionDrift:
+    """One model version's drift on one batch: PSI per column and its alert rate."""
+
+    model_name: str
+    model_version: int
+    rows: int
+    alerts: int
+    expected_alert_rate: float
+    psi: Mapping[str, float]
+
+    @property
+    def alert_rate(self) -> float:
+        return self.alerts / self.rows if self.rows else 0.0
+
+    def worst(self) -> tuple[str, float]:
+        """The column that moved most, and its PSI."""
+        name = max(self.psi, key=lambda k: self.psi[k])
+        return name, self.psi[name]
+
+
+def measure(
+    reference: ReferenceProfile,
+    model_name: str,
+    model_version: int,
+    columns: Mapping[str, npt.ArrayLike],
+    scores: npt.ArrayLike,
+    alerts: int,
+) -> VersionDrift:
+    """``reference`` against the rows one version scored (``columns``) and its ``scores``."""
+    psi = reference.psi(columns, scores)
+    rows = int(np.asarray(scores).size)
+    return VersionDrift(model_name, model_version, rows, alerts, reference.expected_alert_rate, psi)

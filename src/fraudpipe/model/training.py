@@ -451,10 +451,12 @@ def _train(
     fit_seconds = time.perf_counter() - started
 
     holdout_scores = fraud_scores(pipeline, holdout)
-    reference = ReferenceProfile.of(
-        {c: train[c].to_numpy() for c in MODEL_INPUT_COLUMNS}, fraud_scores(pipeline, train)
-    )
     threshold = _place_threshold(config, train, out_of_fold[best.candidate], holdout_scores)
+    reference = ReferenceProfile.of(
+        {c: train[c].to_numpy() for c in MODEL_INPUT_COLUMNS},
+        fraud_scores(pipeline, train),
+        expected_alert_rate=float(np.mean(holdout_scores >= threshold)),
+    )
     metrics = evaluate_scores(holdout[LABEL_COLUMN].to_numpy(), holdout_scores, threshold)
     return TrainingResult(
         config=config,

@@ -173,6 +173,31 @@ def batch_report(settings: Settings, batch_id: str) -> BatchOutcome:
     return found[0]
 
 
+def measure_drift(settings: Settings, batch_id: str) -> list[dict[str, Any]]:
+    """Drift of a scored batch per version that scored it, stored (`monitoring.batch_drift`).
+
+    Returns one summary per version: rows, alert rate and expected rate, and the column that
+    moved most with its PSI.
+    """
+    from fraudpipe.monitoring.batch_drift import measure_batch_drift
+
+    summaries = []
+    for m in measure_batch_drift(settings, batch_id):
+        worst, psi = m.worst()
+        summaries.append(
+            {
+                "model_version": m.model_version,
+                "rows": m.rows,
+                "alert_rate": m.alert_rate,
+                "expected_alert_rate": m.expected_alert_rate,
+                "worst_feature": worst,
+                "worst_psi": psi,
+                "score_psi": m.psi["score"],
+            }
+        )
+    return summaries
+
+
 def champion_version(settings: Settings) -> int | None:
     """The version serving now (the `champion` alias), None before the first training."""
     from fraudpipe.adapters.mlflow.registry import current_serving_version

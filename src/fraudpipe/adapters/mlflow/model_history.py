@@ -155,7 +155,7 @@ def coefficients(settings: Settings, version: int) -> pd.DataFrame | None:
     require_mlflow(settings)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     run_id = client.get_model_version(settings.model_name, str(version)).run_id
-    text = _artifact_text(client, settings, run_id, COEFFICIENTS_ARTIFACT) if run_id else None
+    text = artifact_text(client, settings, run_id, COEFFICIENTS_ARTIFACT) if run_id else None
     if text is not None:
         return from_artifact(json.loads(text))
     return linear_coefficients(load_model_version(settings, version).pipeline)
@@ -170,11 +170,11 @@ def alert_tradeoff(settings: Settings, run_id: str) -> pd.DataFrame | None:
     """
     require_mlflow(settings)
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    text = _artifact_text(client, settings, run_id, TRADEOFF_ARTIFACT)
+    text = artifact_text(client, settings, run_id, TRADEOFF_ARTIFACT)
     return pd.read_csv(io.StringIO(text)) if text is not None else None
 
 
-def _artifact_text(client: MlflowClient, settings: Settings, run_id: str, path: str) -> str | None:
+def artifact_text(client: MlflowClient, settings: Settings, run_id: str, path: str) -> str | None:
     """A small text artifact of a run, or None if the run did not log it."""
     folder, name = path.rsplit("/", 1)
     if name not in {Path(a.path).name for a in client.list_artifacts(run_id, folder)}:

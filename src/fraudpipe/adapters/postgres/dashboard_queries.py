@@ -44,6 +44,8 @@ TABLES: Final = (
     "alert_reasons",
     "labels",
     "shadow_predictions",
+    "batch_drift",
+    "batch_alert_rates",
 )
 
 #: The engine type the query functions take.
@@ -572,6 +574,39 @@ def shadow_counts(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
         ORDER BY challenger_version DESC, champion_version DESC
         """,
         {"delay_seconds": label_delay.total_seconds()},
+    )
+
+
+# --- Drift ------------------------------------------------------------------------------------
+
+
+def batch_drift(engine: sa.Engine) -> pd.DataFrame:
+    """Every measured batch's PSI per column, with its day and the version measured.
+
+    Columns: ``day``, ``batch_id``, ``model_version``, ``feature``, ``psi``, ``rows``. One row
+    per batch, version and profiled column (`monitoring.batch_drift`); small (31 a version and
+    batch), so read whole.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT b.batch_date AS day, d.batch_id, d.model_version, d.feature, d.psi, d.rows
+        FROM batch_drift d JOIN batches b ON b.batch_id = d.batch_id
+        ORDER BY b.batch_date, d.batch_id, d.model_version, d.feature
+        """,
+    )
+
+
+def batch_alert_rates(engine: sa.Engine) -> pd.DataFrame:
+    """Per measured batch and version: rows, alerts, and the alert rate its threshold expects."""
+    return read_frame(
+        engine,
+        """
+        SELECT b.batch_date AS day, r.batch_id, r.model_version, r.rows, r.alerts,
+               r.alerts::float8 / r.rows AS alert_rate, r.expected_alert_rate
+        FROM batch_alert_rates r JOIN batches b ON b.batch_id = r.batch_id
+        ORDER BY b.batch_date, r.batch_id, r.model_version
+        """,
     )
 
 

@@ -259,3 +259,47 @@ class ShadowPrediction(Base):
     would_alert: Mapped[bool] = mapped_column(Boolean)
     threshold: Mapped[float] = mapped_column(Double)
     scored_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+
+
+class BatchDrift(Base):
+    """PSI of one profiled column of a scored batch, against the scoring version's reference."""
+
+    __tablename__ = "batch_drift"
+    __table_args__ = (
+        ForeignKeyConstraint(["batch_id"], ["batches.batch_id"], name="batch_drift_batch_id_fkey"),
+        CheckConstraint("length(feature) BETWEEN 1 AND 64", name="batch_drift_feature_check"),
+        CheckConstraint("psi >= 0 AND psi < 'Infinity'::float8", name="batch_drift_psi_check"),
+        CheckConstraint("rows > 0", name="batch_drift_rows_check"),
+    )
+
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    model_name: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature: Mapped[str] = mapped_column(Text, primary_key=True)
+    psi: Mapped[float] = mapped_column(Double)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    measured_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+
+
+class BatchAlertRate(Base):
+    """Alerts one version raised on a scored batch, against the rate its threshold expects."""
+
+    __tablename__ = "batch_alert_rates"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["batch_id"], ["batches.batch_id"], name="batch_alert_rates_batch_id_fkey"
+        ),
+        CheckConstraint("rows > 0", name="batch_alert_rates_rows_check"),
+        CheckConstraint("alerts BETWEEN 0 AND rows", name="batch_alert_rates_alerts_check"),
+        CheckConstraint(
+            "expected_alert_rate BETWEEN 0 AND 1", name="batch_alert_rates_expected_check"
+        ),
+    )
+
+    batch_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    model_name: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    alerts: Mapped[int] = mapped_column(BigInteger)
+    expected_alert_rate: Mapped[float] = mapped_column(Double)
+    measured_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)

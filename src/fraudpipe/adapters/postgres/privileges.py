@@ -4,8 +4,8 @@ The pipeline's correctness rests on stored rows staying as they were loaded: a p
 checked against its transaction's stored content, and a transaction that is there stays there.
 So `transactions` and `predictions` are append-only for the app role (no UPDATE, DELETE or
 TRUNCATE, on the parent or any partition), and so are `alert_reasons`, `shadow_predictions`,
-`quarantine`, `dead_letters` and `labels` (a label's history is kept: the latest known wins);
-only
+`quarantine`, `dead_letters`, `labels` (a label's history is kept: the latest known wins),
+`batch_drift` and `batch_alert_rates`; only
 `batches` (its status machine and counts), `model_refusals` (a refusal counted again) and
 `publish_attempts` (a batch's latest attempt) are updated. Removing rows another batch already
 holds from a new batch table is the owner's work, through a function (migration 0005). The
@@ -38,6 +38,8 @@ APP_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "labels": ("SELECT", "INSERT"),
     "alert_reasons": ("SELECT", "INSERT"),
     "shadow_predictions": ("SELECT", "INSERT"),
+    "batch_drift": ("SELECT", "INSERT"),
+    "batch_alert_rates": ("SELECT", "INSERT"),
 }
 #: What a table created later by the owner (a batch's partition) gives the app role.
 APP_DEFAULT: Final = ("SELECT", "INSERT")

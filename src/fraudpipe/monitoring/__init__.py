@@ -1,0 +1,1 @@
+"""Watching the model in production: drift of its inputs and scores, batch by batch."""
