@@ -27,11 +27,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Prometheus and promtool (the stack's Prometheus, the alert rules' tests). Debian's package
-# would start its own server on 9090 at install: a policy-rc.d that refuses service starts
-# (the usual one in container images) keeps it from doing so; ours runs from the stack.
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-  echo "bootstrap: installing prometheus from Debian's packages"
+# Prometheus, promtool (the alert rules' tests) and the Pushgateway (the batch jobs' metrics).
+# Debian's packages would start their own servers on 9090 and 9091 at install: a policy-rc.d
+# that refuses service starts (the usual one in container images) keeps them from doing so;
+# ours run from the stack.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+    || ! command -v prometheus-pushgateway >/dev/null; then
+  echo "bootstrap: installing prometheus and its pushgateway from Debian's packages"
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
@@ -39,7 +41,8 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
     own_policy=1
   fi
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-pushgateway >/dev/null
   [ "$own_policy" -eq 0 ] || as_root rm -f /usr/sbin/policy-rc.d
 fi
 

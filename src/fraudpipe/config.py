@@ -284,6 +284,14 @@ class Settings(BaseSettings):
     )
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = Field(9090, description="Prometheus (UI, API), scraping the scorers.")
+    pushgateway_host: str = "127.0.0.1"
+    pushgateway_port: int = Field(
+        9091, description="Prometheus' Pushgateway: the batch jobs' metrics (drift), scraped."
+    )
+    pushgateway_user: str = Field(
+        "fraudpipe", description="The Pushgateway's login: the batch jobs push, Prometheus scrapes."
+    )
+    pushgateway_password: SecretStr
     scorers: int = Field(
         1,
         ge=0,

@@ -45,7 +45,7 @@ BIN = Path(sys.executable).parent
 TIMEOUT_S = 120
 
 #: Services run to completion that others wait for; every other service runs and is probed.
-ONE_SHOT = {"setup", "registry-users"}
+ONE_SHOT = {"setup", "registry-users", "pushgateway-web"}
 #: The images the file pulls; none is reachable from here.
 OFFICIAL_IMAGES = {
     "postgres:15",
@@ -53,6 +53,7 @@ OFFICIAL_IMAGES = {
     "apicurio/apicurio-registry:3.3.3",
     "prefecthq/prefect:3.9.1-python3.11",
     "prom/prometheus:v3.5.0",
+    "prom/pushgateway:v1.11.1",
 }
 FRAUDPIPE_IMAGE = "fraudpipe:local"
 #: Environment variables whose value is a credential, whatever service reads them.
@@ -176,6 +177,8 @@ def test_renders_with_every_service(rendered: dict[str, Any]) -> None:
         "airflow-dag-processor",
         "airflow-triggerer",
         "prometheus",
+        "pushgateway-web",
+        "pushgateway",
     }
 
 
@@ -209,6 +212,7 @@ def test_images(rendered: dict[str, Any]) -> None:
         "airflow-scheduler",
         "airflow-dag-processor",
         "airflow-triggerer",
+        "pushgateway-web",
     }
     for name in fraudpipe_roles:
         build = services[name]["build"]
@@ -516,3 +520,30 @@ def test_mlflow_auth_configuration_is_the_local_stacks(tmp_path: Path) -> None:
     )
     assert written.read_text() == MlflowService(settings).auth_config()
     assert written.stat().st_mode & 0o077 == 0
+
+
+def test_pushgateway_web_configuration_holds_the_local_stacks_login(tmp_path: Path) -> None:
+    import bcrypt
+
+    from fraudpipe.stack.pushgateway import PushgatewayService
+
+    password = f"push word-$'\"{uuid.uuid4().hex[:6]}"
+    settings = _settings_with(pushgateway_password=password)
+    target = tmp_path / "web.yml"
+    env = {
+        "PATH": os.environ["PATH"],
+        "FRAUDPIPE_PUSHGATEWAY_USER": settings.pushgateway_user,
+        "FRAUDPIPE_PUSHGATEWAY_PASSWORD": password,
+    }
+    subprocess.run(
+        [sys.executable, str(COMPOSE_DIR / "pushgateway-web.py"), str(target)],
+        env=env,
+        check=True,
+        timeout=TIMEOUT_S,
+    )
+    written = yaml.safe_load(target.read_text())
+    hashed = written["basic_auth_users"][settings.pushgateway_user]
+    assert password not in target.read_text()
+    assert bcrypt.checkpw(password.encode(), hashed.encode())
+    # The same shape as the local stack's, whose hash is salted anew each time.
+    assert written.keys() == PushgatewayService(settings).web_config(hashed).keys()

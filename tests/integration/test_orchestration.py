@@ -26,10 +26,12 @@ import pandas as pd
 import psycopg
 import pytest
 import sqlalchemy as sa
+from waiting import wait_for
 
 from fraudpipe.adapters.avro.registration import delete_subject_completely
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings, get_settings
+from fraudpipe.model.drift import PROFILED, SCORE
 
 pytestmark = pytest.mark.integration
 
@@ -315,6 +317,20 @@ def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> No
         # The drift task measured the batch against version 1's training profile: 30 inputs
         # and the score.
         assert [d[:4] for d in first.drift] == [(1, 31, outcome.rows, outcome.flagged)]
+        # ... pushed its gauges to the stack's Pushgateway, which Prometheus scrapes.
+        pushed = _pushed(settings, "fraudpipe_drift_psi")
+        assert {labels["feature"] for labels, _ in pushed} == {*PROFILED, SCORE}
+        assert {labels["model_version"] for labels, _ in pushed} == {"1"}
+        wait_for(
+            "Prometheus scraping the batch's drift from the Pushgateway",
+            lambda: (
+                _prometheus_value(settings, f'fraudpipe_drift_batch_info{{batch="{batch_id}"}}')
+                == 1.0
+            ),
+            60,
+            lambda: str(_pushed(settings, "fraudpipe_drift_batch_info")),
+            poll_s=2.0,
+        )
 
         daily_again = run_dag(load_dag("fraud_daily"), _midnight(DAY_2), conf=conf)
         weekly_again = run_dag(load_dag("fraud_weekly_retrain"), _midnight(RETRAIN_WEEK))
@@ -332,6 +348,31 @@ def test_dags_drive_the_pipeline_and_a_rerun_changes_nothing(scope: Scope) -> No
     key = f"fraud_daily:{DAY_2.isoformat()}"
     assert _flow_runs_with_key(settings, INGEST_DEPLOYMENT, key) == ["COMPLETED"] * 3
     assert _flow_runs_with_key(settings, PUBLISH_DEPLOYMENT, key) == ["COMPLETED"] * 2
+
+
+def _pushed(settings: Settings, metric: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of `metric` the Pushgateway holds, with their labels (read with its login)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://{settings.pushgateway_host}:{settings.pushgateway_port}/metrics"
+    login = (settings.pushgateway_user, settings.pushgateway_password.get_secret_value())
+    assert httpx.get(url, timeout=5).status_code == 401  # nobody reads or pushes without it
+    text = httpx.get(url, auth=login, timeout=5).raise_for_status().text
+    return [
+        (dict(sample.labels), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == metric
+    ]
+
+
+def _prometheus_value(settings: Settings, query: str) -> float | None:
+    import httpx
+
+    url = f"http://{settings.prometheus_host}:{settings.prometheus_port}/api/v1/query"
+    result = httpx.get(url, params={"query": query}, timeout=5).json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
 
 
 def test_applying_the_deployments_again_keeps_them(airflow_ready: Settings) -> None:

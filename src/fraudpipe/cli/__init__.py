@@ -18,6 +18,7 @@ from fraudpipe.cli import (
     ingest,
     labels,
     model,
+    monitor,
     orchestration,
     publish,
     score,
@@ -43,6 +44,7 @@ app.add_typer(orchestration.deployments_app, name="deployments")
 app.add_typer(orchestration.airflow_app, name="airflow")
 app.add_typer(db.app, name="db")
 app.add_typer(labels.app, name="labels")
+app.add_typer(monitor.app, name="monitor")
 app.command("ingest")(ingest.ingest_cmd)
 app.command("train")(model.train_cmd)
 app.command("models")(model.models_cmd)

@@ -2,9 +2,9 @@
 
 Run once a batch is scored (the daily DAG's ``drift`` task, or `fraudpipe monitor drift`). It
 reads the batch's rows as each version scored them, compares them with the reference profile
-logged with that version (`fraudpipe.model.drift`), and stores PSI per column and the alert
-rate in PostgreSQL. Idempotent: a second run for the same batch finds the same numbers and
-stores nothing new.
+logged with that version (`fraudpipe.model.drift`), stores PSI per column and the alert rate in
+PostgreSQL, and pushes them to the Pushgateway as gauges for Prometheus. Idempotent: a second
+run for the same batch finds the same numbers, stores nothing new and pushes the same gauges.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import structlog
 from fraudpipe.adapters.mlflow.references import reference_profile
 from fraudpipe.adapters.postgres.drift import record_drift, scored_rows
 from fraudpipe.adapters.postgres.reporting import app_engine
+from fraudpipe.adapters.prometheus.push import push_drift
 from fraudpipe.config import Settings
 from fraudpipe.model.drift import VersionDrift, measure
 
@@ -25,12 +26,13 @@ log = structlog.get_logger(__name__)
 def measure_batch_drift(
     settings: Settings, batch_id: str, now: datetime | None = None
 ) -> list[VersionDrift]:
-    """PSI per column and alert rate of ``batch_id``, per version that scored it; stored.
+    """PSI per column and alert rate of ``batch_id``, per version that scored it; stored and
+    pushed.
 
     A version trained before reference profiles existed is skipped (and logged).
 
     Raises:
-        ServiceUnavailableError: PostgreSQL or MLflow is not reachable.
+        ServiceUnavailableError: PostgreSQL, MLflow or the Pushgateway is not reachable.
         ModelRegistryError: A version's profile is malformed.
     """
     engine = app_engine(settings)
@@ -56,7 +58,10 @@ def measure_batch_drift(
                     rows.alerts,
                 )
             )
-        record_drift(engine, batch_id, measured, now or datetime.now(UTC))
+        at = now or datetime.now(UTC)
+        record_drift(engine, batch_id, measured, at)
     finally:
         engine.dispose()
+    if measured:
+        push_drift(settings, batch_id, measured, at)
     return measured

@@ -22,6 +22,7 @@ def services(settings: Settings) -> list[Service]:
     from fraudpipe.stack.prefect_server import PrefectService
     from fraudpipe.stack.prefect_worker import PrefectWorkerService
     from fraudpipe.stack.prometheus import PrometheusService
+    from fraudpipe.stack.pushgateway import PushgatewayService
     from fraudpipe.stack.registry import RegistryService
     from fraudpipe.stack.scorers import ScorersService
 
@@ -35,7 +36,8 @@ def services(settings: Settings) -> list[Service]:
         # Airflow's tasks launch Prefect deployments: after the worker that runs them.
         *(component(settings) for component in airflow_services()),
         *([ScorersService(settings)] if settings.scorers else []),
-        PrometheusService(settings),  # scrapes the scorers
+        PushgatewayService(settings),  # holds the batch jobs' metrics
+        PrometheusService(settings),  # scrapes the scorers and the Pushgateway
     ]
 
 

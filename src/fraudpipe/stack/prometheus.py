@@ -1,5 +1,5 @@
-"""Prometheus, from Debian's `prometheus` package, scraping the stack's scorers with fraudpipe's
-rules (`infra/prometheus/rules/`).
+"""Prometheus, from Debian's `prometheus` package, scraping the stack's scorers and the
+Pushgateway with fraudpipe's rules (`infra/prometheus/rules/`).
 
 The configuration is written from the settings at each start (`<stack_dir>/prometheus/`):
 - job `fraudpipe-scorer` scrapes each supervised scorer's `/metrics`, found in the targets file
@@ -7,6 +7,8 @@ The configuration is written from the settings at each start (`<stack_dir>/prome
   the scorers that run without a restart;
 - job `prefect` scrapes the Prefect server's `/api/metrics`, behind its login (the password
   goes in a file of mode 600 beside the configuration, never in it);
+- job `pushgateway` scrapes the Pushgateway (`stack.pushgateway`) with ``honor_labels``, so a
+  batch job's pushed metrics keep their own labels; behind its login, password in a file;
 - job `prometheus` scrapes itself.
 
 Airflow 3 has no Prometheus endpoint (StatsD or OpenTelemetry push only), so it is not scraped;
@@ -30,6 +32,8 @@ from fraudpipe.stack.supervisor import targets_file
 
 #: The scorers' scrape job: the alert rules select it by this name.
 SCORER_JOB = "fraudpipe-scorer"
+#: The Pushgateway's scrape job: the batch jobs' metrics (drift) come from it.
+PUSHGATEWAY_JOB = "pushgateway"
 _SCRAPE_INTERVAL = "15s"
 _RETENTION = "15d"
 
@@ -78,6 +82,15 @@ class PrometheusService(Service):
                     "static_configs": [{"targets": [f"{s.prefect_host}:{s.prefect_port}"]}],
                 },
                 {
+                    "job_name": PUSHGATEWAY_JOB,
+                    "honor_labels": True,
+                    "basic_auth": {
+                        "username": s.pushgateway_user,
+                        "password_file": str(self._pushgateway_password_file),
+                    },
+                    "static_configs": [{"targets": [f"{s.pushgateway_host}:{s.pushgateway_port}"]}],
+                },
+                {
                     "job_name": "prometheus",
                     "static_configs": [{"targets": [f"{s.prometheus_host}:{s.prometheus_port}"]}],
                 },
@@ -88,10 +101,21 @@ class PrometheusService(Service):
     def _prefect_password_file(self) -> Path:
         return self.home / "prefect.password"
 
+    @property
+    def _pushgateway_password_file(self) -> Path:
+        return self.home / "pushgateway.password"
+
+    def _secrets(self) -> dict[Path, str]:
+        s = self.settings
+        return {
+            self._prefect_password_file: s.prefect_api_password.get_secret_value(),
+            self._pushgateway_password_file: s.pushgateway_password.get_secret_value(),
+        }
+
     def configuration(self) -> str:
-        # The password is part of what a restart must pick up, though not of the file.
-        secret = self.settings.prefect_api_password.get_secret_value()
-        return yaml.safe_dump(self.config(), sort_keys=True) + secret
+        # The passwords are part of what a restart must pick up, though not of the file.
+        secrets = "".join(self._secrets().values())
+        return yaml.safe_dump(self.config(), sort_keys=True) + secrets
 
     def install(self) -> None:
         if shutil.which("prometheus") is None:
@@ -105,10 +129,10 @@ class PrometheusService(Service):
         if not scorers.exists():  # no supervisor has run yet: nothing to scrape, said so
             scorers.parent.mkdir(parents=True, exist_ok=True)
             scorers.write_text("[]")
-        secret = self._prefect_password_file
-        secret.touch(mode=0o600, exist_ok=True)
-        secret.chmod(0o600)
-        secret.write_text(self.settings.prefect_api_password.get_secret_value())
+        for path, secret in self._secrets().items():
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
+            path.write_text(secret)
         (self.home / "prometheus.yml").write_text(yaml.safe_dump(self.config(), sort_keys=True))
 
     def launch(self) -> subprocess.Popen[bytes]:

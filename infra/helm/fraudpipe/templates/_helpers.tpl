@@ -126,6 +126,7 @@ checks this list against the settings.
 - FRAUDPIPE_PREFECT_API_PASSWORD
 - FRAUDPIPE_AIRFLOW_ADMIN_PASSWORD
 - FRAUDPIPE_AIRFLOW_SECRET
+- FRAUDPIPE_PUSHGATEWAY_PASSWORD
 {{- end }}
 
 {{/*
@@ -202,6 +203,9 @@ whichever of them a process uses.
   (list "FRAUDPIPE_AIRFLOW_HOST" $v.airflow.host)
   (list "FRAUDPIPE_AIRFLOW_PORT" (int64 $v.airflow.port))
   (list "FRAUDPIPE_AIRFLOW_ADMIN_USER" $v.airflow.adminUser)
+  (list "FRAUDPIPE_PUSHGATEWAY_HOST" $v.pushgateway.host)
+  (list "FRAUDPIPE_PUSHGATEWAY_PORT" (int64 $v.pushgateway.port))
+  (list "FRAUDPIPE_PUSHGATEWAY_USER" $v.pushgateway.user)
   (list "FRAUDPIPE_STACK_DIR" "/tmp/fraudpipe")
 -}}
 {{- range $plain }}

@@ -1,0 +1,1 @@
+"""Prometheus adapter: metrics that batch jobs push to the Pushgateway."""
