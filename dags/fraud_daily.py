@@ -15,13 +15,14 @@ for chosen logical dates (`make demo` does, through the REST API). One run at a 
 are published in order.
 
 Params: `source` = `auto` (ULB for 2025-09-20/21, synthetic after), `ulb`, `synthetic`, or a
-CSV/Parquet path; `synthetic_seed` for synthetic days.
+CSV/Parquet path; `synthetic_seed` for synthetic days; `drift_from`, a day from which synthetic
+days drift (`fraudpipe.data.synthetic.DriftScenario`; its batches are named apart).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
@@ -63,6 +64,12 @@ def _logical_day_key() -> tuple[Any, str]:
     params={
         "source": Param("auto", type="string", description="auto, ulb, synthetic or a file path"),
         "synthetic_seed": Param(7, type="integer", minimum=0),
+        "drift_from": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Synthetic days drift from this day on (YYYY-MM-DD; the drift scenario)",
+        ),
     },
     tags=["fraudpipe", "daily"],
     doc_md=__doc__,
@@ -75,7 +82,13 @@ def fraud_daily() -> None:
 
         day, key = _logical_day_key()
         params = get_current_context()["params"]
-        target = pipeline.daily_target(day, params["source"], int(params["synthetic_seed"]))
+        drift = params.get("drift_from")
+        target = pipeline.daily_target(
+            day,
+            params["source"],
+            int(params["synthetic_seed"]),
+            date.fromisoformat(drift) if drift else None,
+        )
         run = pipeline.ingest(get_settings(), target, logical_key=key, origin=_origin())
         return {"batch_id": target.batch_id, "day": day.isoformat(), "flow_run": run.url}
 

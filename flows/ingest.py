@@ -8,6 +8,7 @@ crosses a task boundary: tasks exchange file paths and small summaries.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from fraudpipe.data.resolve import (
     SYNTHETIC_SPEC,
     ULB_SPEC,
     open_source,
+    parse_day,
     requested_days,
 )
+from fraudpipe.data.synthetic import DriftScenario, synthetic_source_name
 from fraudpipe.errors import DatasetError, ServiceUnavailableError
 from fraudpipe.ingest import IngestSummary, ingest
 from fraudpipe.logs import configure_logging
@@ -34,7 +37,11 @@ def ingest_run_name() -> str:
     params = flow_run.parameters
     spec = str(params.get("source", ULB_SPEC))
     if spec == SYNTHETIC_SPEC:
-        name = f"synthetic-s{params.get('seed', DEFAULT_SEED)}"
+        drift = params.get("drift_from")
+        name = synthetic_source_name(
+            int(params.get("seed", DEFAULT_SEED)),
+            DriftScenario(date.fromisoformat(drift)) if drift else None,
+        )
     elif spec == ULB_SPEC:
         name = ULB_SPEC
     else:
@@ -76,12 +83,13 @@ def fetch_ulb() -> str:
     persist_result=False,
     cache_policy=NONE,
 )
-def ingest_days(source: str, days: list[str] | None, seed: int, workers: int) -> IngestSummary:
+def ingest_days(
+    source: str, days: list[str] | None, seed: int, workers: int, drift_from: str | None = None
+) -> IngestSummary:
     """Read, validate and load the days; returns the counts, never the rows."""
-    from datetime import date
-
     settings = get_settings()
-    opened = open_source(settings, source, seed=seed)
+    drift = parse_day(drift_from) if drift_from else None
+    opened = open_source(settings, source, seed=seed, drift_from=drift)
     wanted = [date.fromisoformat(d) for d in days] if days is not None else None
     return ingest(settings, opened, wanted, workers=workers).as_summary()
 
@@ -94,6 +102,7 @@ def ingest_day(
     all_days: bool = False,
     seed: int = DEFAULT_SEED,
     workers: int = 1,
+    drift_from: str | None = None,
 ) -> IngestSummary:
     """Ingest `day` (through `until`, or every day with `all_days`) of `source`.
 
@@ -104,6 +113,7 @@ def ingest_day(
         all_days: Every day the source holds instead of `day` (not for synthetic).
         seed: Seed of synthetic days.
         workers: Days loaded at once (for backfills of many days).
+        drift_from: ``YYYY-MM-DD``: synthetic days drift from that day on (`DriftScenario`).
 
     Returns:
         Per-batch outcomes and total counts (rows read, loaded, duplicates, quarantined).
@@ -112,7 +122,11 @@ def ingest_day(
     days = requested_days(day, until, all_days)  # a bad request fails before any work
     if source in (ULB_SPEC, SYNTHETIC_SPEC):
         fetch_ulb()
-    summary = ingest_days(source, [d.isoformat() for d in days] if days else None, seed, workers)
+    if drift_from:
+        parse_day(drift_from)  # a bad request fails before any work
+    summary = ingest_days(
+        source, [d.isoformat() for d in days] if days else None, seed, workers, drift_from
+    )
     get_run_logger().info(summary["summary"])
     return summary
 

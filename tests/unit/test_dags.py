@@ -135,7 +135,11 @@ def test_daily_dag_schedule_and_shape(dagbag: dict[str, Any]) -> None:
         assert tasks[task_id]["retries"] >= 1
         assert tasks[task_id]["retry_delay"] > 0
     # The DAG file cannot import the constant (parsing stays light): held equal here.
-    assert daily["params"] == {"source": "auto", "synthetic_seed": DEFAULT_SYNTHETIC_SEED}
+    assert daily["params"] == {
+        "source": "auto",
+        "synthetic_seed": DEFAULT_SYNTHETIC_SEED,
+        "drift_from": None,
+    }
 
 
 def test_weekly_dag_schedule_and_shape(dagbag: dict[str, Any]) -> None:

@@ -14,10 +14,12 @@ from fraudpipe.data.synthetic import (
     FEATURE_COLUMNS,
     FIRST_SYNTHETIC_DAY,
     POSITIONS_PER_DAY,
+    DriftScenario,
     SyntheticDayGenerator,
     SyntheticSource,
 )
 from fraudpipe.errors import IngestRequestError
+from fraudpipe.model.drift import BinnedColumn
 
 pytestmark = pytest.mark.unit
 
@@ -144,3 +146,43 @@ def test_source_is_named_and_marked_synthetic(generator: SyntheticDayGenerator) 
         source.read(None)
     rows = source.read([date(2025, 9, 23), date(2025, 9, 22)])
     assert rows.frame["Time"].is_monotonic_increasing
+
+
+def test_a_drift_scenario_leaves_the_days_before_it_and_moves_the_days_from_it(
+    generator: SyntheticDayGenerator,
+) -> None:
+    drift = DriftScenario(date(2025, 9, 24))
+    before = date(2025, 9, 23)
+    pd.testing.assert_frame_equal(generator.day(before, 7, drift), generator.day(before, 7))
+    plain, drifted = generator.day(drift.start, 7), generator.day(drift.start, 7, drift)
+    # The same draws, moved: same rows, times and labels.
+    pd.testing.assert_index_equal(plain.index, drifted.index)
+    assert (plain[["Time", "Class"]] == drifted[["Time", "Class"]]).all().all()
+    np.testing.assert_allclose(drifted["Amount"], np.round(plain["Amount"] * 1.5, 2), atol=0.011)
+    fraud = plain["Class"] == 1
+    for name in drift.FADED:  # frauds look more like normal rows
+        normal_median = plain.loc[~fraud, name].median()
+        gap = (plain.loc[fraud, name] - normal_median).abs().mean()
+        assert (drifted.loc[fraud, name] - normal_median).abs().mean() < 0.5 * gap
+    untouched = [c for c in FEATURE_COLUMNS if c not in (*drift.SHIFTED, *drift.FADED, "Amount")]
+    assert (plain[untouched] == drifted[untouched]).all().all()
+
+
+def test_psi_crosses_the_threshold_on_drifted_days_only(generator: SyntheticDayGenerator) -> None:
+    drift = DriftScenario(date(2025, 9, 24))
+    reference = generator.day(date(2025, 9, 22), 7)
+    profile = {c: BinnedColumn.of(c, reference[c]) for c in FEATURE_COLUMNS}
+    for day in (date(2025, 9, 23), date(2025, 9, 24), date(2025, 9, 25)):
+        rows = generator.day(day, 7, drift)
+        psi = {c: column.psi(rows[c]) for c, column in profile.items()}
+        if drift.applies(day):
+            assert min(psi[c] for c in drift.SHIFTED) > 0.2, psi
+            assert psi["Amount"] > 0.05, psi  # a moderate shift
+        else:
+            assert max(psi.values()) < 0.1, psi
+
+
+def test_a_drifting_source_is_named_apart(generator: SyntheticDayGenerator) -> None:
+    source = SyntheticSource(generator, seed=7, drift=DriftScenario(date(2025, 9, 24)))
+    assert source.name == "synthetic-s7-drift-2025-09-24"
+    assert source.is_synthetic is True

@@ -108,6 +108,13 @@ def test_daily_target_picks_ulb_then_synthetic() -> None:
     assert synthetic.ingest_parameters == {"source": "synthetic", "day": "2025-09-22", "seed": 11}
     from_file = daily_target(date(2025, 9, 22), "/data/cards.parquet")
     assert from_file.batch_id == "file:cards:2025-09-22"
+    drifting = daily_target(date(2025, 9, 25), drift_from=date(2025, 9, 24))
+    assert drifting.batch_id == "synthetic-s7-drift-2025-09-24:2025-09-25"
+    assert drifting.ingest_parameters["drift_from"] == "2025-09-24"
+    # The ULB days never drift: the scenario is the generator's.
+    assert (
+        daily_target(date(2025, 9, 21), drift_from=date(2025, 9, 20)).batch_id == "ulb:2025-09-21"
+    )
 
 
 def test_daily_target_refuses_days_a_source_does_not_hold() -> None:

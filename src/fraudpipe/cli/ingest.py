@@ -26,6 +26,13 @@ def ingest_cmd(
         bool, typer.Option("--all-days", help="Every day the source holds (not synthetic).")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic days.")] = 7,
+    drift_from: Annotated[
+        str | None,
+        typer.Option(
+            help="YYYY-MM-DD: synthetic days drift from this day on (moved features, a fading "
+            "fraud pattern, dearer amounts; its batches are named apart)."
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -38,12 +45,13 @@ def ingest_cmd(
 ) -> None:
     """Ingest days of a source into PostgreSQL: validate, quarantine bad rows, load the rest."""
     from fraudpipe.cli.progress import RichIngestProgress, ingest_progress_bar
-    from fraudpipe.data.resolve import open_source, requested_days
+    from fraudpipe.data.resolve import open_source, parse_day, requested_days
     from fraudpipe.ingest import ingest
 
     settings = get_settings()
     days = requested_days(day, until, all_days)
-    opened = open_source(settings, source, seed=seed)
+    drift = parse_day(drift_from) if drift_from else None
+    opened = open_source(settings, source, seed=seed, drift_from=drift)
     if opened.is_synthetic:
         console.print(f"[bold yellow]SYNTHETIC[/] data: source {opened.name}")
     with ingest_progress_bar() as bar:

@@ -9,7 +9,7 @@ from typing import Final
 from fraudpipe.config import Settings
 from fraudpipe.data.files import FileSource
 from fraudpipe.data.sources import Source
-from fraudpipe.data.synthetic import SyntheticDayGenerator, SyntheticSource
+from fraudpipe.data.synthetic import DriftScenario, SyntheticDayGenerator, SyntheticSource
 from fraudpipe.data.ulb import UlbSource
 from fraudpipe.errors import IngestRequestError
 
@@ -19,15 +19,24 @@ DEFAULT_SEED: Final = 7
 MAX_DAYS_PER_RUN: Final = 366
 
 
-def open_source(settings: Settings, spec: str, *, seed: int = DEFAULT_SEED) -> Source:
+def open_source(
+    settings: Settings, spec: str, *, seed: int = DEFAULT_SEED, drift_from: date | None = None
+) -> Source:
     """The source named by `spec`: ``ulb``, ``synthetic`` (fitted on the ULB data), or a path.
 
     Fitting the synthetic generator reads the ULB dataset (fetching it on first use).
+    ``drift_from`` makes synthetic days drift from that day on (`DriftScenario`).
+
+    Raises:
+        IngestRequestError: ``drift_from`` for a source that is not synthetic.
     """
+    if drift_from is not None and spec != SYNTHETIC_SPEC:
+        raise IngestRequestError(f"only synthetic days drift on request, not {spec!r}")
     if spec == ULB_SPEC:
         return UlbSource(settings)
     if spec == SYNTHETIC_SPEC:
-        return SyntheticSource(fit_on_ulb(settings), seed)
+        drift = DriftScenario(drift_from) if drift_from is not None else None
+        return SyntheticSource(fit_on_ulb(settings), seed, drift)
     return FileSource(Path(spec).expanduser())
 
 

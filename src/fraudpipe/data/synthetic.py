@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Self
+from typing import ClassVar, Final, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -41,9 +41,39 @@ _SECONDS_PER_DAY: Final = 86_400
 FloatArray = npt.NDArray[np.float64]
 
 
-def synthetic_source_name(seed: int) -> str:
-    """``synthetic-s<seed>``: the word is in every id, batch and message of these rows."""
-    return f"synthetic-s{seed}"
+def synthetic_source_name(seed: int, drift: DriftScenario | None = None) -> str:
+    """``synthetic-s<seed>``, or ``synthetic-s<seed>-drift-<start>`` with a drift scenario: the
+    word is in every id, batch and message of these rows, and a drifted day is never mistaken
+    for (or collides with) the same day without drift."""
+    name = f"synthetic-s{seed}"
+    return f"{name}-drift-{drift.start.isoformat()}" if drift is not None else name
+
+
+@dataclass(frozen=True)
+class DriftScenario:
+    """From ``start`` on, every generated day drifts the same way, whatever the seed.
+
+    What moves (the days before ``start`` are exactly the undrifted ones):
+
+    * normal rows: ``V4`` and ``V11`` shift by ``normal_shift`` of their own spread (the
+      half-distance between the 16th and 84th percentiles), towards where frauds sit, so the
+      alert rate rises;
+    * fraud rows: ``V12``, ``V14`` and ``V17``, the features that set frauds apart most, move
+      ``fraud_fade`` of the way to the normal rows' median: the old fraud pattern fades and a
+      model trained before ``start`` misses more of them;
+    * every amount is multiplied by ``amount_factor`` (prices move).
+    """
+
+    start: date
+    normal_shift: float = 0.75
+    fraud_fade: float = 0.6
+    amount_factor: float = 1.5
+
+    SHIFTED: ClassVar[tuple[str, ...]] = ("V4", "V11")
+    FADED: ClassVar[tuple[str, ...]] = ("V12", "V14", "V17")
+
+    def applies(self, day: date) -> bool:
+        return day >= self.start
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,12 @@ class ClassProfile:
         # Add-one smoothing: an hour with no fraud in two days is not an impossible hour.
         weights = (hours + 1.0) / (hours.sum() + 24.0)
         return cls(levels, quantiles, correlation, weights)
+
+    def percentile(self, q: float) -> FloatArray:
+        """Each feature's value at level ``q`` of this class."""
+        return np.array(
+            [np.interp(q, self.levels, self.quantiles[:, j]) for j in range(len(FEATURE_COLUMNS))]
+        )
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
         """``n`` feature rows and seconds of day, drawn from this profile."""
@@ -128,8 +164,11 @@ class SyntheticDayGenerator:
             fraud=ClassProfile.fit(features[is_fraud], seconds[is_fraud]),
         )
 
-    def day(self, day: date, seed: int) -> pd.DataFrame:
+    def day(self, day: date, seed: int, drift: DriftScenario | None = None) -> pd.DataFrame:
         """One day of raw rows, in time order, indexed by position in the synthetic stream.
+
+        With ``drift``, a day from its start on is drawn as without it, then moved as the
+        scenario says (the random draws are the same, so only the drift differs).
 
         Raises:
             IngestRequestError: `day` is before `FIRST_SYNTHETIC_DAY`.
@@ -147,6 +186,8 @@ class SyntheticDayGenerator:
         seconds = np.empty(n)
         for mask, profile in ((~is_fraud, self.normal), (is_fraud, self.fraud)):
             features[mask], seconds[mask] = profile.sample(int(mask.sum()), rng)
+        if drift is not None and drift.applies(day):
+            self._drift(features, is_fraud, drift)
         frame = pd.DataFrame(features, columns=list(FEATURE_COLUMNS))
         # ULB amounts are in cents.
         frame[RAW_AMOUNT_COLUMN] = np.round(frame[RAW_AMOUNT_COLUMN].to_numpy(), 2)
@@ -156,6 +197,22 @@ class SyntheticDayGenerator:
         frame.index = pd.RangeIndex(offset * POSITIONS_PER_DAY, offset * POSITIONS_PER_DAY + n)
         return frame
 
+    def _drift(
+        self, features: FloatArray, is_fraud: npt.NDArray[np.bool_], drift: DriftScenario
+    ) -> None:
+        column = {name: j for j, name in enumerate(FEATURE_COLUMNS)}
+        spread = (self.normal.percentile(0.84) - self.normal.percentile(0.16)) / 2.0
+        median = self.normal.percentile(0.5)
+        for name in drift.SHIFTED:
+            j = column[name]
+            # Towards the frauds' side of the normal rows.
+            towards = np.sign(self.fraud.percentile(0.5)[j] - median[j]) or 1.0
+            features[~is_fraud, j] += towards * drift.normal_shift * spread[j]
+        for name in drift.FADED:
+            j = column[name]
+            features[is_fraud, j] += drift.fraud_fade * (median[j] - features[is_fraud, j])
+        features[:, column[RAW_AMOUNT_COLUMN]] *= drift.amount_factor
+
 
 @dataclass(frozen=True)
 class SyntheticSource:
@@ -163,10 +220,11 @@ class SyntheticSource:
 
     generator: SyntheticDayGenerator
     seed: int
+    drift: DriftScenario | None = None
 
     @property
     def name(self) -> str:
-        return synthetic_source_name(self.seed)
+        return synthetic_source_name(self.seed, self.drift)
 
     @property
     def is_synthetic(self) -> bool:
@@ -182,7 +240,9 @@ class SyntheticSource:
                 "synthetic days never run out, so there is no 'all days': name the days "
                 "(e.g. --day 2025-09-22 --until 2025-09-28)"
             )
-        return RawRows(pd.concat([self.generator.day(d, self.seed) for d in sorted(set(days))]))
+        return RawRows(
+            pd.concat([self.generator.day(d, self.seed, self.drift) for d in sorted(set(days))])
+        )
 
 
 def _nearest_correlation(matrix: FloatArray, floor: float = 1e-6) -> FloatArray:

@@ -37,7 +37,7 @@ from fraudpipe.orchestration.airflow_runner import DagRunOutcome
 
 if TYPE_CHECKING:
     from fraudpipe.adapters.airflow.api import AirflowClient, DagRun
-from fraudpipe.orchestration.pipeline import RetrainReport, daily_target
+from fraudpipe.orchestration.pipeline import DailyTarget, RetrainReport, daily_target
 from fraudpipe.orchestration.scorer_process import ScorerProcess
 
 FIRST_DAY = date(2025, 9, 20)
@@ -54,6 +54,10 @@ RETRAIN_WEEK = date(2025, 9, 28)
 #: day stays whole, so the promotion gate compares fairly.
 RETRAIN_SAMPLE: float | None = 0.2
 
+#: Synthetic days drift from this day on (`DriftScenario`): the Drift page and the
+#: FraudInputDrift rule see it from the first drifted day, and the weekly retrain (whose
+#: training window ends on Fri 26) learns three drifted days and is held out on a fourth.
+DRIFT_FROM = date(2025, 9, 24)
 #: Fraction of the first ULB day the hgb challenger trains on: a stratified 30% (~40k rows, the
 #: fraud rate kept) searches its grid in about two minutes on 2 cores, where the whole day
 #: takes five; the holdout day stays whole, so the gate compares it fairly with the logreg.
@@ -65,6 +69,11 @@ Say = Callable[[str, str], None]
 
 def demo_days() -> list[date]:
     return [FIRST_DAY + timedelta(days=i) for i in range((LAST_DAY - FIRST_DAY).days + 1)]
+
+
+def _target(day: date) -> DailyTarget:
+    """The batch the demo's run for ``day`` loads (synthetic days drift from `DRIFT_FROM`)."""
+    return daily_target(day, drift_from=DRIFT_FROM)
 
 
 def _midnight(day: date) -> datetime:
@@ -277,9 +286,10 @@ def _drive_days(
         if scorer is not None:
             scorer.check_alive()
         say(f"day {index}/{len(days)}", f"{DAILY_DAG} for {day.isoformat()} ...")
-        outcome = _require_success(run_dag_via_api(airflow, DAILY_DAG, _midnight(day)))
+        conf = {"drift_from": DRIFT_FROM.isoformat()}
+        outcome = _require_success(run_dag_via_api(airflow, DAILY_DAG, _midnight(day), conf=conf))
         result.dag_runs.append(outcome)
-        batch = pipeline.batch_report(settings, daily_target(day).batch_id)
+        batch = pipeline.batch_report(settings, _target(day).batch_id)
         say(
             f"day {index}/{len(days)}",
             f"{batch.batch_id}: {batch.rows:,} rows, {batch.flagged:,} flagged, "
@@ -377,7 +387,7 @@ def _collect(settings: Settings, result: DemoResult) -> None:
 
     engine = app_engine(settings)
     try:
-        result.outcomes = batch_outcomes(engine, [daily_target(d).batch_id for d in demo_days()])
+        result.outcomes = batch_outcomes(engine, [_target(d).batch_id for d in demo_days()])
         result.shadow = shadow_counts(engine, timedelta(days=settings.label_delay_days))
     finally:
         engine.dispose()

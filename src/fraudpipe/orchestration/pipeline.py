@@ -51,7 +51,10 @@ class DailyTarget:
 
 
 def daily_target(
-    day: date, source: str = AUTO_SOURCE, synthetic_seed: int = DEFAULT_SYNTHETIC_SEED
+    day: date,
+    source: str = AUTO_SOURCE,
+    synthetic_seed: int = DEFAULT_SYNTHETIC_SEED,
+    drift_from: date | None = None,
 ) -> DailyTarget:
     """Resolve a DAG run's `source` parameter into the batch it loads.
 
@@ -60,6 +63,7 @@ def daily_target(
         source: `auto`, `ulb`, `synthetic`, or a path to a CSV/Parquet file (as the worker sees
             it).
         synthetic_seed: The seed of synthetic days.
+        drift_from: Synthetic days drift from this day on (`data.synthetic.DriftScenario`).
 
     Raises:
         IngestRequestError: `ulb` or `synthetic` asked for a day it does not cover.
@@ -68,7 +72,11 @@ def daily_target(
 
     from fraudpipe.data.files import FileSource
     from fraudpipe.data.resolve import SYNTHETIC_SPEC, ULB_SPEC
-    from fraudpipe.data.synthetic import FIRST_SYNTHETIC_DAY, synthetic_source_name
+    from fraudpipe.data.synthetic import (
+        FIRST_SYNTHETIC_DAY,
+        DriftScenario,
+        synthetic_source_name,
+    )
     from fraudpipe.data.ulb import ULB_ROWS_PER_DAY
     from fraudpipe.ids import batch_id
 
@@ -86,8 +94,11 @@ def daily_target(
             raise IngestRequestError(
                 f"synthetic days start on {FIRST_SYNTHETIC_DAY.isoformat()}, not {day.isoformat()}"
             )
-        name = synthetic_source_name(synthetic_seed)
+        drift = DriftScenario(drift_from) if drift_from is not None else None
+        name = synthetic_source_name(synthetic_seed, drift)
         params["seed"] = synthetic_seed
+        if drift_from is not None:
+            params["drift_from"] = drift_from.isoformat()
     else:
         name = FileSource(Path(spec)).name
     return DailyTarget(day=day, source=name, batch_id=batch_id(name, day), ingest_parameters=params)
