@@ -42,6 +42,12 @@ navigation = st.navigation(
         st.Page("views/eda.py", title="EDA", icon=":material/query_stats:", url_path="eda"),
         st.Page("views/review.py", title="Review queue", icon=":material/rule:", url_path="review"),
         st.Page("views/drift.py", title="Drift", icon=":material/trending_up:", url_path="drift"),
+        st.Page(
+            "views/performance.py",
+            title="Live performance",
+            icon=":material/monitoring:",
+            url_path="performance",
+        ),
     ]
 )
 

@@ -155,3 +155,11 @@ def batch_drift(url: str) -> pd.DataFrame:
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def batch_alert_rates(url: str) -> pd.DataFrame:
     return dashboard_queries.batch_alert_rates(engine(url))
+
+
+# --- Live performance ---
+
+
+@st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
+def live_performance_bins(url: str, label_delay: timedelta) -> pd.DataFrame:
+    return dashboard_queries.live_performance_bins(engine(url), label_delay)

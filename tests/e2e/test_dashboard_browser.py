@@ -54,6 +54,7 @@ PAGES = {
     "eda": "Exploratory analysis",
     "review": "Review queue",
     "drift": "Drift",
+    "performance": "Live performance",
 }
 # What each page must at least say on an empty database.
 EMPTY_SAYS = {
@@ -64,6 +65,7 @@ EMPTY_SAYS = {
     "eda": "No transactions loaded yet",
     "review": "No open alert",
     "drift": "No batch measured yet",
+    "performance": "No scored transaction has a known label yet",
 }
 
 
@@ -197,7 +199,7 @@ def test_each_page_on_a_seeded_database(
     browser: HeadlessChromium, seeded_dashboard: Served, path: str
 ) -> None:
     state = load_and_check(browser, seeded_dashboard.url, path, f"seeded-{path or 'live'}", 5)
-    if path in ("", "history", "models", "eda", "review", "drift"):
+    if path in ("", "history", "models", "eda", "review", "drift", "performance"):
         assert state.charts > 0, f"{path!r} drew no chart"
     if path == "":
         assert "Consumer lag" in state.text and "200" in state.text

@@ -116,6 +116,9 @@ def test_every_page_says_what_is_missing_on_an_empty_database(
         assert "No transactions loaded yet" in infos(at), page
     assert "is registered yet" in infos(render(at, "views/models.py"))
     assert "No batch measured yet" in infos(render(at, "views/drift.py"))
+    assert "No scored transaction has a known label yet" in infos(
+        render(at, "views/performance.py")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -304,3 +307,14 @@ def test_drift_page_draws_the_heatmap_and_the_alert_rates(
     assert len(at.get("plotly_chart")) == 2
     shown = metrics(at)
     assert shown["Days measured"] == "3" and shown["Days with a drifted column"] == "1"
+
+
+def test_live_performance_page_draws_three_metrics(
+    point_app_at: Any, seeded: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The seed spans three days: with a day's delay, the first two days' labels are known.
+    monkeypatch.setenv("FRAUDPIPE_LABEL_DELAY_DAYS", "1")
+    at = render(point_app_at(seeded), "views/performance.py")
+    assert len(at.get("plotly_chart")) == 3
+    table = at.dataframe[0].value
+    assert {"champion", "shadow"} <= set(table["role"])

@@ -472,3 +472,29 @@ def test_drift_reads_every_measured_column_with_its_day(reader: sa.Engine, check
     assert list(over.index) == [("v14", DAY3)]
     rates = dashboard_queries.batch_alert_rates(reader)
     assert (rates["alert_rate"] == rates["alerts"] / rates["rows"]).all()
+
+
+def test_live_performance_counts_each_version_on_rows_labelled_now(
+    reader: sa.Engine, check: Any
+) -> None:
+    delay = timedelta(hours=48)
+    performance = summaries.live_performance(dashboard_queries.live_performance_bins(reader, delay))
+    expected = check.execute(
+        "WITH x AS (SELECT model_version, 'champion' AS role, transaction_id, score,"
+        " is_fraud AS alert FROM predictions UNION ALL SELECT model_version, 'shadow',"
+        " transaction_id, score, would_alert FROM shadow_predictions)"
+        " SELECT (t.event_time AT TIME ZONE 'UTC')::date, x.model_version, x.role, count(*),"
+        " count(*) FILTER (WHERE y), count(*) FILTER (WHERE x.alert),"
+        " count(*) FILTER (WHERE x.alert AND y) FROM x JOIN transactions t USING (transaction_id),"
+        " LATERAL (SELECT coalesce((SELECT l.is_fraud FROM labels l"
+        " WHERE l.transaction_id = x.transaction_id ORDER BY l.known_at DESC LIMIT 1),"
+        " CASE WHEN t.event_time + interval '48 hours'"
+        " <= (SELECT max(event_time) FROM transactions) THEN t.label = 1 END) AS y) f"
+        " WHERE y IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    got = [
+        (r.day, r.model_version, r.role, r.labelled, r.frauds, r.alerts, r.caught)
+        for r in performance.itertuples()
+    ]
+    assert got == [tuple(row) for row in expected]
+    assert {"champion", "shadow"} <= set(performance["role"])

@@ -95,3 +95,31 @@ def test_drift_figures() -> None:
         }
     )
     assert [t.name for t in charts.alert_rates(rates).data] == ["v1", "v1 expected"]
+
+
+def test_live_performance_figures() -> None:
+    from datetime import date
+
+    d1, d2 = date(2025, 9, 20), date(2025, 9, 21)
+    bins = pd.DataFrame(
+        {
+            "day": [d1, d1, d2, d2, d2],
+            "model_version": [1, 1, 1, 2, 2],
+            "role": ["champion", "champion", "shadow", "champion", "champion"],
+            "bin": [200, 10, 200, 190, 5],
+            "positives": [3, 1, 2, 4, 0],
+            "negatives": [1, 95, 0, 1, 100],
+            "caught": [3, 0, 2, 4, 0],
+            "false_alarms": [1, 0, 0, 1, 0],
+            "amount_caught": [300.0, 0.0, 80.0, 400.0, 0.0],
+            "amount_missed": [0.0, 50.0, 0.0, 0.0, 0.0],
+        }
+    )
+    performance = summaries.live_performance(bins)
+    first = performance.iloc[0]
+    assert (first["labelled"], first["frauds"], first["alerts"], first["caught"]) == (100, 4, 4, 3)
+    assert (first["precision"], first["recall"]) == (0.75, 0.75)
+    assert first["amount_missed"] == 50.0
+    assert summaries.champion_takeovers(performance) == [(d2, 2)]
+    figure = charts.live_performance(performance, "recall", [(d2, 2)])
+    assert [t.name for t in figure.data] == ["v1", "v1 (shadow)", "v2"]

@@ -8,6 +8,7 @@ milliseconds per figure on argument processing: several times a page's SQL on a 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -328,6 +329,36 @@ def label_arrival(arrival: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="transactions")
     return _layout(fig, "Labels known now, per day of the transactions")
+
+
+def live_performance(
+    performance: pd.DataFrame, metric: str, promotions: Sequence[tuple[object, int]] = ()
+) -> go.Figure:
+    """``metric`` per day, one line per version and role, with the promotions marked.
+
+    Args:
+        performance: `summaries.live_performance`'s frame.
+        metric: One of its columns (``precision``, ``recall``, ``average_precision``).
+        promotions: (when, version) of each move of the champion alias.
+    """
+    fig = go.Figure()
+    for (version, role), part in performance.groupby(["model_version", "role"], sort=True):
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part[metric],
+                mode="lines+markers",
+                name=f"v{version}" + (" (shadow)" if role == "shadow" else ""),
+                line={"dash": "dot"} if role == "shadow" else {},
+            )
+        )
+    for when, version in promotions:
+        fig.add_vline(x=when, line_dash="dash", line_color="grey")
+        fig.add_annotation(
+            x=when, y=1.0, yref="paper", text=f"v{version} champion", showarrow=False
+        )
+    fig.update_yaxes(range=[0, 1.02], title=metric.replace("_", " "))
+    return _layout(fig, f"Live {metric.replace('_', ' ')} per day (labels known now)")
 
 
 def drift_heatmap(matrix: pd.DataFrame, threshold: float) -> go.Figure:

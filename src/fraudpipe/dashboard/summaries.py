@@ -290,6 +290,69 @@ def shadow_comparison(counts: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def live_performance(bins: pd.DataFrame) -> pd.DataFrame:
+    """`live_performance_bins` per day, version and role: the live metrics of each version.
+
+    Columns: ``day``, ``model_version``, ``role``, ``labelled``, ``frauds``, ``alerts``,
+    ``caught``, ``precision``, ``recall`` (at the version's own threshold), ``average_precision``
+    (from the score bins, as `curves_from_bins`; NaN without both classes), ``amount_caught``
+    and ``amount_missed``.
+    """
+    rows = []
+    for (day, version, role), part in bins.groupby(["day", "model_version", "role"], sort=True):
+        curves = curves_from_bins(part)
+        frauds = int(part["positives"].sum())
+        alerts = int((part["caught"] + part["false_alarms"]).sum())
+        caught = int(part["caught"].sum())
+        rows.append(
+            {
+                "day": day,
+                "model_version": version,
+                "role": role,
+                "labelled": frauds + int(part["negatives"].sum()),
+                "frauds": frauds,
+                "alerts": alerts,
+                "caught": caught,
+                "precision": caught / alerts if alerts else float("nan"),
+                "recall": caught / frauds if frauds else float("nan"),
+                "average_precision": curves.average_precision if curves else float("nan"),
+                "amount_caught": float(part["amount_caught"].sum()),
+                "amount_missed": float(part["amount_missed"].sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=LIVE_PERFORMANCE_COLUMNS)
+
+
+def champion_takeovers(performance: pd.DataFrame) -> list[tuple[object, int]]:
+    """(first day, version) of each champion after the first, by the days it scored."""
+    champions = performance[performance["role"] == "champion"]
+    first = (
+        champions[["model_version", "day"]]
+        .sort_values(["day", "model_version"])
+        .drop_duplicates("model_version")
+    )
+    return [
+        (day, int(version))
+        for day, version in zip(first["day"].iloc[1:], first["model_version"].iloc[1:], strict=True)
+    ]
+
+
+LIVE_PERFORMANCE_COLUMNS: Final = [
+    "day",
+    "model_version",
+    "role",
+    "labelled",
+    "frauds",
+    "alerts",
+    "caught",
+    "precision",
+    "recall",
+    "average_precision",
+    "amount_caught",
+    "amount_missed",
+]
+
+
 def label_shares(arrival: pd.DataFrame) -> pd.DataFrame:
     """`label_arrival` with ``known`` (labels known now) and its share of the day's rows."""
     frame = arrival.copy()

@@ -577,6 +577,53 @@ def shadow_counts(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
     )
 
 
+# --- Live performance ---------------------------------------------------------------------------
+
+
+def live_performance_bins(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
+    """Scored transactions whose label is known now, per event day, version and score bin.
+
+    Columns: ``day``, ``model_version``, ``role`` (``champion``: its verdicts were the
+    pipeline's, `predictions`; ``shadow``: `shadow_predictions`), ``bin`` (as `score_bins`),
+    ``positives``, ``negatives``, ``caught`` and ``false_alarms`` (alerts at the version's own
+    threshold), ``amount_caught`` and ``amount_missed`` (frauds' amounts). Labels as
+    `label_arrival` counts them.
+    """
+    return read_frame(
+        engine,
+        f"""
+        WITH {_KNOWN_NOW_CTES},
+        scored AS (
+            SELECT model_version, 'champion' AS role, transaction_id, batch_id, score,
+                   is_fraud AS alert
+            FROM predictions
+            UNION ALL
+            SELECT model_version, 'shadow', transaction_id, batch_id, score, would_alert
+            FROM shadow_predictions
+        ), labelled AS (
+            SELECT (t.event_time AT TIME ZONE 'UTC')::date AS day, x.model_version, x.role,
+                   least(width_bucket(x.score, 0, 1, :bins), :bins) AS bin, x.alert, t.amount,
+                   {_KNOWN_NOW} AS fraud
+            FROM scored x
+            JOIN transactions t ON t.batch_id = x.batch_id AND t.transaction_id = x.transaction_id
+            CROSS JOIN clock
+            LEFT JOIN known k ON k.transaction_id = x.transaction_id
+        )
+        SELECT day, model_version, role, bin,
+               count(*) FILTER (WHERE fraud) AS positives,
+               count(*) FILTER (WHERE NOT fraud) AS negatives,
+               count(*) FILTER (WHERE alert AND fraud) AS caught,
+               count(*) FILTER (WHERE alert AND NOT fraud) AS false_alarms,
+               coalesce(sum(amount) FILTER (WHERE alert AND fraud), 0) AS amount_caught,
+               coalesce(sum(amount) FILTER (WHERE NOT alert AND fraud), 0) AS amount_missed
+        FROM labelled WHERE fraud IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+        ORDER BY 1, 2, 3, 4
+        """,
+        {"delay_seconds": label_delay.total_seconds(), "bins": SCORE_BINS},
+    )
+
+
 # --- Drift ------------------------------------------------------------------------------------
 
 
