@@ -44,9 +44,65 @@ def summary_table(result: DemoResult) -> Table:
     return table
 
 
+def drift_table(result: DemoResult, threshold: float) -> Table | None:
+    """Per measured day and version: the score's PSI, the column that moved most, alert rates."""
+    if result.drift.empty:
+        return None
+    table = Table(
+        title="drift per day against the scoring version's training data "
+        f"(PSI > {threshold:g}: drifted)"
+    )
+    for col in (
+        "day",
+        "model",
+        "score PSI",
+        "most moved",
+        "PSI",
+        "drifted columns",
+        "alert rate",
+        "expected",
+    ):
+        table.add_column(
+            col,
+            justify="left" if col in ("day", "model", "most moved", "drifted columns") else "right",
+        )
+    frame = result.alert_rates
+    rates = {
+        (str(b), int(v)): (float(r), float(e))
+        for b, v, r, e in zip(
+            frame["batch_id"].to_numpy(),
+            frame["model_version"].to_numpy(),
+            frame["alert_rate"].to_numpy(),
+            frame["expected_alert_rate"].to_numpy(),
+            strict=True,
+        )
+    }
+    for (batch_id, version), part in result.drift.groupby(
+        ["batch_id", "model_version"], sort=False
+    ):
+        psi = part.set_index("feature")["psi"]
+        inputs = psi.drop("score", errors="ignore")
+        worst = str(inputs.idxmax())
+        rate = rates.get((str(batch_id), int(str(version))))
+        table.add_row(
+            str(part["day"].iat[0]),
+            f"v{version}",
+            f"{psi.get('score', float('nan')):.3f}",
+            worst,
+            f"{inputs[worst]:.3f}",
+            ", ".join(inputs[inputs > threshold].index) or "-",
+            f"{rate[0]:.3%}" if rate is not None else "-",
+            f"{rate[1]:.3%}" if rate is not None else "-",
+        )
+    return table
+
+
 def summary(result: DemoResult, settings: Settings) -> RenderableType:
     """Table, the retrain's verdict, what this run added (or that it added nothing), links."""
     lines: list[RenderableType] = [summary_table(result)]
+    drift = drift_table(result, settings.drift_psi_threshold)
+    if drift is not None:
+        lines.append(drift)
     if result.retrain is not None:
         r = result.retrain
         verdict = "moved" if r.moved else "stayed"

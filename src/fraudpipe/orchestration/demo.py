@@ -1,10 +1,11 @@
 """`fraudpipe demo`: bootstrap the pipeline, then drive it through Airflow day by day.
 
-Days: the two ULB days (2025-09-20/21), then two weeks of synthetic days (2025-09-22 … 10-05),
-one `fraud_daily` run each, with one `fraud_weekly_retrain` after the first full week. Each run
-is triggered through Airflow's REST API on the stack's own Airflow (scheduler, LocalExecutor,
-triggerer), with its logical date and conf, and waited for: the Airflow UI shows every run, task
-and log, and each task's Prefect flow run (ingest, publish, retrain) runs on the stack's worker.
+Days: the two ULB days (2025-09-20/21), then two weeks of synthetic days (2025-09-22 … 10-05)
+that drift from 2025-09-24 on (`DriftScenario`), one `fraud_daily` run each, with one
+`fraud_weekly_retrain` after the first full week. Each run is triggered through Airflow's REST
+API on the stack's own Airflow (scheduler, LocalExecutor, triggerer), with its logical date and
+conf, and waited for: the Airflow UI shows every run, task and log, and each task's Prefect flow
+run (ingest, publish, retrain) runs on the stack's worker.
 A scoring service runs in the background the whole time.
 
 The demo unpauses both DAGs, so they also run on their real schedules from then on: the
@@ -109,6 +110,9 @@ class DemoResult:
     retrain: RetrainReport | None = None
     #: `dashboard_queries.shadow_counts` at the end: each challenger beside its champion.
     shadow: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: `dashboard_queries.batch_drift` and `batch_alert_rates` at the end.
+    drift: pd.DataFrame = field(default_factory=pd.DataFrame)
+    alert_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
     seconds: float = 0.0
 
     @property
@@ -382,13 +386,19 @@ def _require_success(outcome: DagRunOutcome) -> DagRunOutcome:
 
 
 def _collect(settings: Settings, result: DemoResult) -> None:
-    from fraudpipe.adapters.postgres.dashboard_queries import shadow_counts
+    from fraudpipe.adapters.postgres.dashboard_queries import (
+        batch_alert_rates,
+        batch_drift,
+        shadow_counts,
+    )
     from fraudpipe.adapters.postgres.reporting import app_engine, batch_outcomes
 
     engine = app_engine(settings)
     try:
         result.outcomes = batch_outcomes(engine, [_target(d).batch_id for d in demo_days()])
         result.shadow = shadow_counts(engine, timedelta(days=settings.label_delay_days))
+        result.drift = batch_drift(engine)
+        result.alert_rates = batch_alert_rates(engine)
     finally:
         engine.dispose()
     result.after = pipeline_totals(settings)
