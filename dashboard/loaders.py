@@ -7,7 +7,7 @@ Dates travel as `date` objects (hashable) and become a `DateWindow` inside.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 import pandas as pd
@@ -140,8 +140,8 @@ def shadow_counts(url: str, label_delay: timedelta) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
-def label_arrival(url: str, label_delay: timedelta) -> pd.DataFrame:
-    return dashboard_queries.label_arrival(engine(url), label_delay)
+def label_arrival(url: str, label_delay: timedelta, as_of: datetime | None) -> pd.DataFrame:
+    return dashboard_queries.label_arrival(engine(url), label_delay, as_of)
 
 
 # --- Drift ---

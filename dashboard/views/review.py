@@ -6,7 +6,7 @@ A decision is written as an ``analyst`` label through the analyst database role
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import loaders
 import pandas as pd
@@ -82,16 +82,26 @@ def _queue() -> None:
 
 def _label_arrival() -> None:
     settings = loaders.settings()
-    arrival = summaries.label_shares(
-        loaders.label_arrival(url, timedelta(days=settings.label_delay_days))
-    )
     st.subheader("Labels arriving")
+    as_of_day = st.date_input(
+        "As of the end of (UTC)",
+        value=None,
+        help="Empty: now, the latest transaction's time. A past day shows what was known then.",
+    )
+    as_of = (
+        datetime.combine(as_of_day + timedelta(days=1), time(0), tzinfo=UTC)
+        if isinstance(as_of_day, date)
+        else None
+    )
+    arrival = summaries.label_shares(
+        loaders.label_arrival(url, timedelta(days=settings.label_delay_days), as_of)
+    )
     if arrival.empty:
         st.info("No transaction yet.")
         return
     clock = pd.Timestamp(arrival["clock"].iat[0])
     st.caption(
-        f"What is known now ({clock:%Y-%m-%d %H:%M} UTC, the latest transaction): an analyst's "
+        f"What is known at {clock:%Y-%m-%d %H:%M} UTC: an analyst's "
         "decision or a chargeback as soon as it is recorded, the source's own label "
         f"{settings.label_delay_days:g} days after the event, as a bank learns it. Retraining "
         "and the champion/challenger comparison use only these."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -456,6 +456,23 @@ def test_label_arrival_splits_each_day_by_where_its_labels_came_from(
     assert (later["chargeback"] + later["analyst"]).tolist() == (
         arrival["chargeback"] + arrival["analyst"]
     ).tolist()
+    # As of the end of the first day: only its rows, and no label recorded after it.
+    end = datetime.combine(DAY2, datetime.min.time(), tzinfo=UTC)
+    then = dashboard_queries.label_arrival(reader, timedelta(0), as_of=end)
+    assert then["day"].tolist() == [DAY1]
+    recorded_later = one(
+        check,
+        "SELECT count(*) FROM labels l JOIN transactions t USING (transaction_id)"
+        " WHERE (t.event_time AT TIME ZONE 'UTC')::date = %s AND l.known_at > %s",
+        DAY1,
+        end,
+    )[0]
+    assert (
+        int(then["chargeback"].iat[0] + then["analyst"].iat[0])
+        <= int(arrival["chargeback"].iat[0] + arrival["analyst"].iat[0])
+        - (1 if recorded_later else 0)
+        or not recorded_later
+    )
 
 
 def test_drift_reads_every_measured_column_with_its_day(reader: sa.Engine, check: Any) -> None:

@@ -496,12 +496,18 @@ def open_alerts(engine: sa.Engine, limit: int = 50) -> pd.DataFrame:
 #: A transaction's label as known now: the latest row of ``labels`` (a chargeback, an analyst,
 #: an import), else the source's own label once ``label_delay`` has passed since the event
 #: (`fraudpipe.model.point_in_time`'s rule). "Now" is the pipeline's clock, the latest event
-#: stored: the wall clock give or take seconds in production, the last replayed day in the demo.
+#: stored (the wall clock, give or take seconds, when transactions stream in), or an ``as_of``
+#: moment, which also leaves out the rows of ``labels`` known only after it.
 _KNOWN_NOW_CTES: Final = """
-    clock AS (SELECT coalesce(max(event_time), now()) AS at FROM transactions),
+    clock AS (
+        SELECT coalesce(CAST(:as_of AS timestamptz), max(event_time), now()) AS at
+        FROM transactions
+    ),
     known AS (
         SELECT DISTINCT ON (transaction_id) transaction_id, is_fraud, source
-        FROM labels ORDER BY transaction_id, known_at DESC, recorded_at DESC
+        FROM labels
+        WHERE CAST(:as_of AS timestamptz) IS NULL OR known_at <= CAST(:as_of AS timestamptz)
+        ORDER BY transaction_id, known_at DESC, recorded_at DESC
     )"""
 _SOURCE_LABEL_KNOWN: Final = (
     "(t.label IS NOT NULL AND t.event_time + make_interval(secs => :delay_seconds) <= clock.at)"
@@ -509,8 +515,11 @@ _SOURCE_LABEL_KNOWN: Final = (
 _KNOWN_NOW: Final = f"coalesce(k.is_fraud, CASE WHEN {_SOURCE_LABEL_KNOWN} THEN t.label = 1 END)"
 
 
-def label_arrival(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
-    """Per event day (UTC): how many transactions' labels are known now, and from where.
+def label_arrival(
+    engine: sa.Engine, label_delay: timedelta, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """Per event day (UTC): how many transactions' labels are known now (or at ``as_of``), and
+    from where; only days before the clock.
 
     Columns: ``day``, ``transactions``, ``dataset`` (the source's label, matured), ``chargeback``,
     ``analyst``, ``awaiting`` (no label known yet), ``frauds_known`` and ``clock`` (the moment
@@ -533,10 +542,11 @@ def label_arrival(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
         FROM transactions t
         CROSS JOIN clock
         LEFT JOIN known k ON k.transaction_id = t.transaction_id
+        WHERE t.event_time <= clock.at
         GROUP BY 1
         ORDER BY 1
         """,
-        {"delay_seconds": label_delay.total_seconds()},
+        {"delay_seconds": label_delay.total_seconds(), "as_of": as_of},
     )
 
 
@@ -573,7 +583,7 @@ def shadow_counts(engine: sa.Engine, label_delay: timedelta) -> pd.DataFrame:
         GROUP BY challenger_version, champion_version
         ORDER BY challenger_version DESC, champion_version DESC
         """,
-        {"delay_seconds": label_delay.total_seconds()},
+        {"delay_seconds": label_delay.total_seconds(), "as_of": None},
     )
 
 
@@ -620,7 +630,7 @@ def live_performance_bins(engine: sa.Engine, label_delay: timedelta) -> pd.DataF
         GROUP BY 1, 2, 3, 4
         ORDER BY 1, 2, 3, 4
         """,
-        {"delay_seconds": label_delay.total_seconds(), "bins": SCORE_BINS},
+        {"delay_seconds": label_delay.total_seconds(), "as_of": None, "bins": SCORE_BINS},
     )
 
 
