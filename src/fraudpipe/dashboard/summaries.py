@@ -20,6 +20,7 @@ from fraudpipe.adapters.postgres.dashboard_queries import (
     SCORE_BINS,
 )
 from fraudpipe.columns import V_COLUMNS
+from fraudpipe.model.drift import PROFILED, SCORE
 
 COUNT_COLUMNS: Final = [
     "scored",
@@ -372,6 +373,8 @@ def drift_matrix(drift: pd.DataFrame) -> pd.DataFrame:
     scored = drift[["day", "model_version", "rows"]].drop_duplicates()
     main = scored.sort_values(["day", "rows", "model_version"]).drop_duplicates("day", keep="last")
     kept = drift.merge(main[["day", "model_version"]], on=["day", "model_version"])
-    order = list(dict.fromkeys(drift["feature"]))
+    present = set(drift["feature"])
+    order = [c for c in (*PROFILED, SCORE) if c in present]
+    order += sorted(present - set(order))
     matrix = kept.pivot_table(index="feature", columns="day", values="psi", aggfunc="max")
     return matrix.reindex(order)

@@ -542,7 +542,7 @@ def label_arrival(
         FROM transactions t
         CROSS JOIN clock
         LEFT JOIN known k ON k.transaction_id = t.transaction_id
-        WHERE t.event_time <= clock.at
+        WHERE CAST(:as_of AS timestamptz) IS NULL OR t.event_time < CAST(:as_of AS timestamptz)
         GROUP BY 1
         ORDER BY 1
         """,
