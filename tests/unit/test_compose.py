@@ -32,7 +32,7 @@ def test_every_service_of_the_local_stack_runs_in_compose_too(compose: dict[str,
     from fraudpipe.stack.manager import services
 
     native = {service.name for service in services(Settings.model_construct(scorers=1))}
-    assert len(native) == 12
+    assert len(native) == 13
     renamed = {"scorers": "scorer"}  # one service with replicas
     assert {renamed.get(name, name) for name in native} <= set(compose["services"])
     assert {"dashboard", "setup"} <= set(compose["services"])
@@ -48,6 +48,8 @@ def test_published_ports_match_default_settings(compose: dict[str, Any]) -> None
         "registry": urlsplit(str(defaults["schema_registry_url"].default)).port,
         "mlflow": urlsplit(str(defaults["mlflow_tracking_uri"].default)).port,
         "prefect": urlsplit(str(defaults["prefect_api_url"].default)).port,
+        "prometheus": defaults["prometheus_port"].default,
+        "pushgateway": defaults["pushgateway_port"].default,
     }
     for name, port in expected.items():
         assert port in _published_ports(services[name]), (name, port)

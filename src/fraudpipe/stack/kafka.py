@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 from fraudpipe.adapters.kafka.acls import provision_principals
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.errors import StackError
+from fraudpipe.private_files import write_private
 from fraudpipe.stack.base import Service, port_open
 
 # Kafka 4.x's poms bring slf4j-api 1.7 and log4j-core 2 but leave the binding between them to
@@ -269,9 +270,7 @@ class KafkaService(Service):
         self.home.mkdir(parents=True, exist_ok=True)
         self.log4j_file.write_text(_LOG4J2_YAML)
         # It holds the admin's password: readable by its owner alone, written that way.
-        self.config_file.touch(mode=0o600)
-        self.config_file.chmod(0o600)
-        self.config_file.write_text(self._server_properties())
+        write_private(self.config_file, self._server_properties())
 
     def _server_properties(self) -> str:
         s = self.settings

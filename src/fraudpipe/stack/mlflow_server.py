@@ -16,6 +16,7 @@ import httpx
 
 from fraudpipe.adapters.mlflow.principals import ADMIN_VARIABLE, PROMOTER_VARIABLE, basic_auth
 from fraudpipe.adapters.mlflow.users import provision_users
+from fraudpipe.private_files import write_private
 from fraudpipe.stack.base import Service, http_ok, port_open
 
 
@@ -89,9 +90,7 @@ class MlflowService(Service):
         artifacts = self.home / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
         mlflow = Path(sys.executable).parent / "mlflow"
-        self.auth_config_file.touch(mode=0o600)
-        self.auth_config_file.chmod(0o600)
-        self.auth_config_file.write_text(self.auth_config())
+        write_private(self.auth_config_file, self.auth_config())
         return self.spawn(
             [
                 str(mlflow),

@@ -26,6 +26,7 @@ import httpx
 import yaml
 
 from fraudpipe.errors import StackError
+from fraudpipe.private_files import write_private
 from fraudpipe.project import project_root
 from fraudpipe.stack.base import Service, http_ok
 from fraudpipe.stack.supervisor import targets_file
@@ -130,9 +131,7 @@ class PrometheusService(Service):
             scorers.parent.mkdir(parents=True, exist_ok=True)
             scorers.write_text("[]")
         for path, secret in self._secrets().items():
-            path.touch(mode=0o600, exist_ok=True)
-            path.chmod(0o600)
-            path.write_text(secret)
+            write_private(path, secret)
         (self.home / "prometheus.yml").write_text(yaml.safe_dump(self.config(), sort_keys=True))
 
     def launch(self) -> subprocess.Popen[bytes]:

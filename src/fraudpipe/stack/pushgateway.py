@@ -19,6 +19,7 @@ import httpx
 import yaml
 
 from fraudpipe.errors import StackError
+from fraudpipe.private_files import write_private
 from fraudpipe.stack.base import Service, http_ok
 
 
@@ -61,12 +62,8 @@ class PushgatewayService(Service):
                 "the `prometheus-pushgateway` binary is missing: run `bash "
                 "infra/local/bootstrap.sh` (Debian's prometheus-pushgateway package)",
             )
-        self.home.mkdir(parents=True, exist_ok=True)
         hashed = bcrypt.hashpw(self._auth[1].encode(), bcrypt.gensalt()).decode()
-        web = self.home / "web.yml"
-        web.touch(mode=0o600, exist_ok=True)
-        web.chmod(0o600)
-        web.write_text(yaml.safe_dump(self.web_config(hashed)))
+        write_private(self.home / "web.yml", yaml.safe_dump(self.web_config(hashed)))
 
     def launch(self) -> subprocess.Popen[bytes]:
         s = self.settings

@@ -25,6 +25,7 @@ import httpx
 
 from fraudpipe.adapters.avro.serde import APICURIO_ROLES
 from fraudpipe.errors import StackError
+from fraudpipe.private_files import write_private
 from fraudpipe.stack.base import Service, http_ok, port_open
 
 #: Maven coordinates of the runnable distribution: a Quarkus fast-jar (`quarkus-run.jar`) from
@@ -264,9 +265,7 @@ class RegistryService(Service):
 
     def _write_users(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.users_file.touch(mode=0o600)
-        self.users_file.chmod(0o600)
-        self.users_file.write_text(self.users_properties())
+        write_private(self.users_file, self.users_properties())
 
     def configuration(self) -> str:
         env = self.runtime_env()

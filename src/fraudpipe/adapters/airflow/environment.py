@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import AirflowCommandError, ConfigurationError
+from fraudpipe.private_files import write_private
 from fraudpipe.project import project_root
 
 
@@ -101,11 +102,8 @@ def passwords_file(settings: Settings) -> Path:
 def write_passwords_file(settings: Settings) -> None:
     """Write the admin's password from the settings into Airflow's login file (idempotent)."""
     path = passwords_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
     secret = settings.airflow_admin_password.get_secret_value()
-    path.write_text(json.dumps({settings.airflow_admin_user: secret}))
+    write_private(path, json.dumps({settings.airflow_admin_user: secret}))
 
 
 def _derived_secret(settings: Settings, purpose: str, size: int) -> bytes:
