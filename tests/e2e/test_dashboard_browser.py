@@ -160,6 +160,9 @@ def seeded_dashboard(
                 "FRAUDPIPE_PG_DATABASE": seeded.pg_database,
                 "FRAUDPIPE_MODEL_NAME": models.model_name,
                 "FRAUDPIPE_METRICS_PORT": str(scorer_metrics.port),
+                # The seed spans three days: with a day's delay, two days' labels are known,
+                # so the live-performance page has something to draw.
+                "FRAUDPIPE_LABEL_DELAY_DAYS": "1",
             }
             with serving_dashboard(env, logs / "streamlit.log") as url:
                 yield Served(url, seeded)
