@@ -382,6 +382,7 @@ def drift_heatmap(matrix: pd.DataFrame, threshold: float) -> go.Figure:
         )
     )
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category")  # one cell per day, not a time axis
     _layout(fig, f"Drift per column and day (PSI; alert above {threshold:g})")
     fig.update_layout(height=max(HEIGHT, 16 * len(matrix) + 120))
     return fig
