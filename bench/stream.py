@@ -781,7 +781,8 @@ def in_shadow(settings: Settings, tree: TrainingResult, champion: int) -> Iterat
     try:
         yield version
     finally:
-        with acting_as(settings, "promoter"):
+        # MLflow lets only the model's manager (the admin here) delete an alias.
+        with acting_as(settings, "admin"):
             client.delete_registered_model_alias(name, settings.shadow_alias)
 
 

@@ -153,6 +153,11 @@ def batch_drift(url: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
+def score_buckets_by_day(url: str, model_version: int, edges: tuple[float, ...]) -> pd.DataFrame:
+    return dashboard_queries.score_buckets_by_day(engine(url), model_version, edges)
+
+
+@st.cache_data(ttl=HISTORY_TTL_SECONDS, show_spinner=False)
 def batch_alert_rates(url: str) -> pd.DataFrame:
     return dashboard_queries.batch_alert_rates(engine(url))
 

@@ -1,7 +1,7 @@
-"""Cached MLflow reads for the Models page.
+"""Cached MLflow reads for the Models and Drift pages.
 
 Kept apart from `loaders` because importing MLflow and scikit-learn takes seconds: only the
-Models page pays for it.
+pages that show a model pay for it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import loaders
 import pandas as pd
 import streamlit as st
 
-from fraudpipe.adapters.mlflow import model_history
+from fraudpipe.adapters.mlflow import model_history, references
 from fraudpipe.config import Settings
+from fraudpipe.model.drift import ReferenceProfile
 
 MLFLOW_TTL_SECONDS: Final = 60
 
@@ -43,3 +44,8 @@ def coefficients(tracking_uri: str, model_name: str, version: int) -> pd.DataFra
 @st.cache_data(show_spinner=False)
 def alert_tradeoff(tracking_uri: str, model_name: str, run_id: str) -> pd.DataFrame | None:
     return model_history.alert_tradeoff(_mlflow_settings(tracking_uri, model_name), run_id)
+
+
+@st.cache_data(show_spinner=False)
+def reference_profile(tracking_uri: str, model_name: str, version: int) -> ReferenceProfile | None:
+    return references.reference_profile(_mlflow_settings(tracking_uri, model_name), version)

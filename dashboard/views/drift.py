@@ -8,9 +8,16 @@ alert rate against the rate its threshold was placed for.
 from __future__ import annotations
 
 import loaders
+import model_loaders
 import streamlit as st
 
 from fraudpipe.dashboard import charts, summaries
+from fraudpipe.errors import FraudpipeError
+from fraudpipe.model.drift import SCORE
+
+#: Where the daily score curves are drawn besides the reference's own edges (log-spaced: most
+#: scores sit near zero).
+SCORE_GRID = tuple(10.0**k for k in range(-6, 1))
 
 st.title("Drift")
 url = loaders.db_url()
@@ -37,6 +44,28 @@ st.caption(
     f"moderate shift, above {threshold:g} drifted."
 )
 st.plotly_chart(charts.drift_heatmap(matrix, threshold), key="drift_heatmap")
+
+# The latest day's version: its scores per day against its own training data's.
+latest = drift[drift["day"] == drift["day"].max()]
+version = int(latest.sort_values("rows")["model_version"].iat[-1])
+try:
+    profile = model_loaders.reference_profile(
+        settings.mlflow_tracking_uri, settings.model_name, version
+    )
+except FraudpipeError as exc:
+    st.warning(f"The score distribution needs MLflow: {exc}")
+    profile = None
+score = next((c for c in profile.columns if c.name == SCORE), None) if profile else None
+if score is None:
+    st.info(f"Version {version} has no reference profile in MLflow: no score distribution.")
+else:
+    edges = tuple(sorted({*score.edges, *SCORE_GRID}))
+    cdfs = summaries.score_cdfs(loaders.score_buckets_by_day(url, version, edges), edges)
+    st.plotly_chart(charts.score_distribution(cdfs, score.edges, score.shares), key="drift_scores")
+    st.caption(
+        f"Version {version}'s scores, one line per day it scored (darker: later), against its "
+        "training data's (dashed): a line away from the dashed one is a shifted score."
+    )
 
 rates = loaders.batch_alert_rates(url)
 if not rates.empty:

@@ -511,3 +511,22 @@ def test_live_performance_counts_each_version_on_rows_labelled_now(
     ]
     assert got == [tuple(row) for row in expected]
     assert {"champion", "shadow"} <= set(performance["role"])
+
+
+def test_score_buckets_count_each_days_scores_between_the_edges(
+    reader: sa.Engine, check: Any
+) -> None:
+    edges = (0.01, 0.1, 0.5)
+    buckets = dashboard_queries.score_buckets_by_day(reader, 1, edges)
+    per_day = buckets.groupby("day")["scored"].sum().to_dict()
+    expected = dict(
+        check.execute(
+            "SELECT b.batch_date, count(*) FROM predictions p JOIN batches b USING (batch_id)"
+            " WHERE p.model_version = 1 GROUP BY 1"
+        ).fetchall()
+    )
+    assert per_day == expected
+    below_half = one(
+        check, "SELECT count(*) FROM predictions WHERE model_version = 1 AND score < 0.5"
+    )[0]
+    assert int(buckets[buckets["bucket"] < 3]["scored"].sum()) == below_half

@@ -123,3 +123,24 @@ def test_live_performance_figures() -> None:
     assert summaries.champion_takeovers(performance) == [(d2, 2)]
     figure = charts.live_performance(performance, "recall", [(d2, 2)])
     assert [t.name for t in figure.data] == ["v1", "v1 (shadow)", "v2"]
+
+
+def test_score_distribution_figure() -> None:
+    from datetime import date
+
+    edges = (0.001, 0.01, 0.1)
+    buckets = pd.DataFrame(
+        {
+            "day": [date(2025, 9, 20)] * 3 + [date(2025, 9, 21)],
+            "bucket": [0, 1, 3, 2],
+            "scored": [50, 30, 20, 10],
+        }
+    )
+    cdfs = summaries.score_cdfs(buckets, edges)
+    first = cdfs[cdfs["day"] == date(2025, 9, 20)]["share_below"].tolist()
+    assert first == [0.5, 0.8, 0.8]
+    assert cdfs[cdfs["day"] == date(2025, 9, 21)]["share_below"].tolist() == [0.0, 0.0, 1.0]
+    figure = charts.score_distribution(cdfs, edges, (0.4, 0.3, 0.2, 0.1))
+    reference = figure.data[-1]
+    assert reference.name == "training data"
+    assert list(reference.y) == pytest.approx([0.4, 0.7, 0.9])

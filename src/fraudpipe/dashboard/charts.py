@@ -408,3 +408,41 @@ def alert_rates(rates: pd.DataFrame) -> go.Figure:
         )
     fig.update_yaxes(title="alerts / transactions", tickformat=".2%")
     return _layout(fig, "Alert rate per day against what the threshold expects")
+
+
+def score_distribution(
+    cdfs: pd.DataFrame, reference_edges: Sequence[float], reference_shares: Sequence[float]
+) -> go.Figure:
+    """Each day's share of scores below each edge, against the version's training data.
+
+    Args:
+        cdfs: `summaries.score_cdfs`'s frame.
+        reference_edges: The reference's score bin edges (`BinnedColumn.edges`).
+        reference_shares: Its share in each bin (`BinnedColumn.shares`).
+    """
+    fig = go.Figure()
+    days = sorted(cdfs["day"].unique())
+    for i, (day, part) in enumerate(cdfs.groupby("day", sort=True)):
+        shade = 0.25 + 0.75 * i / max(len(days) - 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=part["edge"],
+                y=part["share_below"],
+                mode="lines",
+                name=str(day),
+                line={"color": f"rgba(31, 119, 180, {shade:.2f})"},
+            )
+        )
+    below = np.cumsum(np.asarray(reference_shares, dtype=np.float64))[:-1]
+    fig.add_trace(
+        go.Scatter(
+            x=list(reference_edges),
+            y=below,
+            mode="lines+markers",
+            name="training data",
+            line={"color": "black", "dash": "dash"},
+        )
+    )
+    fig.update_xaxes(type="log", title="score")
+    fig.update_yaxes(range=[0, 1.02], title="share of transactions below")
+    return _layout(fig, "Score distribution per day against the training data")

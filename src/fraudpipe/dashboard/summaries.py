@@ -378,3 +378,19 @@ def drift_matrix(drift: pd.DataFrame) -> pd.DataFrame:
     order += sorted(present - set(order))
     matrix = kept.pivot_table(index="feature", columns="day", values="psi", aggfunc="max")
     return matrix.reindex(order)
+
+
+def score_cdfs(buckets: pd.DataFrame, edges: Sequence[float]) -> pd.DataFrame:
+    """`score_buckets_by_day` as each day's share of scores below each edge.
+
+    Columns: ``day``, ``edge``, ``share_below``; one row per day and edge.
+    """
+    rows: list[dict[str, object]] = []
+    for day, part in buckets.groupby("day", sort=True):
+        counts = part.set_index("bucket")["scored"].reindex(range(len(edges) + 1), fill_value=0)
+        below = counts.cumsum().to_numpy()[:-1] / max(int(counts.sum()), 1)
+        rows.extend(
+            {"day": day, "edge": edge, "share_below": share}
+            for edge, share in zip(edges, below, strict=True)
+        )
+    return pd.DataFrame(rows, columns=["day", "edge", "share_below"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -651,6 +652,29 @@ def batch_drift(engine: sa.Engine) -> pd.DataFrame:
         FROM batch_drift d JOIN batches b ON b.batch_id = d.batch_id
         ORDER BY b.batch_date, d.batch_id, d.model_version, d.feature
         """,
+    )
+
+
+def score_buckets_by_day(
+    engine: sa.Engine, model_version: int, edges: Sequence[float]
+) -> pd.DataFrame:
+    """Each day's scores of ``model_version`` counted between ascending ``edges``.
+
+    Columns: ``day`` (the batch's), ``bucket`` (0: below ``edges[0]``; k: from ``edges[k-1]``
+    up to ``edges[k]``; ``len(edges)``: at or above the last) and ``scored``. Predictions only,
+    no join with the transactions.
+    """
+    return read_frame(
+        engine,
+        """
+        SELECT b.batch_date AS day, width_bucket(p.score, CAST(:edges AS float8[])) AS bucket,
+               count(*) AS scored
+        FROM predictions p JOIN batches b ON b.batch_id = p.batch_id
+        WHERE p.model_version = :model_version
+        GROUP BY 1, 2
+        ORDER BY 1, 2
+        """,
+        {"edges": list(edges), "model_version": model_version},
     )
 
 
