@@ -58,6 +58,7 @@ def sink(fresh_db: Settings) -> Iterator[PredictionSink]:
     yield sink
     sink.close()
     with connect(fresh_db, "owner") as conn:  # the app role may not delete
+        conn.execute("DELETE FROM shadow_predictions")
         conn.execute("DELETE FROM predictions")
         conn.execute("DELETE FROM dead_letters")
 
@@ -394,3 +395,45 @@ def test_a_forgery_before_the_genuine_message_leaves_the_genuine_one_to_be_store
     stored = {r[0]: r[4] for r in _rows(fresh_db) if r[2] == 10}
     genuine = float(scored.scores[6])
     assert stored[uuid.UUID(bytes=a[5])] == genuine
+
+
+def _shadow_rows(settings: Settings) -> list[tuple[object, ...]]:
+    with connect(settings) as conn:
+        return conn.execute(
+            "SELECT transaction_id, model_name, model_version, champion_version, batch_id, score,"
+            " would_alert, threshold, scored_at FROM shadow_predictions ORDER BY transaction_id"
+        ).fetchall()
+
+
+def test_shadow_scores_go_in_with_their_predictions_once(
+    fresh_db: Settings, days: dict[str, list[bytes]], sink: PredictionSink
+) -> None:
+    (first, a), (second, b) = days.items()
+    champion = _scored(a[:60] + b[:40], [0] * 60 + [1] * 40, (first, second), version=8)
+    shadow = _scored(a[:60] + b[:40], [0] * 60 + [1] * 40, (first, second), version=9)
+    # The shadow scored one row the champion's micro-batch does not write (it left as a
+    # dead letter, say): it is not stored.
+    assert sink.write(champion.select(np.arange(100) != 5), [], shadow=shadow).inserted == 99
+
+    stored = _shadow_rows(fresh_db)
+    kept = [i for i in range(100) if i != 5]
+    assert [r[0].bytes for r in stored] == sorted(bytes(champion.transactions.ids[i]) for i in kept)
+    by_id = {r[0].bytes: r for r in stored}
+    for i in kept:
+        row = by_id[bytes(shadow.transactions.ids[i])]
+        assert row[1:5] == ("fraud-detector-test", 9, 8, (first, second)[i >= 60])
+        assert (row[5], row[6], row[7], row[8]) == (
+            pytest.approx(shadow.scores[i]),
+            bool(shadow.is_fraud[i]),
+            0.7,
+            SCORED_AT,
+        )
+
+    # A redelivery after the champion moved: its predictions are new, the shadow's rows are
+    # not (but row 5's): they stay as first written, beside v8, and nothing is doubled.
+    moved = dataclasses.replace(champion, model_version=10)
+    assert sink.write(moved, [], shadow=shadow).inserted == 100
+    after = _shadow_rows(fresh_db)
+    added = [r for r in after if r not in stored]
+    assert len(after) == 100 and [r[0].bytes for r in added] == [bytes(shadow.transactions.ids[5])]
+    assert added[0][2:4] == (9, 10)

@@ -13,6 +13,7 @@ micro-batch is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import numpy as np
@@ -36,6 +37,22 @@ COLUMNS: Final = (
 )
 COPY_PREDICTIONS: Final = sql.SQL("COPY predictions ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+)
+
+#: A challenger's scores, in shadow (`shadow_payload`).
+SHADOW_COLUMNS: Final = (
+    "transaction_id",
+    "model_name",
+    "model_version",
+    "champion_version",
+    "batch_id",
+    "score",
+    "would_alert",
+    "threshold",
+    "scored_at",
+)
+COPY_SHADOW: Final = sql.SQL("COPY shadow_predictions ({}) FROM STDIN (FORMAT BINARY)").format(
+    sql.SQL(", ").join(sql.Identifier(c) for c in SHADOW_COLUMNS)
 )
 
 #: Per batch id (as its code in the micro-batch), its rows' positions in key order.
@@ -67,12 +84,10 @@ def prediction_payload(
         order: Its `key_order`, when the caller has it already.
     """
     txs = scored.transactions
-    scored_at = scored.scored_at_us
-    groups: list[npt.NDArray[np.void]] = []
-    rows_total = 0
-    for code, rows in key_order(txs) if order is None else order:
+
+    def columns(code: int, rows: npt.NDArray[np.intp]) -> list[pgcopy.BinaryColumn]:
         n = len(rows)
-        columns = [
+        return [
             pgcopy.uuid_column(txs.ids[rows]),
             pgcopy.text_constant(scored.model_name, n),
             pgcopy.int4(np.full(n, scored.model_version)),
@@ -80,11 +95,48 @@ def prediction_payload(
             pgcopy.float8(scored.scores[rows]),
             pgcopy.boolean(scored.is_fraud[rows]),
             pgcopy.float8(np.full(n, scored.threshold)),
-            pgcopy.timestamptz_from_unix_us(np.full(n, scored_at)),
+            pgcopy.timestamptz_from_unix_us(np.full(n, scored.scored_at_us)),
             pgcopy.float8(scored.latency_ms[rows]),
         ]
-        groups.extend(pgcopy.encode(columns).groups)
-        rows_total += n
+
+    return _payload(scored, order, columns)
+
+
+def shadow_payload(shadow: ScoredBatch, champion_version: int) -> pgcopy.BinaryCopyPayload:
+    """A challenger's scores in `SHADOW_COLUMNS` order, ready for `COPY_SHADOW`.
+
+    ``is_fraud`` is what it would have decided (``would_alert``); rows in key order, as the
+    predictions they shadow.
+    """
+    txs = shadow.transactions
+
+    def columns(code: int, rows: npt.NDArray[np.intp]) -> list[pgcopy.BinaryColumn]:
+        n = len(rows)
+        return [
+            pgcopy.uuid_column(txs.ids[rows]),
+            pgcopy.text_constant(shadow.model_name, n),
+            pgcopy.int4(np.full(n, shadow.model_version)),
+            pgcopy.int4(np.full(n, champion_version)),
+            pgcopy.text_constant(txs.batch_ids[code], n),
+            pgcopy.float8(shadow.scores[rows]),
+            pgcopy.boolean(shadow.is_fraud[rows]),
+            pgcopy.float8(np.full(n, shadow.threshold)),
+            pgcopy.timestamptz_from_unix_us(np.full(n, shadow.scored_at_us)),
+        ]
+
+    return _payload(shadow, None, columns)
+
+
+def _payload(
+    scored: ScoredBatch,
+    order: KeyOrder | None,
+    columns: Callable[[int, npt.NDArray[np.intp]], list[pgcopy.BinaryColumn]],
+) -> pgcopy.BinaryCopyPayload:
+    groups: list[npt.NDArray[np.void]] = []
+    rows_total = 0
+    for code, rows in key_order(scored.transactions) if order is None else order:
+        groups.extend(pgcopy.encode(columns(code, rows)).groups)
+        rows_total += len(rows)
     return pgcopy.BinaryCopyPayload(groups, rows_total)
 
 
