@@ -15,7 +15,8 @@ def summary_table(result: DemoResult) -> Table:
     """Per day: source, rows, labelled frauds, flagged, caught, false alarms, model version."""
     table = Table(
         title="fraudpipe demo: one row per day",
-        caption="synthetic-s7 = generated days (seed 7); model = version(s) that scored the day",
+        caption="synthetic-s7 = generated days (seed 7), -drift-<day>: drifting from that day; "
+        "model = version(s) that scored the day",
         show_footer=True,
     )
     columns = ("day", "source", "rows", "frauds", "flagged", "caught", "false alarms", "model")
