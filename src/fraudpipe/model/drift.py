@@ -16,7 +16,9 @@ bins are open, so a value beyond anything in training still lands in a bin.
 
 Written here rather than taken from evidently or nannyml: PSI over fixed bins is a
 ``searchsorted`` and a ``bincount`` per column, and either library would add hundreds of
-megabytes of dependencies to the scorer's image for it.
+megabytes of dependencies to the scorer's image for it. `bench/drift.py`: 197 ms for 285,000
+rows × 31 columns, within 8% of the ``searchsorted`` alone (182 ms), and faster than
+``pandas.cut`` with ``value_counts`` (288 ms).
 """
 
 from __future__ import annotations
