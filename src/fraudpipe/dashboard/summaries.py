@@ -314,14 +314,15 @@ def live_performance(bins: pd.DataFrame) -> pd.DataFrame:
                 "frauds": frauds,
                 "alerts": alerts,
                 "caught": caught,
-                "precision": caught / alerts if alerts else float("nan"),
-                "recall": caught / frauds if frauds else float("nan"),
                 "average_precision": curves.average_precision if curves else float("nan"),
                 "amount_caught": float(part["amount_caught"].sum()),
                 "amount_missed": float(part["amount_missed"].sum()),
             }
         )
-    return pd.DataFrame(rows, columns=LIVE_PERFORMANCE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=LIVE_PERFORMANCE_COLUMNS)
+    frame["precision"] = _ratio(frame["caught"], frame["alerts"])
+    frame["recall"] = _ratio(frame["caught"], frame["frauds"])
+    return frame
 
 
 def champion_takeovers(performance: pd.DataFrame) -> list[tuple[object, int]]:
