@@ -30,11 +30,13 @@ lint: bootstrap
 typecheck: bootstrap
 	$(RUN) mypy
 
-# The DAGs stay paused and no supervised scorer runs on the test stack: the schedules would
-# ingest days, and a scorer would consume, while tests count (the tests' `stack` fixture does
-# the same, for a plain `pytest`; the supervision test runs a supervisor of its own).
+# The DAGs stay paused and no supervised scorer or scoring API runs on the test stack: the
+# schedules would ingest days, a scorer would consume, and the API's recorder would join the
+# group a test's own API records in, while tests count (the tests' `stack` fixture does the
+# same, for a plain `pytest`; the supervision tests run supervisors of their own).
 test: export FRAUDPIPE_AIRFLOW_UNPAUSE_DAGS = false
 test: export FRAUDPIPE_SCORERS = 0
+test: export FRAUDPIPE_API_ENABLED = false
 test: prebuild lint typecheck stack-up
 	PYTHONFAULTHANDLER=1 $(RUN) pytest $(PYTEST_ARGS)
 

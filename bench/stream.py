@@ -86,11 +86,11 @@ from fraudpipe.data.ulb import UlbSource
 from fraudpipe.ingest import ingest
 from fraudpipe.logs import configure_logging
 from fraudpipe.microbatch import ScoredBatch, TransactionBatch
+from fraudpipe.model.explanations import alert_drivers
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.model.training import Candidate, TrainingConfig, TrainingResult, train_model
 from fraudpipe.records import TransactionRecord
 from fraudpipe.scoring.runtime import ScoringOptions
-from fraudpipe.scoring.score import alert_drivers
 from fraudpipe.scoring.service import ScoringService
 from fraudpipe.uuid_columns import format_uuid_text
 

@@ -33,10 +33,15 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Settings:
     """The real stack, up and healthy for the whole session, with the DAGs paused and no
-    supervised scorer: the schedules would ingest days, and a scorer consume, while tests count."""
+    supervised scorer or API: the schedules would ingest days, and a scorer consume, while tests
+    count (the API's tests run their own)."""
     from fraudpipe.stack.manager import stack_up
 
-    stack_up(settings.model_copy(update={"airflow_unpause_dags": False, "scorers": 0}))
+    stack_up(
+        settings.model_copy(
+            update={"airflow_unpause_dags": False, "scorers": 0, "api_enabled": False}
+        )
+    )
     return settings
 
 

@@ -1,6 +1,7 @@
 """Real-service scaffolding for the scoring service's tests (and its benchmark).
 
-`scoring_topics` gives a test its own four topics (transactions, predictions, alerts, DLQ),
+`scoring_topics` gives a test its own five topics (transactions, predictions, alerts, DLQ, the
+API's decisions),
 registry subjects and consumer group, and removes all of them afterwards. `champion_model`
 trains a tiny model on synthetic labelled days with the retraining code, registers it in the
 real MLflow under a model name of the test's own (first version = champion), and deletes the
@@ -55,7 +56,10 @@ def own_settings(base: Settings, unique: str, partitions: int = 4) -> Settings:
             "topic_predictions": f"test.{unique}.predictions",
             "topic_alerts": f"test.{unique}.alerts",
             "topic_dlq": f"test.{unique}.dlq",
+            "topic_decisions": f"test.{unique}.decisions",
             "consumer_group": f"test-scorer-{unique}",
+            # Named after the scorer's group: removed with it, and within its rights.
+            "api_recorder_group": f"test-scorer-{unique}-recorder",
             "model_name": f"fraud-detector-test-{unique}",
             "kafka_default_partitions": partitions,
             "metrics_port": 0,
@@ -65,7 +69,7 @@ def own_settings(base: Settings, unique: str, partitions: int = 4) -> Settings:
 
 @contextmanager
 def scoring_topics(settings: Settings) -> Iterator[Settings]:
-    """The settings' four topics created, the principals' rights on them granted and its three
+    """The settings' five topics created, the principals' rights on them granted and its three
     contracts registered; all removed after."""
     ensure_topics(settings, timeout=_TIMEOUT)
     topics = [
@@ -73,6 +77,7 @@ def scoring_topics(settings: Settings) -> Iterator[Settings]:
         settings.topic_predictions,
         settings.topic_alerts,
         settings.topic_dlq,
+        settings.topic_decisions,
     ]
     with (
         registry_client(settings, "admin") as client,

@@ -304,6 +304,39 @@ class Settings(BaseSettings):
         description="Address of the scorer's /metrics, /healthz and /readyz (0.0.0.0 in a pod).",
     )
 
+    # The synchronous scoring API (`fraudpipe serve`)
+    topic_decisions: str = Field(
+        "fraud.decisions",
+        description="Every decision of the scoring API, acknowledged before it answers; "
+        "the decision recorder writes them to PostgreSQL.",
+    )
+    api_enabled: bool = Field(
+        True,
+        description="`stack up` runs and supervises `fraudpipe serve` (false: not; `make test` "
+        "sets false, so no recorder of the stack's shares a test's consumer group).",
+    )
+    api_host: str = Field(
+        "127.0.0.1", description="Address of `fraudpipe serve` (0.0.0.0 in a pod)."
+    )
+    api_port: int = Field(8095, description="Port of `fraudpipe serve`.")
+    api_workers: int = Field(1, ge=1, le=64, description="Worker processes of `fraudpipe serve`.")
+    api_keys: SecretStr | None = Field(
+        None,
+        description="Who may call the scoring API: comma-separated name=key pairs "
+        "(`X-API-Key: <key>`); the name is recorded with each decision. `serve` refuses to "
+        "start without one.",
+    )
+    api_max_batch: int = Field(
+        1000, ge=1, le=10_000, description="Most transactions one /v1/score/batch request takes."
+    )
+    api_model_poll_s: float = Field(
+        5.0, gt=0, description="How often the API asks MLflow whether the champion moved."
+    )
+    api_recorder_group: str = Field(
+        "fraud-decision-recorder",
+        description="Consumer group writing the API's decisions to PostgreSQL.",
+    )
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def logs_dir(self) -> Path:

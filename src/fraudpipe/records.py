@@ -1,4 +1,4 @@
-"""Typed records for the three messages, mirroring `contracts/*.avsc` field for field.
+"""Typed records for the four messages, mirroring `contracts/*.avsc` field for field.
 
 The `.avsc` files are the source of truth; these classes are what the code handles, so that no
 wire dict travels through the pipeline. `tests/unit/test_contract_records.py` fails when a class
@@ -230,6 +230,83 @@ class AlertRecord(_FlatRecord):
     @classmethod
     def from_dict(cls, obj: WireDict, ctx: SerializationContext | None = None) -> Self:
         """Build the alert from a decoded message, drivers as `AlertDriver` records."""
+        drivers = tuple(AlertDriver.from_dict(d, ctx) for d in obj.get("top_drivers", ()))
+        return cls(**{**obj, "top_drivers": drivers})
+
+
+@_wire_record
+@dataclass(frozen=True, slots=True)
+class DecisionRecord(_FlatRecord):
+    """One decision of the scoring API, with the transaction it was made on
+    (`contracts/decision.avsc`)."""
+
+    request_id: UUID
+    client: str
+    transaction_id: UUID
+    batch_id: str
+    source: str
+    event_time: datetime
+    amount: float
+    v1: float
+    v2: float
+    v3: float
+    v4: float
+    v5: float
+    v6: float
+    v7: float
+    v8: float
+    v9: float
+    v10: float
+    v11: float
+    v12: float
+    v13: float
+    v14: float
+    v15: float
+    v16: float
+    v17: float
+    v18: float
+    v19: float
+    v20: float
+    v21: float
+    v22: float
+    v23: float
+    v24: float
+    v25: float
+    v26: float
+    v27: float
+    v28: float
+    model_name: str
+    model_version: int
+    score: float
+    threshold: float
+    is_fraud: bool
+    reasons_method: str
+    top_drivers: tuple[AlertDriver, ...]
+    decided_at: datetime
+
+    def features(self) -> tuple[float, ...]:
+        """``amount``, ``v1``..``v28``, in `FEATURE_COLUMNS` order."""
+        values: tuple[float, ...] = _get_features(self)
+        return values
+
+    def __post_init__(self) -> None:
+        _require_aware("Decision", "event_time", self.event_time)
+        for name, value in zip(FEATURE_COLUMNS, _get_features(self), strict=True):
+            _require_finite("Decision", name, value)
+        _require_probability("Decision", "score", self.score)
+        _require_probability("Decision", "threshold", self.threshold)
+        _require_version("Decision", self.model_version)
+        _require_aware("Decision", "decided_at", self.decided_at)
+
+    def to_dict(self, ctx: SerializationContext | None = None) -> WireDict:
+        """The decision as the dict `AvroSerializer` writes, drivers as nested dicts."""
+        wire = super(DecisionRecord, self).to_dict(ctx)
+        wire["top_drivers"] = [driver.to_dict(ctx) for driver in self.top_drivers]
+        return wire
+
+    @classmethod
+    def from_dict(cls, obj: WireDict, ctx: SerializationContext | None = None) -> Self:
+        """Build the decision from a decoded message, drivers as `AlertDriver` records."""
         drivers = tuple(AlertDriver.from_dict(d, ctx) for d in obj.get("top_drivers", ()))
         return cls(**{**obj, "top_drivers": drivers})
 

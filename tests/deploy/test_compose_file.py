@@ -5,10 +5,12 @@ What runs: check-jsonschema validates the file against the Compose Specification
 dummy secrets, and refuses to render it when a secret is missing. The rendered services are
 then read for what the file promises: a healthcheck on every service but the one-shot jobs,
 a condition on every dependency, every fraudpipe role after the setup job, secrets only from
-the env file, two scorer replicas, a Kafka listener advertised by its service name for the
-other containers, Prometheus finding the scorer replicas by DNS. Two of the scripts the
-containers run are executed here, outside any container, and their output compared with what
-the local stack writes itself: the registry's users file and MLflow's auth configuration.
+the env file, two scorer replicas, the scoring API on loopback with the scorer's dependencies
+and settings and its keys from the env file, a Kafka listener advertised by its service name
+for the other containers, Prometheus finding the scorer replicas by DNS and the API by name.
+Two of the scripts the containers run are executed here, outside any container, and their
+output compared with what the local stack writes itself: the registry's users file and
+MLflow's auth configuration.
 
 What does NOT run: the official images (postgres, apache/kafka, apicurio/apicurio-registry,
 ghcr.io/mlflow/mlflow, prefecthq/prefect, prom/prometheus) cannot be pulled here (no container
@@ -57,7 +59,7 @@ OFFICIAL_IMAGES = {
 }
 FRAUDPIPE_IMAGE = "fraudpipe:local"
 #: Environment variables whose value is a credential, whatever service reads them.
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|AUTH_STRING")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|AUTH_STRING|API_KEYS")
 
 Service = dict[str, Any]
 
@@ -170,6 +172,7 @@ def test_renders_with_every_service(rendered: dict[str, Any]) -> None:
         "prefect",
         "setup",
         "scorer",
+        "api",
         "dashboard",
         "prefect-worker",
         "airflow-api-server",
@@ -206,6 +209,7 @@ def test_images(rendered: dict[str, Any]) -> None:
     assert fraudpipe_roles == {
         "setup",
         "scorer",
+        "api",
         "dashboard",
         "prefect-worker",
         "airflow-api-server",
@@ -367,7 +371,7 @@ def test_defaults_are_the_settings_defaults() -> None:
         assert value == (str(default).lower() if isinstance(default, bool) else str(default)), name
 
 
-# -- scorers, Kafka, Prometheus ---------------------------------------------------------------
+# -- scorers, the API, Kafka, Prometheus ------------------------------------------------------
 
 
 def test_scorer_has_replicas(rendered: dict[str, Any]) -> None:
@@ -380,6 +384,51 @@ def test_scorer_has_replicas(rendered: dict[str, Any]) -> None:
     env = _environment(scorer)
     assert env["FRAUDPIPE_METRICS_HOST"] == "0.0.0.0"
     assert f":{env['FRAUDPIPE_METRICS_PORT']}/readyz" in scorer["healthcheck"]["test"][-1]
+
+
+def test_the_api_serves_on_loopback_as_a_scorer_would_with_its_keys(
+    rendered: dict[str, Any], dummy_secrets: dict[str, str]
+) -> None:
+    services = rendered["services"]
+    api, scorer = services["api"], services["scorer"]
+    assert [*api["entrypoint"], *api["command"]] == [
+        "fraudpipe",
+        "--json-logs",
+        "serve",
+        "--host",
+        "0.0.0.0",
+    ]
+    env = _environment(api)
+    port = int(env["FRAUDPIPE_API_PORT"])
+    assert port == Settings.model_fields["api_port"].default
+    # Published on the host's loopback only, at the port the settings' default points to.
+    assert api["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert env["FRAUDPIPE_API_WORKERS"] == str(Settings.model_fields["api_workers"].default)
+    assert env["FRAUDPIPE_API_KEYS"] == dummy_secrets["FRAUDPIPE_API_KEYS"]
+    assert api["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/readyz"
+    # It needs what the scorer needs, and reads the same settings (its principals included).
+    assert _depends_on(api) == _depends_on(scorer)
+    scorer_env = {
+        key: value
+        for key, value in _environment(scorer).items()
+        if not key.startswith("FRAUDPIPE_METRICS_")
+    }
+    assert scorer_env.items() <= env.items()
+    assert api["restart"] == "unless-stopped"
+    # SIGTERM: uvicorn answers the requests in flight (10 s at most) before it exits.
+    assert api["stop_grace_period"] == "30s"
+
+
+def test_without_api_keys_the_file_does_not_render(
+    podman_compose: Path, dummy_secrets: dict[str, str]
+) -> None:
+    env_file = podman_compose / "keyless.env"
+    env_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in dummy_secrets.items() if k != "FRAUDPIPE_API_KEYS")
+    )
+    result = _podman_compose_config(env_file, podman_compose)
+    assert result.returncode != 0
+    assert "required variable FRAUDPIPE_API_KEYS is missing" in result.stdout + result.stderr
 
 
 def _listeners(value: str) -> dict[str, tuple[str, int]]:
@@ -437,6 +486,17 @@ def test_prometheus_scrapes_the_scorer_replicas_and_prefect(rendered: dict[str, 
     prometheus = rendered["services"]["prometheus"]
     assert "./prometheus/rules:/etc/prometheus/rules:ro" in prometheus["volumes"]
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_prometheus_scrapes_the_api(rendered: dict[str, Any]) -> None:
+    from fraudpipe.stack.prometheus import API_JOB
+
+    config = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    port = int(_environment(rendered["services"]["api"])["FRAUDPIPE_API_PORT"])
+    # The local stack's job name, which the alert rules select.
+    assert f'job="{API_JOB}"' in (REPO / "infra/prometheus/rules/fraudpipe.yml").read_text()
+    assert jobs[API_JOB] == {"job_name": API_JOB, "static_configs": [{"targets": [f"api:{port}"]}]}
 
 
 def test_state_lives_in_named_volumes(rendered: dict[str, Any]) -> None:

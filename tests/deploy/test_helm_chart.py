@@ -10,7 +10,9 @@ manifest is validated by kubernetes-validate against the chart's oldest supporte
 sets. Then the manifests are read for what the chart promises: no more scorers than partitions,
 a PodDisruptionBudget, probes on `/healthz` and `/readyz`, the migration as a hook, passwords
 only through `secretKeyRef`, a termination grace beyond the micro-batch bound, and only
-`FRAUDPIPE_*` variables `src/fraudpipe/config.py` knows.
+`FRAUDPIPE_*` variables `src/fraudpipe/config.py` knows; and for the scoring API (`fraudpipe
+serve`): a Deployment, Service and PodDisruptionBudget that select its pods alone, its probes,
+the scorer's settings, its keys from the Secret, a grace that outlasts its graceful shutdown.
 
 What does NOT run: no Kubernetes cluster is involved, so nothing is installed, no image is built
 or pulled, no pod starts, no probe is ever called, no hook runs, KEDA and Prefect never see
@@ -382,7 +384,7 @@ def test_scorer_replicas_and_disruption_budget(
 ) -> None:
     docs = rendered[value_set]
     scorer = _named(docs, "Deployment", f"{RELEASE}-scorer")
-    (budget,) = _of_kind(docs, "PodDisruptionBudget")
+    budget = _named(docs, "PodDisruptionBudget", f"{RELEASE}-scorer")
     pod_labels = scorer["spec"]["template"]["metadata"]["labels"]
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert budget["spec"]["maxUnavailable"] == 1
@@ -474,6 +476,8 @@ def test_passwords_reach_containers_only_through_secret_key_refs(
 def test_passwords_in_plain_extra_env_fail_to_render(helm: Helm) -> None:
     leak = ("extraEnv[0].name=FRAUDPIPE_PG_APP_PASSWORD", "extraEnv[0].value=plain")
     assert "looks like a password" in _render_error(helm, *leak)
+    keys = ("extraEnv[0].name=FRAUDPIPE_API_KEYS", "extraEnv[0].value=local=plain")
+    assert "looks like a password" in _render_error(helm, *keys)
 
 
 def test_secret_values_appear_only_in_the_secret(rendered: dict[str, list[Manifest]]) -> None:
@@ -619,3 +623,143 @@ def test_pods_run_as_non_root_on_read_only_filesystems(
             assert context["readOnlyRootFilesystem"] is True, (pod_name, container["name"])
             assert context["allowPrivilegeEscalation"] is False, (pod_name, container["name"])
             assert "limits" in container["resources"], (pod_name, container["name"])
+
+
+# --- the scoring API ---------------------------------------------------------------------
+
+
+def _labels(workload: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def _api_values(value_set: str) -> dict[str, Any]:
+    values: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())["api"]
+    for path in VALUE_SETS[value_set]:
+        values |= yaml.safe_load(path.read_text()).get("api", {})
+    return values
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_api_service_and_disruption_budget_select_its_pods_alone(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    docs = rendered[value_set]
+    name = f"{RELEASE}-api"
+    api = _named(docs, "Deployment", name)
+    service = _named(docs, "Service", name)
+    budget = _named(docs, "PodDisruptionBudget", name)
+    for selector in (service["spec"]["selector"], budget["spec"]["selector"]["matchLabels"]):
+        assert selector.items() <= _labels(api).items()
+        for other in ("scorer", "dashboard"):
+            theirs = _labels(_named(docs, "Deployment", f"{RELEASE}-{other}"))
+            assert not selector.items() <= theirs.items(), other
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    values = _api_values(value_set)
+    assert api["spec"]["replicas"] == values["replicas"] >= 2
+    # A rollout adds a ready pod before it takes one away.
+    assert api["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    (container,) = _pod_spec(api)["containers"]
+    (port,) = container["ports"]
+    (exposed,) = service["spec"]["ports"]
+    assert exposed["targetPort"] == port["name"] == "http"
+    assert exposed["port"] == values["service"]["port"]
+    assert int(_env(container)["FRAUDPIPE_API_WORKERS"]["value"]) == values["workers"]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_api_runs_serve_with_the_scorers_settings_and_keys_from_the_secret(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    docs = rendered[value_set]
+    (container,) = _pod_spec(_named(docs, "Deployment", f"{RELEASE}-api"))["containers"]
+    assert container["command"] == ["fraudpipe", "--json-logs", "serve"]
+    args = dict(zip(container["args"][::2], container["args"][1::2], strict=True))
+    env = _env(container)
+    port = container["ports"][0]["containerPort"]
+    assert args == {
+        "--host": "0.0.0.0",
+        "--port": str(port),
+        "--workers": env["FRAUDPIPE_API_WORKERS"]["value"],
+    }
+    assert env["FRAUDPIPE_API_HOST"]["value"] == "0.0.0.0"
+    assert int(env["FRAUDPIPE_API_PORT"]["value"]) == port
+    ref = env["FRAUDPIPE_API_KEYS"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == (_secret_name(docs), "FRAUDPIPE_API_KEYS")
+    # Its principals and endpoints are the scorer's: it loads the champion as the scorer does,
+    # and produces its decisions as the scorer principal.
+    (scorer,) = _pod_spec(_named(docs, "Deployment", f"{RELEASE}-scorer"))["containers"]
+    shared = {k: v for k, v in _env(scorer).items() if not k.startswith("FRAUDPIPE_METRICS_")}
+    assert shared.items() <= env.items()
+    assert {"FRAUDPIPE_TOPIC_DECISIONS", "FRAUDPIPE_API_RECORDER_GROUP"} <= set(env)
+    # The same volumes: a scratch /tmp (where several workers keep their metrics), the Kafka CA.
+    assert container["volumeMounts"] == scorer["volumeMounts"]
+
+
+def test_serve_has_the_options_the_chart_passes() -> None:
+    from typer.testing import CliRunner
+
+    from fraudpipe.cli import app
+
+    result = CliRunner().invoke(app, ["--json-logs", "serve", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--host", "--port", "--workers"):
+        assert option in result.output
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_api_probes_hit_its_health_endpoints(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    api = _named(rendered[value_set], "Deployment", f"{RELEASE}-api")
+    (container,) = _pod_spec(api)["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    for probe, path in (
+        ("livenessProbe", "/healthz"),
+        ("startupProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ):
+        http = container[probe]["httpGet"]
+        assert (http["path"], ports.get(http["port"], http["port"])) == (path, ports["http"])
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_api_grace_outlasts_the_shutdown_delay_and_uvicorns_drain(
+    rendered: dict[str, list[Manifest]], value_set: str
+) -> None:
+    pod = _pod_spec(_named(rendered[value_set], "Deployment", f"{RELEASE}-api"))
+    (container,) = pod["containers"]
+    sleep, seconds = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert sleep == "sleep" and int(seconds) > 0
+    assert pod["terminationGracePeriodSeconds"] >= int(seconds) + 10
+
+
+def test_api_grace_within_the_delay_fails_to_render(helm: Helm) -> None:
+    message = _render_error(helm, "api.terminationGracePeriodSeconds=14")
+    expected = "api.terminationGracePeriodSeconds (14) must exceed api.shutdownDelaySeconds (5)"
+    assert expected in message
+    assert helm.template(sets=("api.terminationGracePeriodSeconds=15",)).returncode == 0
+    # No delay: no preStop hook at all.
+    done = helm.template(sets=("api.shutdownDelaySeconds=0",))
+    assert done.returncode == 0, done.stderr
+    docs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    (container,) = _pod_spec(_named(docs, "Deployment", f"{RELEASE}-api"))["containers"]
+    assert "lifecycle" not in container
+
+
+def test_api_can_be_left_out(helm: Helm) -> None:
+    done = helm.template(sets=("api.enabled=false",))
+    assert done.returncode == 0, done.stderr
+    docs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    assert not [d for d in docs if d["metadata"]["name"] == f"{RELEASE}-api"]
+
+
+def test_a_chart_made_secret_needs_the_api_keys(helm: Helm) -> None:
+    sets = (
+        "secrets.create=true",
+        *(f"secrets.values.{name}=x" for name in sorted(REQUIRED_SECRET_ENV)),
+        "secrets.values.FRAUDPIPE_DASHBOARD_PASSWORD=x",
+    )
+    assert "secrets.values lacks: FRAUDPIPE_API_KEYS" in _render_error(helm, *sets)
+    assert helm.template(sets=(*sets, "api.enabled=false")).returncode == 0

@@ -31,8 +31,10 @@ def _published_ports(service: dict[str, Any]) -> set[int]:
 def test_every_service_of_the_local_stack_runs_in_compose_too(compose: dict[str, Any]) -> None:
     from fraudpipe.stack.manager import services
 
-    native = {service.name for service in services(Settings.model_construct(scorers=1))}
-    assert len(native) == 13
+    native = {
+        service.name for service in services(Settings.model_construct(scorers=1, api_enabled=True))
+    }
+    assert len(native) == 14
     renamed = {"scorers": "scorer"}  # one service with replicas
     assert {renamed.get(name, name) for name in native} <= set(compose["services"])
     assert {"dashboard", "setup"} <= set(compose["services"])
@@ -50,6 +52,7 @@ def test_published_ports_match_default_settings(compose: dict[str, Any]) -> None
         "prefect": urlsplit(str(defaults["prefect_api_url"].default)).port,
         "prometheus": defaults["prometheus_port"].default,
         "pushgateway": defaults["pushgateway_port"].default,
+        "api": defaults["api_port"].default,
     }
     for name, port in expected.items():
         assert port in _published_ports(services[name]), (name, port)
@@ -66,7 +69,9 @@ def test_every_variable_is_a_setting(compose: dict[str, Any]) -> None:
 
 
 def test_secrets_are_required_not_defaulted() -> None:
-    secrets = re.findall(r"(?<!\$)\$\{(FRAUDPIPE_[A-Z_]*PASSWORD)([^}]*)\}", COMPOSE.read_text())
+    secrets = re.findall(
+        r"(?<!\$)\$\{(FRAUDPIPE_[A-Z_]*(?:PASSWORD|SECRET|API_KEYS))([^}]*)\}", COMPOSE.read_text()
+    )
     assert secrets
     for secret in secrets:
         assert secret[1].startswith(":?"), f"{secret[0]} must be required, not defaulted"

@@ -19,7 +19,14 @@ import pytest
 from fraudpipe.adapters.avro import Contract, load_schema_str
 from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.errors import ContractFileError, ContractViolationError
-from fraudpipe.records import AlertDriver, AlertRecord, PredictionRecord, TransactionRecord, to_dict
+from fraudpipe.records import (
+    AlertDriver,
+    AlertRecord,
+    DecisionRecord,
+    PredictionRecord,
+    TransactionRecord,
+    to_dict,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -69,10 +76,29 @@ def _alert(**changes: Any) -> AlertRecord:
     return AlertRecord(**{**values, **changes})
 
 
+def _decision(**changes: Any) -> DecisionRecord:
+    transaction = _transaction().to_dict()
+    values: dict[str, Any] = {
+        "request_id": uuid.uuid4(),
+        "client": "pos-gateway",
+        **transaction,
+        "model_name": "fraud-detector",
+        "model_version": 3,
+        "score": 0.97,
+        "threshold": 0.42,
+        "is_fraud": True,
+        "reasons_method": "linear",
+        "top_drivers": (AlertDriver("v14", 2.5, "v14 = -9.1"),),
+        "decided_at": EVENT + timedelta(seconds=3),
+    }
+    return DecisionRecord(**{**values, **changes})
+
+
 SAMPLES = {
     Contract.TRANSACTION: _transaction,
     Contract.PREDICTION: _prediction,
     Contract.ALERT: _alert,
+    Contract.DECISION: _decision,
 }
 
 

@@ -15,10 +15,11 @@ from sklearn.pipeline import Pipeline
 
 from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.microbatch import TransactionBatch, from_epoch_ms
+from fraudpipe.model.explanations import alert_drivers
 from fraudpipe.model.features import build_preprocessor
 from fraudpipe.model.serving import ServingModel
 from fraudpipe.records import TransactionRecord
-from fraudpipe.scoring.score import alert_drivers, score_batch
+from fraudpipe.scoring.score import score_batch
 
 pytestmark = pytest.mark.unit
 

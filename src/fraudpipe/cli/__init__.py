@@ -22,6 +22,7 @@ from fraudpipe.cli import (
     orchestration,
     publish,
     score,
+    serve,
     stack,
     topics,
 )
@@ -51,6 +52,7 @@ app.command("models")(model.models_cmd)
 app.command("publish")(publish.publish_cmd)
 app.command("consume")(score.consume_cmd)
 app.command("dashboard")(dashboard.dashboard_cmd)
+app.command("serve")(serve.serve_cmd)
 app.command("demo")(demo.demo_cmd)
 
 __all__ = ["app"]

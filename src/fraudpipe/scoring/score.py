@@ -8,20 +8,15 @@ an alert can fail once it is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import structlog
 
-from fraudpipe.columns import MODEL_INPUT_COLUMNS
 from fraudpipe.microbatch import AlertReasons, ScoredBatch, TransactionBatch
-from fraudpipe.model.reasons import top_reasons
+from fraudpipe.model.explanations import alert_drivers
 from fraudpipe.model.serving import ServingModel
-from fraudpipe.records import AlertDriver
 
 log = structlog.get_logger(__name__)
 
@@ -70,34 +65,3 @@ def explain_alerts(model: ServingModel, scored: ScoredBatch) -> AlertReasons:
         log.warning("alert reasons failed", model_version=model.version, error=repr(exc))
         return AlertReasons()
     return AlertReasons(method, dict(zip(txs.message_rows[rows].tolist(), drivers, strict=True)))
-
-
-def alert_drivers(
-    model: ServingModel, inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]
-) -> tuple[str, list[tuple[AlertDriver, ...]]]:
-    """Per row, the inputs that pushed its log-odds up most (largest first), in words.
-
-    Exact for a linear model, SHAP for a tree ensemble (`fraudpipe.model.reasons`); a model
-    that cannot be attributed gives every row none (the contract's documented empty list).
-
-    Args:
-        model: The serving model.
-        inputs: Model-input rows of the alerts (a handful per micro-batch), as a frame or
-            as arrays by column.
-
-    Returns:
-        The method, and one tuple of up to `TOP_REASONS` drivers per row.
-    """
-    columns = (
-        {c: inputs[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
-        if isinstance(inputs, pd.DataFrame)
-        else inputs
-    )
-    rows = len(next(iter(columns.values()))) if columns else 0
-    if model.explain is None:
-        return "", [() for _ in range(rows)]
-    attribution = model.explain(columns)
-    return attribution.method, [
-        tuple(AlertDriver(r.feature, r.contribution, r.description) for r in reasons)
-        for reasons in top_reasons(attribution, columns)
-    ]

@@ -16,6 +16,7 @@ def services(settings: Settings) -> list[Service]:
     """The stack's services in start order: PostgreSQL first, since the others store in it."""
     # Imported here so importing the manager stays cheap (the CLI imports it eagerly).
     from fraudpipe.stack.airflow import airflow_services
+    from fraudpipe.stack.api import ApiService
     from fraudpipe.stack.kafka import KafkaService
     from fraudpipe.stack.mlflow_server import MlflowService
     from fraudpipe.stack.postgres import PostgresService
@@ -37,7 +38,10 @@ def services(settings: Settings) -> list[Service]:
         *(component(settings) for component in airflow_services()),
         *([ScorersService(settings)] if settings.scorers else []),
         PushgatewayService(settings),  # holds the batch jobs' metrics
-        PrometheusService(settings),  # scrapes the scorers and the Pushgateway
+        PrometheusService(settings),  # scrapes the scorers, the API and the Pushgateway
+        # The scoring API needs what the scorers need. Last: without FRAUDPIPE_API_KEYS its
+        # `up` refuses, once everything else runs.
+        *([ApiService(settings)] if settings.api_enabled else []),
     ]
 
 

@@ -5,6 +5,8 @@ The configuration is written from the settings at each start (`<stack_dir>/prome
 - job `fraudpipe-scorer` scrapes each supervised scorer's `/metrics`, found in the targets file
   the supervisor keeps (`stack.supervisor.targets_file`, file-based discovery), so it follows
   the scorers that run without a restart;
+- job `fraudpipe_api` scrapes the scoring API's `/metrics` (no login), found in the targets file
+  its supervisor keeps (`stack.api`): listed while the API is supervised, empty when it is not;
 - job `prefect` scrapes the Prefect server's `/api/metrics`, behind its login (the password
   goes in a file of mode 600 beside the configuration, never in it);
 - job `pushgateway` scrapes the Pushgateway (`stack.pushgateway`) with ``honor_labels``, so a
@@ -33,6 +35,8 @@ from fraudpipe.stack.supervisor import targets_file
 
 #: The scorers' scrape job: the alert rules select it by this name.
 SCORER_JOB = "fraudpipe-scorer"
+#: The scoring API's scrape job (`fraudpipe serve`): the API's alert rules select it by name.
+API_JOB = "fraudpipe_api"
 #: The Pushgateway's scrape job: the batch jobs' metrics (drift) come from it.
 PUSHGATEWAY_JOB = "pushgateway"
 _SCRAPE_INTERVAL = "15s"
@@ -71,6 +75,12 @@ class PrometheusService(Service):
                     "job_name": SCORER_JOB,
                     "file_sd_configs": [
                         {"files": [str(targets_file(s))], "refresh_interval": "10s"}
+                    ],
+                },
+                {
+                    "job_name": API_JOB,
+                    "file_sd_configs": [
+                        {"files": [str(targets_file(s, "api"))], "refresh_interval": "10s"}
                     ],
                 },
                 {
@@ -126,10 +136,11 @@ class PrometheusService(Service):
                 "(Debian's prometheus package)",
             )
         (self.home / "data").mkdir(parents=True, exist_ok=True)
-        scorers = targets_file(self.settings)
-        if not scorers.exists():  # no supervisor has run yet: nothing to scrape, said so
-            scorers.parent.mkdir(parents=True, exist_ok=True)
-            scorers.write_text("[]")
+        for supervised in ("scorers", "api"):
+            targets = targets_file(self.settings, supervised)
+            if not targets.exists():  # no supervisor has run yet: nothing to scrape, said so
+                targets.parent.mkdir(parents=True, exist_ok=True)
+                targets.write_text("[]")
         for path, secret in self._secrets().items():
             write_private(path, secret)
         (self.home / "prometheus.yml").write_text(yaml.safe_dump(self.config(), sort_keys=True))

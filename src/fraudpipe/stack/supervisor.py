@@ -13,6 +13,9 @@ micro-batch), waits for them, then exits.
 restarted; `stack status` reads it. ``<stack_dir>/prometheus/targets/scorers.json`` lists the
 scorers' metrics addresses for Prometheus's file-based discovery, so Prometheus scrapes the
 scorers that run, however many, with no restart of its own.
+
+The loop itself (`Slot`, `keep_running`) keeps any command running: `stack.api` supervises the
+scoring API with it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -46,13 +50,14 @@ STOP_WAIT_S: Final = 60.0
 _TICK_S: Final = 0.5
 
 
-def state_file(settings: Settings) -> Path:
-    return settings.stack_dir.resolve() / "run" / "scorers.json"
+def state_file(settings: Settings, service: str = "scorers") -> Path:
+    """Which pid a supervisor runs where, for `stack status`: ``run/<service>.json``."""
+    return settings.stack_dir.resolve() / "run" / f"{service}.json"
 
 
-def targets_file(settings: Settings) -> Path:
-    """The scorers' metrics addresses, in Prometheus's `file_sd` format."""
-    return settings.stack_dir.resolve() / "prometheus" / "targets" / "scorers.json"
+def targets_file(settings: Settings, service: str = "scorers") -> Path:
+    """A supervised service's metrics addresses, in Prometheus's `file_sd` format."""
+    return settings.stack_dir.resolve() / "prometheus" / "targets" / f"{service}.json"
 
 
 def scorer_port(settings: Settings, index: int) -> int:
@@ -60,13 +65,21 @@ def scorer_port(settings: Settings, index: int) -> int:
     return settings.metrics_port + index
 
 
+def scorer_command(port: int) -> list[str]:
+    """Scorer `port`'s command line, run from the checkout's root."""
+    return [sys.executable, "-m", "consumers.scorer", "--metrics-port", str(port)]
+
+
 @dataclass
 class Slot:
-    """One scorer the supervisor keeps running."""
+    """One process the supervisor keeps running: `command`, from the checkout's root."""
 
     index: int
     port: int
     log_file: Path
+    command: Sequence[str]
+    #: What the log calls it ("scorer", "api").
+    role: str = "scorer"
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     restarts: int = 0
@@ -79,17 +92,17 @@ class Slot:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "consumers.scorer", "--metrics-port", str(self.port)],
+                list(self.command),
                 cwd=project_root(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         self.started = time.monotonic()
-        log.info("scorer started", index=self.index, pid=self.process.pid, port=self.port)
+        log.info(f"{self.role} started", index=self.index, pid=self.process.pid, port=self.port)
 
     def reap(self, now: float) -> None:
-        """If the scorer has exited, schedule its restart after the back-off."""
+        """If the process has exited, schedule its restart after the back-off."""
         if self.process is None or (code := self.process.poll()) is None:
             return
         steady = now - self.started >= STEADY_AFTER_S
@@ -101,7 +114,7 @@ class Slot:
         self.restarts += 1
         self.process = None
         log.warning(
-            "scorer exited; restarting after back-off",
+            f"{self.role} exited; restarting after back-off",
             index=self.index,
             code=code,
             backoff_s=self.backoff,
@@ -122,12 +135,31 @@ class Slot:
 def supervise(settings: Settings, stop: threading.Event) -> None:
     """Run `settings.scorers` scorers until `stop` is set, then stop them gracefully."""
     logs = settings.stack_dir.resolve() / "logs"
-    slots = [
-        Slot(i, scorer_port(settings, i), logs / f"scorer-{i}.log") for i in range(settings.scorers)
-    ]
-    state = state_file(settings)
+    slots = []
+    for i in range(settings.scorers):
+        port = scorer_port(settings, i)
+        slots.append(Slot(i, port, logs / f"scorer-{i}.log", scorer_command(port)))
     addresses = [f"{settings.metrics_host}:{slot.port}" for slot in slots]
-    _write_atomically(targets_file(settings), json.dumps([{"targets": addresses}]))
+    write_atomically(targets_file(settings), json.dumps([{"targets": addresses}]))
+    try:
+        keep_running(slots, stop, state_file(settings), key="scorers")
+    finally:
+        write_atomically(targets_file(settings), "[]")
+
+
+def keep_running(
+    slots: Sequence[Slot],
+    stop: threading.Event,
+    state: Path,
+    *,
+    key: str,
+    stop_wait_s: float = STOP_WAIT_S,
+) -> None:
+    """Keep each slot's process running until `stop` is set, then stop them gracefully.
+
+    `state` says, under `key`, which pid each slot runs and how often it was restarted (and
+    the supervisor's own pid), while the loop runs; it is removed once every process stopped.
+    """
     written = ""
     try:
         while not stop.is_set():
@@ -136,20 +168,17 @@ def supervise(settings: Settings, stop: threading.Event) -> None:
                 slot.reap(now)
                 if slot.process is None and now >= slot.next_start:
                     slot.start()
-            snapshot = json.dumps(
-                {"supervisor": os.getpid(), "scorers": [s.as_json() for s in slots]}
-            )
+            snapshot = json.dumps({"supervisor": os.getpid(), key: [s.as_json() for s in slots]})
             if snapshot != written:
-                _write_atomically(state, snapshot)
+                write_atomically(state, snapshot)
                 written = snapshot
             stop.wait(_TICK_S)
     finally:
-        _stop_all(slots)
+        _stop_all(slots, stop_wait_s)
         state.unlink(missing_ok=True)
-        _write_atomically(targets_file(settings), "[]")
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Readers (stack status, Prometheus) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -157,11 +186,11 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _stop_all(slots: list[Slot]) -> None:
+def _stop_all(slots: Sequence[Slot], wait_s: float) -> None:
     running = [s.process for s in slots if s.process is not None and s.process.poll() is None]
     for process in running:
         process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_WAIT_S
+    deadline = time.monotonic() + wait_s
     for process in running:
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))

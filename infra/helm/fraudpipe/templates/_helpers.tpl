@@ -186,6 +186,8 @@ whichever of them a process uses.
   (list "FRAUDPIPE_TOPIC_PREDICTIONS" $v.kafka.topics.predictions)
   (list "FRAUDPIPE_TOPIC_ALERTS" $v.kafka.topics.alerts)
   (list "FRAUDPIPE_TOPIC_DLQ" $v.kafka.topics.dlq)
+  (list "FRAUDPIPE_TOPIC_DECISIONS" $v.kafka.topics.decisions)
+  (list "FRAUDPIPE_API_RECORDER_GROUP" $v.kafka.decisionRecorderGroup)
   (list "FRAUDPIPE_SCHEMA_REGISTRY_URL" $v.schemaRegistry.url)
   (list "FRAUDPIPE_REGISTRY_ADMIN_USER" $v.schemaRegistry.users.admin)
   (list "FRAUDPIPE_REGISTRY_WRITER_USER" $v.schemaRegistry.users.writer)
@@ -283,8 +285,11 @@ Refuse values that would deploy something broken.
 {{- if le (mul (int $v.scorer.terminationGracePeriodSeconds) 1000) (int $boundMs) }}
 {{- fail (printf "scorer.terminationGracePeriodSeconds (%d) must exceed the micro-batch bound (%d ms, kafka.%s): a scorer killed before its micro-batch commits redoes it after the restart" (int $v.scorer.terminationGracePeriodSeconds) (int $boundMs) (ternary "transactionTimeoutMs" "deliveryTimeoutMs" $v.kafka.exactlyOnce)) }}
 {{- end }}
+{{- if and $v.api.enabled (lt (int $v.api.terminationGracePeriodSeconds) (add (int $v.api.shutdownDelaySeconds) 10)) }}
+{{- fail (printf "api.terminationGracePeriodSeconds (%d) must exceed api.shutdownDelaySeconds (%d) by 10 s at least: uvicorn's graceful shutdown (up to 10 s) starts only after the delay, and a kill cuts the requests in flight" (int $v.api.terminationGracePeriodSeconds) (int $v.api.shutdownDelaySeconds)) }}
+{{- end }}
 {{- range $v.extraEnv }}
-{{- if regexMatch "(PASSWORD|SECRET|TOKEN|AUTH_STRING)$" .name }}
+{{- if regexMatch "(PASSWORD|SECRET|TOKEN|AUTH_STRING|KEYS)$" .name }}
 {{- fail (printf "extraEnv %s looks like a password: put it in the Secret, where containers read it through secretKeyRef" .name) }}
 {{- end }}
 {{- end }}
@@ -292,6 +297,9 @@ Refuse values that would deploy something broken.
 {{- $needed := include "fraudpipe.requiredSecretEnv" . | fromYamlArray }}
 {{- if $v.dashboard.enabled }}
 {{- $needed = append $needed "FRAUDPIPE_DASHBOARD_PASSWORD" }}
+{{- end }}
+{{- if $v.api.enabled }}
+{{- $needed = append $needed "FRAUDPIPE_API_KEYS" }}
 {{- end }}
 {{- $missing := list }}
 {{- range $needed }}

@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.serialization import SerializationError
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import SerializationContext, SerializationError
 from fastavro.read import SchemaResolutionError
 
 from fraudpipe.adapters.avro import Contract, make_deserializer, registry_errors, value_context
@@ -122,6 +123,33 @@ def wire_schema_id(value: bytes | None) -> int:
     return schema_id
 
 
+def deserialize(
+    settings: Settings,
+    deserializer: AvroDeserializer,
+    value: bytes | None,
+    context: SerializationContext,
+    schema_id: int,
+) -> object:
+    """One message's value through a contract's deserializer, its failures as poison.
+
+    Raises:
+        PoisonMessageError: Not Avro, a schema that does not resolve, a corrupt body.
+        ContractViolationError: Decoded, but its values break the record's rules.
+        ServiceUnavailableError: The registry cannot be reached.
+    """
+    try:
+        with registry_errors(settings):
+            return deserializer(value, context)
+    except SerializationError as exc:
+        raise NotAvroError(str(exc)) from exc
+    except SchemaResolutionError as exc:
+        raise MalformedAvroError(schema_id, f"schema resolution failed: {exc}") from exc
+    except _BODY_ERRORS as exc:
+        # fastavro names its BytesIO (an address) in EOF messages: noise, and not stable.
+        problem = _OBJECT_REPR.sub("", str(exc))
+        raise MalformedAvroError(schema_id, f"{type(exc).__name__}: {problem}") from exc
+
+
 class RecordDecoder:
     """The reference decoder: `AvroDeserializer` into `TransactionRecord`, one message at a time."""
 
@@ -150,17 +178,7 @@ class RecordDecoder:
         value = message.value()
         schema_id = wire_schema_id(value)
         self.guard.check(schema_id)
-        try:
-            with registry_errors(self._settings):
-                record = self._deserializer(value, self._context)
-        except SerializationError as exc:
-            raise NotAvroError(str(exc)) from exc
-        except SchemaResolutionError as exc:
-            raise MalformedAvroError(schema_id, f"schema resolution failed: {exc}") from exc
-        except _BODY_ERRORS as exc:
-            # fastavro names its BytesIO (an address) in EOF messages: noise, and not stable.
-            problem = _OBJECT_REPR.sub("", str(exc))
-            raise MalformedAvroError(schema_id, f"{type(exc).__name__}: {problem}") from exc
+        record = deserialize(self._settings, self._deserializer, value, self._context, schema_id)
         if not isinstance(record, TransactionRecord):
             raise MalformedAvroError(schema_id, f"decoded to {type(record).__name__}")
         for name, feature in zip(FEATURE_COLUMNS, record.features(), strict=True):

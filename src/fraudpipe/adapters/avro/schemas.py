@@ -12,13 +12,13 @@ from fastavro.schema import SchemaParseException, UnknownType
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import ContractFileError
-from fraudpipe.records import AlertRecord, PredictionRecord, TransactionRecord
+from fraudpipe.records import AlertRecord, DecisionRecord, PredictionRecord, TransactionRecord
 
 #: `contracts/` at the repository root: the `.avsc` files are the source of truth, kept out of
 #: the Python package so that non-Python consumers and reviewers read them where they live.
 CONTRACTS_DIR: Final = Path(__file__).resolve().parents[4] / "contracts"
 
-Record = TransactionRecord | PredictionRecord | AlertRecord
+Record = TransactionRecord | PredictionRecord | AlertRecord | DecisionRecord
 
 
 class Contract(Enum):
@@ -27,6 +27,7 @@ class Contract(Enum):
     TRANSACTION = "transaction"
     PREDICTION = "prediction"
     ALERT = "alert"
+    DECISION = "decision"
 
     @property
     def record_type(self) -> type[Record]:
@@ -51,11 +52,13 @@ _RECORD_TYPES: Final[dict[Contract, type[Record]]] = {
     Contract.TRANSACTION: TransactionRecord,
     Contract.PREDICTION: PredictionRecord,
     Contract.ALERT: AlertRecord,
+    Contract.DECISION: DecisionRecord,
 }
 _TOPIC_SETTINGS: Final[dict[Contract, str]] = {
     Contract.TRANSACTION: "topic_transactions",
     Contract.PREDICTION: "topic_predictions",
     Contract.ALERT: "topic_alerts",
+    Contract.DECISION: "topic_decisions",
 }
 
 

@@ -88,7 +88,15 @@ def pipeline_acls(settings: Settings) -> list[AclBinding]:
         *(allow("scorer", _TOPIC, t, op) for t in outputs for op in _WD),
         # Transactional outputs: ids under the scorer's prefix, offsets sent to its group.
         *(allow("scorer", _TXN, s.kafka_transactional_id_prefix, op, _PREFIX) for op in _WD),
-        *(allow("reader", _TOPIC, t, op) for t in outputs for op in (_READ, _DESCRIBE)),
+        # The scoring API (the scorer's principal): each decision goes to its topic, and its
+        # recorder reads them back into PostgreSQL in a group of its own.
+        *(allow("scorer", _TOPIC, s.topic_decisions, op) for op in (_READ, *_WD)),
+        allow("scorer", _GROUP, s.api_recorder_group, _READ),
+        *(
+            allow("reader", _TOPIC, t, op)
+            for t in (*outputs, s.topic_decisions)
+            for op in (_READ, _DESCRIBE)
+        ),
         allow("reader", _GROUP, s.kafka_reader_group_prefix, _READ, _PREFIX),
     ]
 

@@ -35,3 +35,21 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
         "fetch.min.bytes": 65_536,
         "fetch.wait.max.ms": 10,
     }
+
+
+def recorder_config(settings: Settings, client_id: str) -> dict[str, object]:
+    """The decision recorder's consumer: its own group on the decisions topic, manual offsets
+    committed after the PostgreSQL write, earliest start (a new group records everything)."""
+    return {
+        **client_config(settings, "scorer"),
+        "group.id": settings.api_recorder_group,
+        "client.id": client_id,
+        # Offsets are stored as messages are handed over, and committed by hand once all of
+        # them are written: a commit covers only what PostgreSQL holds.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": True,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": 10_000,
+        "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
+    }

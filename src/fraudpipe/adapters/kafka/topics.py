@@ -66,7 +66,7 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The four topics of the pipeline, named and sized from settings."""
+    """The five topics of the pipeline, named and sized from settings."""
     n = settings.kafka_default_partitions
     # The scorer writes the outputs in transactions: only read_committed readers see each
     # record exactly once (read_uncommitted ones also see aborted attempts).
@@ -78,6 +78,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(
             settings.topic_dlq, DLQ_PARTITIONS, 30, "undecodable or invalid transactions" + once
         ),
+        # Idempotent, not transactional: each decision is acknowledged before the API
+        # answers, and the recorder writes it to PostgreSQL idempotently on its id.
+        TopicSpec(settings.topic_decisions, n, 30, "every decision of the scoring API"),
     ]
 
 

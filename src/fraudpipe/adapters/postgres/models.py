@@ -303,3 +303,38 @@ class BatchAlertRate(Base):
     alerts: Mapped[int] = mapped_column(BigInteger)
     expected_alert_rate: Mapped[float] = mapped_column(Double)
     measured_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+
+
+class ApiDecision(Base):
+    """One decision of the scoring API, with the transaction as the caller sent it."""
+
+    __tablename__ = "api_decisions"
+    __table_args__ = (
+        CheckConstraint("length(client) BETWEEN 1 AND 64", name="api_decisions_client_check"),
+        CheckConstraint(
+            "cardinality(features) = 29 AND array_ndims(features) = 1",
+            name="api_decisions_features_check",
+        ),
+        CheckConstraint("model_version >= 1", name="api_decisions_version_check"),
+        CheckConstraint("score BETWEEN 0 AND 1", name="api_decisions_score_check"),
+        CheckConstraint("threshold BETWEEN 0 AND 1", name="api_decisions_threshold_check"),
+        CheckConstraint("jsonb_typeof(top_drivers) = 'array'", name="api_decisions_drivers_check"),
+        Index("api_decisions_decided_at_idx", "decided_at"),
+    )
+
+    transaction_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    client: Mapped[str] = mapped_column(Text)
+    batch_id: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    event_time: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+    features: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    model_name: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Double)
+    threshold: Mapped[float] = mapped_column(Double)
+    is_fraud: Mapped[bool] = mapped_column(Boolean)
+    reasons_method: Mapped[str] = mapped_column(Text)
+    top_drivers: Mapped[Any] = mapped_column(JSONB)
+    decided_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ)
+    recorded_at: Mapped[datetime] = mapped_column(TIMESTAMPTZ, server_default=text("now()"))

@@ -5,7 +5,7 @@ checked against its transaction's stored content, and a transaction that is ther
 So `transactions` and `predictions` are append-only for the app role (no UPDATE, DELETE or
 TRUNCATE, on the parent or any partition), and so are `alert_reasons`, `shadow_predictions`,
 `quarantine`, `dead_letters`, `labels` (a label's history is kept: the latest known wins),
-`batch_drift` and `batch_alert_rates`; only
+`batch_drift`, `batch_alert_rates` and `api_decisions`; only
 `batches` (its status machine and counts), `model_refusals` (a refusal counted again) and
 `publish_attempts` (a batch's latest attempt) are updated. Removing rows another batch already
 holds from a new batch table is the owner's work, through a function (migration 0005). The
@@ -40,6 +40,7 @@ APP_RIGHTS: Final[dict[str, tuple[str, ...]]] = {
     "shadow_predictions": ("SELECT", "INSERT"),
     "batch_drift": ("SELECT", "INSERT"),
     "batch_alert_rates": ("SELECT", "INSERT"),
+    "api_decisions": ("SELECT", "INSERT"),
 }
 #: What a table created later by the owner (a batch's partition) gives the app role.
 APP_DEFAULT: Final = ("SELECT", "INSERT")

@@ -1,0 +1,164 @@
+"""The scoring API's decisions in PostgreSQL (`api_decisions`): recorded in batches, looked up
+one by one.
+
+`record_decisions` is the decision recorder's write: ``INSERT … ON CONFLICT DO NOTHING`` per
+decision, a batch of consumed messages in one pipelined transaction, so a redelivered message,
+or a second decision on an id, changes nothing (the first is the record). `DecisionLookup` is
+the API's read of a decision already made, on its own asynchronous connection: a read, never a
+write, on the response path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+from uuid import UUID
+
+import psycopg
+import structlog
+
+from fraudpipe.adapters.postgres.connect import Connection, conninfo
+from fraudpipe.columns import FEATURE_COLUMNS
+from fraudpipe.config import Settings
+from fraudpipe.errors import ServiceUnavailableError
+from fraudpipe.records import AlertDriver, DecisionRecord
+
+log = structlog.get_logger(__name__)
+
+_INSERT: Final = """
+INSERT INTO api_decisions (
+    transaction_id, request_id, client, batch_id, source, event_time, features,
+    model_name, model_version, score, threshold, is_fraud, reasons_method, top_drivers,
+    decided_at
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+ON CONFLICT (transaction_id) DO NOTHING
+"""
+
+_COLUMNS: Final = (
+    "transaction_id, request_id, client, batch_id, source, event_time, features, model_name, "
+    "model_version, score, threshold, is_fraud, reasons_method, top_drivers, decided_at"
+)
+_SELECT_MANY: Final = f"SELECT {_COLUMNS} FROM api_decisions WHERE transaction_id = ANY(%s)"
+
+#: The API's wait for a lookup. Past it the request is scored afresh (the recorder still keeps
+#: the first decision), so a slow or absent database never fails an authorisation.
+LOOKUP_TIMEOUT_S: Final = 0.05
+
+
+def _drivers_json(drivers: Sequence[AlertDriver]) -> str:
+    return json.dumps([d.to_dict() for d in drivers])
+
+
+def record_decisions(conn: Connection, decisions: Sequence[DecisionRecord]) -> int:
+    """Insert the decisions not stored yet, in one statement and one transaction.
+
+    Args:
+        conn: An app-role connection (not in a transaction).
+        decisions: Decoded messages of the decisions topic, in any order, repeats allowed.
+
+    Returns:
+        How many rows were new.
+    """
+    if not decisions:
+        return 0
+    rows = [
+        (
+            d.transaction_id, d.request_id, d.client, d.batch_id, d.source, d.event_time,
+            list(d.features()), d.model_name, d.model_version, d.score, d.threshold,
+            d.is_fraud, d.reasons_method, _drivers_json(d.top_drivers), d.decided_at,
+        )
+        for d in decisions
+    ]  # fmt: skip
+    # executemany runs in pipeline mode: one round trip for the batch.
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.executemany(_INSERT, rows)
+        return max(cursor.rowcount, 0)
+
+
+def _from_row(row: tuple[Any, ...]) -> DecisionRecord:
+    (tx, request, client, batch, source, event_time, features, name, version, score,
+     threshold, is_fraud, method, drivers, decided_at) = row  # fmt: skip
+    values = dict(zip(FEATURE_COLUMNS, features, strict=True))
+    return DecisionRecord(
+        request_id=request,
+        client=client,
+        transaction_id=tx,
+        batch_id=batch,
+        source=source,
+        event_time=event_time,
+        **values,
+        model_name=name,
+        model_version=version,
+        score=score,
+        threshold=threshold,
+        is_fraud=is_fraud,
+        reasons_method=method,
+        top_drivers=tuple(AlertDriver(**d) for d in drivers),
+        decided_at=decided_at,
+    )
+
+
+def stored_decisions(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, DecisionRecord]:
+    """The recorded decisions of some transaction ids (tests, the CLI)."""
+    rows = conn.execute(_SELECT_MANY, (list(ids),)).fetchall()
+    return {row[0]: _from_row(row) for row in rows}
+
+
+def _where(info: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(info)
+    return f"{params.get('host')}:{params.get('port')}"
+
+
+class DecisionLookup:
+    """The API's reads of decisions already recorded, on one asynchronous connection.
+
+    psycopg serialises the queries of concurrent requests on the connection; each takes a
+    fraction of a millisecond. A lost connection is opened again at the next lookup.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        """Prepare the lookup; `connect` opens the connection."""
+        self._conninfo = conninfo(settings, "app")
+        self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open (what the API's readiness reports)."""
+        return self._conn is not None and not self._conn.closed
+
+    async def connect(self) -> None:
+        """Open the connection if it is not open.
+
+        Raises:
+            ServiceUnavailableError: PostgreSQL did not accept it.
+        """
+        if self.connected:
+            return
+        try:
+            self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailableError("PostgreSQL", _where(self._conninfo)) from exc
+
+    async def find_many(self, ids: Sequence[UUID]) -> dict[UUID, DecisionRecord]:
+        """The decisions recorded for some transaction ids, by id.
+
+        Raises:
+            ServiceUnavailableError: PostgreSQL is unreachable (the connection is dropped
+                and opened again at the next call).
+        """
+        await self.connect()
+        assert self._conn is not None
+        try:
+            cursor = await self._conn.execute(_SELECT_MANY, (list(ids),), prepare=True)
+            rows = await cursor.fetchall()
+        except psycopg.OperationalError as exc:
+            await self.close()
+            raise ServiceUnavailableError("PostgreSQL", _where(self._conninfo)) from exc
+        return {row[0]: _from_row(row) for row in rows}
+
+    async def close(self) -> None:
+        """Close the connection (a later `find` opens it again)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()

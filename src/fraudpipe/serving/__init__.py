@@ -1,0 +1,1 @@
+"""The synchronous scoring API (`fraudpipe serve`): one transaction in, a decision out."""

@@ -1,0 +1,162 @@
+"""The decision recorder: the API's decisions, from their topic into PostgreSQL, exactly once.
+
+Each API worker runs one, in a thread, in one consumer group (`Settings.api_recorder_group`):
+the decisions topic's partitions are shared among the workers, and a worker that dies hands
+its partitions to the others. A poll's decisions go in one PostgreSQL transaction, idempotent
+on the transaction id (`record_decisions`), and only then are the offsets committed: a crash in
+between records nothing twice. A message that is not a decision goes to the dead-letter topic
+with the reason. While PostgreSQL is away the same decisions are tried again, the offsets stay
+where they were, and the API keeps answering: its answers are already durable in Kafka.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Final
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+
+from fraudpipe.adapters.avro import registry_client
+from fraudpipe.adapters.avro.decisions import DecisionCodec
+from fraudpipe.adapters.avro.decoding import dead_letter
+from fraudpipe.adapters.kafka.consumer import recorder_config
+from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
+from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
+from fraudpipe.adapters.postgres.connect import CONNECTION_LOST_ERRORS, Connection, connect
+from fraudpipe.adapters.postgres.decisions import record_decisions
+from fraudpipe.config import Settings
+from fraudpipe.errors import (
+    ContractViolationError,
+    PoisonMessageError,
+    ServiceUnavailableError,
+)
+from fraudpipe.records import DecisionRecord
+
+log = structlog.get_logger(__name__)
+
+_DATABASE_AWAY: Final[tuple[type[BaseException], ...]] = (
+    ServiceUnavailableError,
+    *CONNECTION_LOST_ERRORS,
+)
+#: Most decisions one PostgreSQL transaction takes.
+MAX_BATCH: Final = 2_000
+#: How long a poll waits for the first message.
+POLL_S: Final = 0.2
+#: Wait before trying an outage again.
+RETRY_S: Final = 1.0
+
+
+class DecisionRecorder:
+    """Consumes the decisions topic and records each decision in PostgreSQL."""
+
+    def __init__(
+        self, settings: Settings, client_id: str, on_recorded: Callable[[int], object]
+    ) -> None:
+        """Prepare the clients (nothing connects until `start`).
+
+        Args:
+            settings: The services, the topic and the group.
+            client_id: The consumer's name in the broker's logs.
+            on_recorded: Told how many new rows each write stored (the metrics).
+        """
+        self._settings = settings
+        self._on_recorded = on_recorded
+        self._client_id = client_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="decision-recorder", daemon=True)
+        self.recorded = 0
+        """Decisions this recorder wrote (new rows), since it started."""
+        self.dead_lettered = 0
+        self.failure: BaseException | None = None
+        """What ended the thread, if it died."""
+
+    @property
+    def alive(self) -> bool:
+        """Whether the recorder thread is running."""
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start recording in a daemon thread."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the current poll's write and commit, then leave the group."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        s = self._settings
+        try:
+            codec = DecisionCodec(s, registry_client(s))
+            dlq = DeadLetterPublisher(
+                ConfirmedProducer(producer_config(s, f"{self._client_id}-dlq"), self._stop),
+                s.topic_dlq,
+            )
+            consumer = Consumer(recorder_config(s, self._client_id))
+            consumer.subscribe([s.topic_decisions])
+            try:
+                self._loop(consumer, codec, dlq)
+            finally:
+                consumer.close()
+        except Exception as exc:  # kept for readiness, and logged
+            self.failure = exc
+            log.exception("decision recorder stopped")
+
+    def _loop(self, consumer: Consumer, codec: DecisionCodec, dlq: DeadLetterPublisher) -> None:
+        conn: Connection | None = None
+        while not self._stop.is_set():
+            messages = [m for m in consumer.consume(MAX_BATCH, POLL_S) if not _skip(m)]
+            if not messages:
+                continue
+            decisions: list[DecisionRecord] = []
+            letters = []
+            for message in messages:
+                try:
+                    decisions.append(codec.decode(message))
+                except (PoisonMessageError, ContractViolationError) as exc:
+                    letters.append(dead_letter(message, exc))
+            if letters:
+                dlq.publish(letters)
+                self.dead_lettered += len(letters)
+                log.error(
+                    "not a decision; dead-lettered", count=len(letters), first=letters[0].error
+                )
+            while not self._stop.is_set():
+                try:
+                    if conn is None or conn.closed:
+                        conn = connect(self._settings, "app", autocommit=True)
+                    new = record_decisions(conn, decisions)
+                    self.recorded += new
+                    self._on_recorded(new)
+                    break
+                except _DATABASE_AWAY as exc:
+                    log.warning("PostgreSQL away; recording again shortly", error=str(exc))
+                    conn = None
+                    self._stop.wait(RETRY_S)
+            else:
+                return  # stopping: the offsets stay, the next member records these
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                # The partitions moved while PostgreSQL was away: their new owner records
+                # these again, which changes nothing.
+                log.warning("offsets not committed", error=str(exc))
+
+
+#: Errors no retry cures: the recorder stops, and the API reports itself not ready.
+_DENIED: Final = frozenset(
+    {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+)
+
+
+def _skip(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return False
+    if not error.fatal() and error.code() not in _DENIED:
+        log.warning("decision consumer", error=error.str())
+        return True
+    raise KafkaException(error)

@@ -1,0 +1,223 @@
+"""One API worker's moving parts, and the path of a request through them.
+
+A request's transactions are decided once each:
+1. **A repeat gets the first answer.** The worker's recent decisions (a bounded cache), then
+   the decisions in flight in this worker (a concurrent request with the same id waits for
+   the first), then PostgreSQL (`api_decisions`, on one asynchronous connection, within
+   `LOOKUP_TIMEOUT_S`). A repeat that reaches another worker before the first decision is
+   recorded (the recorder's lag, about a poll) is scored again by the same version, so its
+   score and verdict are the same; the table keeps the first.
+2. **Scored** by the serving champion (`ServingModelWatcher`: verified, and swapped between two
+   requests when the alias moves; a request in flight finishes on the version it started
+   with). A version that raises or answers a non-probability is refused and the last good one
+   serves.
+3. **Recorded before the answer.** Each decision is produced to the decisions topic and the
+   answer waits for the broker's acknowledgement (`AckedProducer`): a process that dies after
+   answering has lost nothing, and one that dies before has answered nothing. The recorder
+   (`recorder.DecisionRecorder`) writes them to PostgreSQL; no database write is on the
+   response path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Final
+from uuid import UUID, uuid4
+
+import structlog
+from pydantic import BaseModel
+
+from fraudpipe.adapters.avro import registry_client
+from fraudpipe.adapters.avro.decisions import DecisionCodec
+from fraudpipe.adapters.kafka.acked import AckedProducer
+from fraudpipe.adapters.mlflow.model_watch import ServingModelWatcher
+from fraudpipe.adapters.postgres.decisions import LOOKUP_TIMEOUT_S, DecisionLookup
+from fraudpipe.config import Settings
+from fraudpipe.errors import (
+    FraudpipeError,
+    InvalidScoreError,
+    ModelInputError,
+    ModelRegistryError,
+    NoServingModelError,
+    ServiceUnavailableError,
+)
+from fraudpipe.model.serving import ServingModel
+from fraudpipe.records import DecisionRecord
+from fraudpipe.serving.decide import decide
+from fraudpipe.serving.metrics import ApiMetrics
+from fraudpipe.serving.recorder import DecisionRecorder
+
+log = structlog.get_logger(__name__)
+
+#: Recent decisions a worker answers repeats from without asking PostgreSQL.
+CACHE_SIZE: Final = 100_000
+
+
+class Runtime:
+    """The model, the producer, the lookup and the recorder of one worker."""
+
+    def __init__(self, settings: Settings, metrics: ApiMetrics) -> None:
+        """Build the clients; `start` connects them."""
+        self.settings = settings
+        self.metrics = metrics
+        name = f"fraudpipe-api-{os.getpid()}"
+        self.watcher = ServingModelWatcher(settings)
+        self.codec = DecisionCodec(settings, registry_client(settings))
+        self.producer = AckedProducer(settings, name)
+        self.lookup = DecisionLookup(settings)
+        self.recorder = DecisionRecorder(settings, f"{name}-recorder", metrics.recorded.inc)
+        self.model_ready = False
+        self._recent: OrderedDict[UUID, DecisionRecord] = OrderedDict()
+        self._inflight: dict[UUID, asyncio.Future[DecisionRecord]] = {}
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="api-model-watch", daemon=True)
+        self._kafka_checked = (0.0, False)
+
+    async def start(self) -> None:
+        """Load and verify the champion, connect, start the threads.
+
+        Without a model to serve (none promoted yet, MLflow away) the API still starts, answers
+        503 and is not ready; the watcher's thread keeps trying.
+        """
+        await asyncio.to_thread(self._load_first)
+        self.producer.start()
+        self.recorder.start()
+        self._poller.start()
+        try:
+            await self.lookup.connect()
+        except FraudpipeError as exc:  # repeats are then scored again until it is back
+            log.warning("PostgreSQL not reachable for repeat checks", error=str(exc))
+
+    async def stop(self) -> None:
+        """Stop the threads, wait for unacknowledged records, close the connection."""
+        self._stop.set()
+        left = await asyncio.to_thread(self.producer.close)
+        if left:
+            log.error("decisions not acknowledged at shutdown", count=left)
+        await asyncio.to_thread(self.recorder.stop)
+        await self.lookup.close()
+
+    def _load_first(self) -> None:
+        """Load the first model; without one the API runs, not ready, and keeps trying."""
+        try:
+            model = self.watcher.model()
+        except (NoServingModelError, ServiceUnavailableError, ModelRegistryError) as exc:
+            log.error("no model to serve yet; not ready, trying again", error=str(exc))
+            return
+        self.metrics.model_version.set(model.version)
+        self.model_ready = True
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.settings.api_model_poll_s):
+            if self.model_ready:
+                self.watcher.poll()
+            else:
+                self._load_first()
+
+    def kafka_reachable(self) -> bool:
+        """Whether the producer reaches the broker (asked at most every 2 s)."""
+        at, ok = self._kafka_checked
+        if time.monotonic() - at > 2.0:
+            ok = self.producer.connected
+            self._kafka_checked = (time.monotonic(), ok)
+        return ok
+
+    async def decide(
+        self, transactions: Sequence[BaseModel], client: str
+    ) -> list[tuple[DecisionRecord, bool]]:
+        """Each transaction's decision, and whether it is an earlier one returned again.
+
+        Raises:
+            NoServingModelError: Every version was refused.
+            ServiceUnavailableError: The decisions could not be recorded (Kafka).
+            DeliveryRefusedError: The broker refused them for good.
+        """
+        ids: list[UUID] = [t.transaction_id for t in transactions]  # type: ignore[attr-defined]
+        found: dict[UUID, DecisionRecord] = {}
+        waiting: dict[UUID, asyncio.Future[DecisionRecord]] = {}
+        for tx in ids:
+            if (hit := self._recent.get(tx)) is not None:
+                found[tx] = hit
+            elif (pending := self._inflight.get(tx)) is not None:
+                waiting[tx] = pending
+        unknown = [tx for tx in ids if tx not in found and tx not in waiting]
+        if unknown:
+            found.update(await self._stored(unknown))
+        todo = [t for t, tx in zip(transactions, ids, strict=True) if tx not in found | waiting]
+        made = await self._decide_new(todo, client) if todo else {}
+        for tx, future in waiting.items():
+            found[tx] = await asyncio.shield(future)
+        return [(made[tx], False) if tx in made else (found[tx], True) for tx in ids]
+
+    async def _stored(self, ids: list[UUID]) -> dict[UUID, DecisionRecord]:
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                return await self.lookup.find_many(ids)
+        except (TimeoutError, FraudpipeError) as exc:
+            self.metrics.lookups_failed.inc()
+            log.warning("repeat check failed; scoring", error=str(exc) or type(exc).__name__)
+            return {}
+
+    async def _decide_new(
+        self, transactions: Sequence[BaseModel], client: str
+    ) -> dict[UUID, DecisionRecord]:
+        loop = asyncio.get_running_loop()
+        futures = {t.transaction_id: loop.create_future() for t in transactions}  # type: ignore[attr-defined]
+        self._inflight.update(futures)
+        try:
+            records = self._score(transactions, client)
+            keys_values = [(r.transaction_id.bytes, self.codec.encode(r)) for r in records]
+            await self.producer.send_many(self.codec.topic, keys_values)
+        except BaseException as exc:
+            for future in futures.values():
+                future.set_exception(exc)
+                future.exception()  # retrieved: a request that never waited logs nothing
+            raise
+        finally:
+            for tx in futures:
+                self._inflight.pop(tx, None)
+        for record in records:
+            futures[record.transaction_id].set_result(record)
+            self._remember(record)
+        return {r.transaction_id: r for r in records}
+
+    def _score(self, transactions: Sequence[BaseModel], client: str) -> list[DecisionRecord]:
+        if not self.model_ready:
+            raise NoServingModelError(self.settings.model_name, self.settings.serving_alias)
+        model = self.watcher.model()
+        request_id, now = uuid4(), datetime.now(UTC)
+        # In milliseconds, as the decisions topic carries it: the answer to a repeat, read
+        # back from PostgreSQL, is then the first answer to the microsecond.
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        while True:
+            try:
+                return decide(
+                    model, transactions, request_id=request_id, client=client, decided_at=now
+                )
+            except (InvalidScoreError, ModelInputError) as exc:
+                model = self._refuse(model, str(exc))
+            except Exception as exc:  # noqa: BLE001  # a model is untrusted code
+                model = self._refuse(model, f"{type(exc).__name__}: {exc}")
+
+    def _refuse(self, model: ServingModel, reason: str) -> ServingModel:
+        fallback = self.watcher.refuse(model, reason)
+        self.metrics.model_version.set(fallback.version)
+        return fallback
+
+    def _remember(self, record: DecisionRecord) -> None:
+        self._recent[record.transaction_id] = record
+        if len(self._recent) > CACHE_SIZE:
+            self._recent.popitem(last=False)
+
+    def serving_version(self) -> int | None:
+        """The version the next request is scored with."""
+        version = self.watcher.next_version
+        if version is not None:
+            self.metrics.model_version.set(version)
+        return version
