@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import socket
+
+#: Below Linux's ephemeral range (32768-60999 by default). A port the OS picks for a listener
+#: lies in that range, where any outgoing connection may take it before the server binds: a
+#: `fraudpipe serve` connects to MLflow, Kafka and PostgreSQL before uvicorn binds its port,
+#: and once in a few dozen runs one of those connections got it ("address already in use").
+_LISTEN_PORTS = range(20_000, 32_768)
 
 
 def free_port() -> int:
-    """A loopback port free now (the OS picks it; a test binds it right after)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port free now, outside the ephemeral range (a test binds it right after)."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)  # not a secret
+        if _is_free(port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def free_ports(count: int) -> int:

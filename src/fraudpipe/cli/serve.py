@@ -12,6 +12,7 @@ from fraudpipe.config import get_settings
 
 @domain_errors
 def serve_cmd(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option("--host", help="Interface (default: settings.api_host).")
     ] = None,
@@ -30,4 +31,5 @@ def serve_cmd(
     host = host or settings.api_host
     port = port or settings.api_port
     console.print(f"scoring API: http://{host}:{port} (docs at /docs)")
-    serve(settings, host, port, workers or settings.api_workers)
+    json_logs = bool(ctx.parent is not None and ctx.parent.params.get("json_logs"))
+    serve(settings, host, port, workers or settings.api_workers, json_logs=json_logs)

@@ -34,7 +34,7 @@ from fraudpipe.errors import DeliveryRefusedError, NoServingModelError, ServiceU
 from fraudpipe.serving.decide import answer
 from fraudpipe.serving.keys import ApiKeys
 from fraudpipe.serving.metrics import ApiMetrics
-from fraudpipe.serving.runtime import Runtime
+from fraudpipe.serving.runtime import Runtime, recorder_running
 from fraudpipe.serving.schema import BatchDecisions, Decision, Problem, transaction_model
 
 log = structlog.get_logger(__name__)
@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     key_header = APIKeyHeader(name=KEY_HEADER, description="One of FRAUDPIPE_API_KEYS.")
 
-    def client_of(request: Request, _: Annotated[str, Security(key_header)]) -> str:
+    # Async: a plain function would run in a thread pool, a thread hop per request.
+    async def client_of(request: Request, _: Annotated[str, Security(key_header)]) -> str:
         client: str = request.scope["fraudpipe.client"]  # set by the guard
         return client
 
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         checks = {
             "model": runtime.model_ready,
             "kafka": runtime.kafka_reachable(),
-            "recorder": runtime.recorder.alive,
+            "recorder": recorder_running(),
         }
         body = {
             "ready": all(checks.values()),

@@ -1,10 +1,9 @@
 """The scoring API's Prometheus metrics.
 
-With one worker they live on a registry of the app's own. With several (uvicorn's worker
-processes share the port, so a scrape reaches any one of them), `serve` points
-``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start: each worker writes
-its values there, and `/metrics` answers the sum over all of them (prometheus_client's
-multiprocess mode).
+`serve` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before its processes start:
+each worker, and the decision recorder, writes its values there, and `/metrics` answers the sum
+over all of them (prometheus_client's multiprocess mode), whichever worker the scrape reaches.
+An app built without `serve` keeps them on a registry of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client import values as prometheus_values
 
 PREFIX: Final = "fraudpipe_api"
 #: From a fraction of a millisecond to the seconds of an outage: the goal (10 ms) is a bound.
@@ -48,7 +48,6 @@ class ApiMetrics:
     latency: Histogram
     requests: Counter
     model_version: Gauge
-    recorded: Counter
     lookups_failed: Counter
 
     @classmethod
@@ -76,11 +75,6 @@ class ApiMetrics:
                 registry=registry,
                 multiprocess_mode="livemax",
             ),
-            recorded=Counter(
-                f"{PREFIX}_decisions_recorded",
-                "Decisions the recorder wrote to PostgreSQL (new rows).",
-                registry=registry,
-            ),
             lookups_failed=Counter(
                 f"{PREFIX}_lookups_failed",
                 "Repeat checks PostgreSQL did not answer in time (the request was scored).",
@@ -93,6 +87,26 @@ class ApiMetrics:
         directory = multiprocess_dir()
         if directory is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
-        registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        files = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(files, path=directory)  # type: ignore[no-untyped-call]
+        if _in_files():
+            return generate_latest(files), CONTENT_TYPE_LATEST
+        # One worker runs in `serve`'s own process, whose metrics were created before the
+        # directory was set: in memory. The recorder's are in the files.
+        return generate_latest(self.registry) + generate_latest(files), CONTENT_TYPE_LATEST
+
+
+def _in_files() -> bool:
+    """Whether this process's metrics write to the multiprocess directory (decided when
+    prometheus_client was imported)."""
+    return bool(prometheus_values.ValueClass.__name__ == "MmapedValue")
+
+
+def decisions_recorded_counter() -> Counter:
+    """The recorder process's count of decisions written (new rows), in the multiprocess
+    directory `serve` set up, where the workers' `/metrics` finds it."""
+    return Counter(
+        f"{PREFIX}_decisions_recorded",
+        "Decisions the recorder wrote to PostgreSQL (new rows).",
+        registry=CollectorRegistry(),
+    )

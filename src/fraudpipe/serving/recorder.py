@@ -1,16 +1,22 @@
 """The decision recorder: the API's decisions, from their topic into PostgreSQL, exactly once.
 
-Each API worker runs one, in a thread, in one consumer group (`Settings.api_recorder_group`):
-the decisions topic's partitions are shared among the workers, and a worker that dies hands
-its partitions to the others. A poll's decisions go in one PostgreSQL transaction, idempotent
-on the transaction id (`record_decisions`), and only then are the offsets committed: a crash in
-between records nothing twice. A message that is not a decision goes to the dead-letter topic
-with the reason. While PostgreSQL is away the same decisions are tried again, the offsets stay
-where they were, and the API keeps answering: its answers are already durable in Kafka.
+`fraudpipe serve` runs one in a process of its own beside its workers (`run_recorder`), so its
+decoding and writing never take the GIL from a request. Every recorder of a deployment (one
+per `serve`, or per pod) is a member of one consumer group (`Settings.api_recorder_group`),
+which shares the decisions topic's partitions among them and hands a dead one's to the others.
+
+A poll's decisions go in one PostgreSQL transaction, idempotent on the transaction id
+(`record_decisions`), and only then are the offsets committed: a crash in between records
+nothing twice. A message that is not a decision goes to the dead-letter topic with the reason.
+While PostgreSQL is away the same decisions are tried again, the offsets stay where they were,
+and the API keeps answering: its answers are already durable in Kafka.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Final
@@ -26,13 +32,15 @@ from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
 from fraudpipe.adapters.postgres.connect import CONNECTION_LOST_ERRORS, Connection, connect
 from fraudpipe.adapters.postgres.decisions import record_decisions
-from fraudpipe.config import Settings
+from fraudpipe.config import Settings, get_settings
 from fraudpipe.errors import (
     ContractViolationError,
     PoisonMessageError,
     ServiceUnavailableError,
 )
+from fraudpipe.logs import configure_logging
 from fraudpipe.records import DecisionRecord
+from fraudpipe.serving.metrics import decisions_recorded_counter
 
 log = structlog.get_logger(__name__)
 
@@ -160,3 +168,26 @@ def _skip(message: Message) -> bool:
         log.warning("decision consumer", error=error.str())
         return True
     raise KafkaException(error)
+
+
+def run_recorder(json_logs: bool) -> None:
+    """A recorder process: record until SIGTERM, SIGINT or `serve`'s end, then finish the write
+    in hand.
+
+    Exits non-zero when the recorder stopped by itself (rights refused, a fatal client
+    error): `serve` then stops too, for its supervisor to start both again.
+    """
+    configure_logging(json=json_logs)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    recorded = decisions_recorded_counter()
+    recorder = DecisionRecorder(get_settings(), f"fraudpipe-recorder-{os.getpid()}", recorded.inc)
+    recorder.start()
+    # `serve` may end without a word: uvicorn ends a SIGTERM'd server by raising the signal
+    # again, and no `finally` of `serve` runs. Its child then has a new parent.
+    parent = os.getppid()
+    while not stopping.wait(0.5) and os.getppid() == parent:
+        if not recorder.alive:
+            sys.exit(1)
+    recorder.stop()

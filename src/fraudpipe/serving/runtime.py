@@ -14,8 +14,8 @@ A request's transactions are decided once each:
 3. **Recorded before the answer.** Each decision is produced to the decisions topic and the
    answer waits for the broker's acknowledgement (`AckedProducer`): a process that dies after
    answering has lost nothing, and one that dies before has answered nothing. The recorder
-   (`recorder.DecisionRecorder`) writes them to PostgreSQL; no database write is on the
-   response path.
+   (`recorder.DecisionRecorder`, a process of `serve`'s own) writes them to PostgreSQL; no
+   database write is on the response path.
 """
 
 from __future__ import annotations
@@ -51,16 +51,17 @@ from fraudpipe.model.serving import ServingModel
 from fraudpipe.records import DecisionRecord
 from fraudpipe.serving.decide import decide
 from fraudpipe.serving.metrics import ApiMetrics
-from fraudpipe.serving.recorder import DecisionRecorder
 
 log = structlog.get_logger(__name__)
 
+#: Where `serve` tells its workers the decision recorder's process id.
+RECORDER_PID_ENV: Final = "FRAUDPIPE_API_RECORDER_PID"
 #: Recent decisions a worker answers repeats from without asking PostgreSQL.
 CACHE_SIZE: Final = 100_000
 
 
 class Runtime:
-    """The model, the producer, the lookup and the recorder of one worker."""
+    """The model, the producer and the lookup of one worker."""
 
     def __init__(self, settings: Settings, metrics: ApiMetrics) -> None:
         """Build the clients; `start` connects them."""
@@ -71,7 +72,6 @@ class Runtime:
         self.codec = DecisionCodec(settings, registry_client(settings))
         self.producer = AckedProducer(settings, name)
         self.lookup = DecisionLookup(settings)
-        self.recorder = DecisionRecorder(settings, f"{name}-recorder", metrics.recorded.inc)
         self.model_ready = False
         self._recent: OrderedDict[UUID, DecisionRecord] = OrderedDict()
         self._inflight: dict[UUID, asyncio.Future[DecisionRecord]] = {}
@@ -80,14 +80,13 @@ class Runtime:
         self._kafka_checked = (0.0, False)
 
     async def start(self) -> None:
-        """Load and verify the champion, connect, start the threads.
+        """Load and verify the champion, connect, start the model watch.
 
         Without a model to serve (none promoted yet, MLflow away) the API still starts, answers
         503 and is not ready; the watcher's thread keeps trying.
         """
         await asyncio.to_thread(self._load_first)
         self.producer.start()
-        self.recorder.start()
         self._poller.start()
         try:
             await self.lookup.connect()
@@ -95,12 +94,11 @@ class Runtime:
             log.warning("PostgreSQL not reachable for repeat checks", error=str(exc))
 
     async def stop(self) -> None:
-        """Stop the threads, wait for unacknowledged records, close the connection."""
+        """Stop the thread, wait for unacknowledged records, close the connection."""
         self._stop.set()
         left = await asyncio.to_thread(self.producer.close)
         if left:
             log.error("decisions not acknowledged at shutdown", count=left)
-        await asyncio.to_thread(self.recorder.stop)
         await self.lookup.close()
 
     def _load_first(self) -> None:
@@ -221,3 +219,15 @@ class Runtime:
         if version is not None:
             self.metrics.model_version.set(version)
         return version
+
+
+def recorder_running() -> bool:
+    """Whether the decision recorder `serve` started (``FRAUDPIPE_API_RECORDER_PID``) runs."""
+    pid = os.environ.get(RECORDER_PID_ENV, "")
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        return False
+    return True

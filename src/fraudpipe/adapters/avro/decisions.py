@@ -1,6 +1,8 @@
 """The scoring API's decisions on the wire: `DecisionRecord` to registry-framed Avro and back.
 
-The API writes with the subject's latest registered version (it never registers a schema);
+The API writes with the subject's latest registered version, looked up at the first decision
+and pinned (`make_latest_serializer`: a fifth of the library's per-message cost); it never
+registers a schema.
 the recorder reads with the local contract as its reader schema: a message written with
 another record's schema does not resolve to it and is refused.
 """
@@ -9,12 +11,13 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
 
 from fraudpipe.adapters.avro.decoding import deserialize, wire_schema_id
 from fraudpipe.adapters.avro.schemas import Contract
 from fraudpipe.adapters.avro.serde import (
     make_deserializer,
-    make_serializer,
+    make_latest_serializer,
     registry_errors,
     value_context,
 )
@@ -31,7 +34,8 @@ class DecisionCodec:
         self._settings = settings
         self.topic = settings.topic_decisions
         self._context = value_context(self.topic)
-        self._serializer = make_serializer(Contract.DECISION, client)
+        self._client = client
+        self._serializer: AvroSerializer | None = None
         self._deserializer = make_deserializer(Contract.DECISION, client)
 
     def encode(self, record: DecisionRecord) -> bytes:
@@ -43,7 +47,10 @@ class DecisionCodec:
             ServiceUnavailableError: The registry cannot be reached (first call only; the
                 schema is cached after it).
         """
-        with registry_errors(self._settings, Contract.DECISION.subject(self._settings)):
+        subject = Contract.DECISION.subject(self._settings)
+        with registry_errors(self._settings, subject):
+            if self._serializer is None:
+                self._serializer = make_latest_serializer(Contract.DECISION, self._client, subject)
             value = self._serializer(record, self._context)
         assert value is not None
         return value
