@@ -66,6 +66,7 @@ bench: stack-up
 	$(RUN) python bench/stream.py
 	$(RUN) python bench/retrain.py
 	$(RUN) python bench/dashboard.py
+	$(RUN) python bench/api.py
 
 # The fraudpipe image (Containerfile) with podman, on a Debian base made here (see its script).
 image: bootstrap

@@ -121,8 +121,15 @@ def _delete_groups(admin: AdminClient, prefix: str) -> None:
                 future.result(timeout=_TIMEOUT)
             return
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.NON_EMPTY_GROUP or time.monotonic() > deadline:
+            if exc.args[0].code() != KafkaError.NON_EMPTY_GROUP:
                 raise
+            if time.monotonic() > deadline:
+                described = admin.describe_consumer_groups(names)
+                members = {
+                    name: [(m.client_id, m.host) for m in future.result(_TIMEOUT).members]
+                    for name, future in described.items()
+                }
+                raise AssertionError(f"consumer groups still have members: {members}") from exc
             time.sleep(2.0)
 
 

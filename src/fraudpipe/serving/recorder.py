@@ -170,7 +170,7 @@ def _skip(message: Message) -> bool:
     raise KafkaException(error)
 
 
-def run_recorder(json_logs: bool) -> None:
+def run_recorder(json_logs: bool, serve_pid: int) -> None:
     """A recorder process: record until SIGTERM, SIGINT or `serve`'s end, then finish the write
     in hand.
 
@@ -186,8 +186,7 @@ def run_recorder(json_logs: bool) -> None:
     recorder.start()
     # `serve` may end without a word: uvicorn ends a SIGTERM'd server by raising the signal
     # again, and no `finally` of `serve` runs. Its child then has a new parent.
-    parent = os.getppid()
-    while not stopping.wait(0.5) and os.getppid() == parent:
+    while not stopping.wait(0.5) and os.getppid() == serve_pid:
         if not recorder.alive:
             sys.exit(1)
     recorder.stop()

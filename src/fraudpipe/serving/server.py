@@ -42,7 +42,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, *, json_logs: 
     # Before any process that records metrics starts: each reads it at import.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     recorder = multiprocessing.get_context("spawn").Process(
-        target=run_recorder, args=(json_logs,), name="decision-recorder"
+        target=run_recorder, args=(json_logs, os.getpid()), name="decision-recorder"
     )
     recorder.start()
     os.environ[RECORDER_PID_ENV] = str(recorder.pid)
@@ -64,6 +64,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, *, json_logs: 
             loop="uvloop",
             http="httptools",
             access_log=False,
+            # Clients reach it directly (a Service in Kubernetes does not rewrite headers).
+            proxy_headers=False,
             timeout_graceful_shutdown=10,
             log_level="warning",
         )
