@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Final
 
 import httpx
@@ -51,6 +49,7 @@ from fraudpipe.stack.supervisor import (
     Slot,
     keep_running,
     state_file,
+    stop_on_signals,
     targets_file,
     write_atomically,
 )
@@ -387,14 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command:
         parser.error("no command to supervise (after --)")
     configure_logging(json=True)
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("api supervisor stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_on_signals("api supervisor")
     log.info("api supervisor started", address=args.address)
     supervise(
         command,

@@ -199,17 +199,23 @@ def _stop_all(slots: Sequence[Slot], wait_s: float) -> None:
             process.wait()
 
 
-def main() -> int:
-    settings = get_settings()
-    configure_logging(json=True)
+def stop_on_signals(who: str) -> threading.Event:
+    """An event set by SIGTERM or SIGINT (logged as `who` stopping)."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("supervisor stopping", signal=signal.Signals(signum).name)
+        log.info(f"{who} stopping", signal=signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    return stop
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(json=True)
+    stop = stop_on_signals("supervisor")
     log.info("supervisor started", scorers=settings.scorers, first_port=settings.metrics_port)
     supervise(settings, stop)
     return 0
