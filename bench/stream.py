@@ -201,6 +201,7 @@ def bench_settings(db: Settings, unique: str) -> Settings:
             "topic_predictions": f"bench.{unique}.predictions",
             "topic_alerts": f"bench.{unique}.alerts",
             "topic_dlq": f"bench.{unique}.dlq",
+            "topic_decisions": f"bench.{unique}.decisions",
             "consumer_group": f"bench-{unique}",
             "model_name": f"fraud-detector-bench-{unique}",
             "metrics_port": 0,

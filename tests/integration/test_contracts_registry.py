@@ -40,7 +40,13 @@ from fraudpipe.adapters.avro.registration import (
 )
 from fraudpipe.config import Settings
 from fraudpipe.errors import SchemaIncompatibleError
-from fraudpipe.records import AlertDriver, AlertRecord, PredictionRecord, TransactionRecord
+from fraudpipe.records import (
+    AlertDriver,
+    AlertRecord,
+    DecisionRecord,
+    PredictionRecord,
+    TransactionRecord,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -51,13 +57,14 @@ FRAUDPIPE = Path(sys.executable).with_name("fraudpipe")
 
 @pytest.fixture
 def own(stack: Settings, unique: str) -> Settings:
-    """Settings whose three topics, hence subjects, belong to this test alone."""
+    """Settings whose four topics, hence subjects, belong to this test alone."""
     return stack.model_copy(
         update={
             "schema_compatibility": "FULL_TRANSITIVE",  # the default, whatever the env says
             "topic_transactions": f"test.{unique}.transactions",
             "topic_predictions": f"test.{unique}.predictions",
             "topic_alerts": f"test.{unique}.alerts",
+            "topic_decisions": f"test.{unique}.decisions",
         }
     )
 
@@ -225,7 +232,12 @@ def test_check_cli_exits_1_and_explains(
         **os.environ,
         **{
             f"FRAUDPIPE_{name.upper()}": getattr(own, name)
-            for name in ("topic_transactions", "topic_predictions", "topic_alerts")
+            for name in (
+                "topic_transactions",
+                "topic_predictions",
+                "topic_alerts",
+                "topic_decisions",
+            )
         },
     }
 
@@ -244,7 +256,7 @@ def test_check_cli_exits_1_and_explains(
     refused = check("--dir", str(folder))
 
     assert compatible.returncode == 0, compatible.stderr
-    assert compatible.stdout.count("unchanged") == 3
+    assert compatible.stdout.count("unchanged") == len(Contract)
     assert refused.returncode == 1
     assert f"{Contract.PREDICTION.subject(own)} incompatible" in refused.stdout
     assert "'model_version' is int in registered version 1 but string" in refused.stdout
@@ -272,6 +284,24 @@ def _samples() -> dict[Contract, Record]:
             2,
             "score 0.870 >= threshold 0.500",
             (AlertDriver("v14", 1.9),),
+            NOW,
+        ),
+        Contract.DECISION: DecisionRecord(
+            uuid.uuid4(),
+            "pos-gateway",
+            tid,
+            "pos:2026-12-05",
+            "pos",
+            NOW,
+            12.34,
+            *[i / 10 for i in range(1, 29)],
+            "fraud-detector",
+            2,
+            0.87,
+            0.5,
+            True,
+            "linear",
+            (AlertDriver("v14", 1.9, "v14 = -9.1"),),
             NOW,
         ),
     }

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_upgrade_reaches_head_and_repeats_as_a_no_op(fresh_db: Settings) -> None:
-    assert current_revision(fresh_db) == head_revision() == "0010"
-    assert upgrade(fresh_db) == "0010"
+    assert current_revision(fresh_db) == head_revision() == "0011"
+    assert upgrade(fresh_db) == "0011"
 
 
 def test_models_match_the_migrated_schema(fresh_db: Settings) -> None:
@@ -63,6 +63,7 @@ def test_tables_belong_to_the_owner_and_roles_keep_to_their_rights(fresh_db: Set
         "shadow_predictions",
         "batch_drift",
         "batch_alert_rates",
+        "api_decisions",
     }
     assert set(owners.values()) == {fresh_db.pg_owner_user}
     with connect(fresh_db, "app") as conn:
@@ -95,7 +96,7 @@ def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings)
             "INSERT INTO predictions SELECT transaction_id, 'fd', 1, batch_id, 0.1, false, 0.5, "
             "now(), 1.0 FROM transactions"
         )
-    assert upgrade(fresh_db) == "0010"
+    assert upgrade(fresh_db) == "0011"
     with connect(fresh_db, "owner") as conn:
         parts = conn.execute(
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'transactions'::regclass"
@@ -113,7 +114,7 @@ def test_0002_moves_loaded_rows_into_one_partition_per_batch(fresh_db: Settings)
     command.downgrade(alembic_config(fresh_db), "0001")
     with connect(fresh_db, "owner") as conn:
         assert conn.execute("SELECT count(*) FROM transactions").fetchone() == (4,)
-    assert upgrade(fresh_db) == "0010"
+    assert upgrade(fresh_db) == "0011"
 
 
 def test_stored_rows_are_append_only_for_the_app_role(fresh_db: Settings) -> None:

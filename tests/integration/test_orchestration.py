@@ -121,6 +121,7 @@ def scope(
             "topic_predictions": f"test.{suffix}.predictions",
             "topic_alerts": f"test.{suffix}.alerts",
             "topic_dlq": f"test.{suffix}.transactions.dlq",
+            "topic_decisions": f"test.{suffix}.decisions",
             "consumer_group": f"fraud-scorer-{suffix}",
             "model_name": f"fraud-detector-orch-{suffix}",
         }
@@ -147,6 +148,7 @@ def scope(
                 scoped.topic_predictions,
                 scoped.topic_alerts,
                 scoped.topic_dlq,
+                scoped.topic_decisions,
             ]
             for future in admin.delete_topics(topics).values():
                 future.result(timeout=30)

@@ -50,6 +50,7 @@ def env(stack: Settings) -> Iterator[tuple[Settings, SchemaRegistryClient]]:
             "topic_transactions": f"test.{unique}.{TOPIC_SUFFIX}",
             "topic_predictions": f"test.{unique}.predictions",
             "topic_alerts": f"test.{unique}.alerts",
+            "topic_decisions": f"test.{unique}.decisions",
         }
     )
     with registry_client(settings, "admin") as client:

@@ -35,6 +35,7 @@ def own(stack: Settings, unique: str) -> Settings:
             "topic_predictions": f"test.{unique}.predictions",
             "topic_alerts": f"test.{unique}.alerts",
             "topic_dlq": f"test.{unique}.transactions.dlq",
+            "topic_decisions": f"test.{unique}.decisions",
         }
     )
 
@@ -62,14 +63,15 @@ def test_ensure_creates_topics_as_specified_then_changes_nothing(
     first = ensure_topics(own)
     second = ensure_topics(own)
 
-    assert [o.action for o in first] == [TopicAction.CREATED] * 4
-    assert [o.action for o in second] == [TopicAction.UNCHANGED] * 4
+    assert [o.action for o in first] == [TopicAction.CREATED] * 5
+    assert [o.action for o in second] == [TopicAction.UNCHANGED] * 5
     partitions = {o.spec.name: o.partitions for o in second}
     assert partitions == {
         own.topic_transactions: own.kafka_default_partitions,
         own.topic_predictions: own.kafka_default_partitions,
         own.topic_alerts: own.kafka_default_partitions,
         own.topic_dlq: 1,
+        own.topic_decisions: own.kafka_default_partitions,
     }
     metadata = admin.list_topics(timeout=_TIMEOUT)
     for outcome in second:

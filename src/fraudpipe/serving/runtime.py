@@ -147,7 +147,8 @@ class Runtime:
         unknown = [tx for tx in ids if tx not in found and tx not in waiting]
         if unknown:
             found.update(await self._stored(unknown))
-        todo = [t for t, tx in zip(transactions, ids, strict=True) if tx not in found | waiting]
+        known = found.keys() | waiting.keys()
+        todo = [t for t, tx in zip(transactions, ids, strict=True) if tx not in known]
         made = await self._decide_new(todo, client) if todo else {}
         for tx, future in waiting.items():
             found[tx] = await asyncio.shield(future)
