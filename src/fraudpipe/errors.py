@@ -567,3 +567,7 @@ class ReviewDecisionError(FraudpipeError):
             "name, 1-200 printable characters, and a note of at most 2,000)"
         )
         self.reasons = reasons
+
+
+class RecorderStoppedError(FraudpipeError):
+    """The scoring API's decision recorder ended by itself; `serve` stopped with it."""

@@ -138,8 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         request: Request,
     ) -> Response:
         """Decide on one transaction: its score, verdict, reasons and lineage."""
-        # The guard answers this route itself (`score_one`); it is declared for the OpenAPI
-        # document, and answers the same way if the app runs without the guard.
+        # Not reached while the guard answers `POST /v1/score` itself (`score_one`): declared
+        # for the OpenAPI document, its body answers through the same function.
         sent: BaseModel = body
         status, content, outcome = await score_one(
             sent.model_dump_json().encode(), client_of(request)

@@ -20,14 +20,10 @@ import threading
 import uvicorn
 
 from fraudpipe.config import Settings
-from fraudpipe.errors import FraudpipeError
+from fraudpipe.errors import RecorderStoppedError
 from fraudpipe.serving.keys import ApiKeys
 from fraudpipe.serving.recorder import run_recorder
 from fraudpipe.serving.runtime import RECORDER_PID_ENV
-
-
-class RecorderStoppedError(FraudpipeError):
-    """The decision recorder ended by itself; `serve` stopped with it."""
 
 
 def serve(settings: Settings, host: str, port: int, workers: int, *, json_logs: bool) -> None:

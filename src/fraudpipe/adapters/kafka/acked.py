@@ -1,7 +1,7 @@
-"""An idempotent producer for an asyncio server: ``await send(...)`` returns once the broker
-has acknowledged the record (``acks=all``), or raises.
+"""An idempotent producer for an asyncio server: ``await send_many(...)`` returns once the broker
+has acknowledged every record (``acks=all``), or raises.
 
-The scoring API answers only after its decision is acknowledged, so a decision it answered is
+The scoring API answers only after its decisions are acknowledged, so a decision it answered is
 never lost with the process. `produce` hands the record to librdkafka at once, from the event
 loop's thread (it only queues); one daemon thread serves the delivery reports and resolves each
 record's future on the loop. With ``linger.ms=0`` a record goes out as soon as the previous
@@ -58,15 +58,6 @@ class AckedProducer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.1)
-
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Queue one record and wait for its acknowledgement.
-
-        Raises:
-            ServiceUnavailableError: The broker did not acknowledge it in time.
-            DeliveryRefusedError: The broker refused it for good (rights, size).
-        """
-        await self.send_many(topic, [(key, value)])
 
     async def send_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
         """Queue records (in order) and wait until every one is acknowledged.

@@ -100,12 +100,6 @@ def _from_row(row: tuple[Any, ...]) -> DecisionRecord:
     )
 
 
-def stored_decisions(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, DecisionRecord]:
-    """The recorded decisions of some transaction ids (tests, the CLI)."""
-    rows = conn.execute(_SELECT_MANY, (list(ids),)).fetchall()
-    return {row[0]: _from_row(row) for row in rows}
-
-
 def _where(info: str) -> str:
     params = psycopg.conninfo.conninfo_to_dict(info)
     return f"{params.get('host')}:{params.get('port')}"
