@@ -1,5 +1,10 @@
 """Airflow DAGs → Prefect deployments → the real stack, end to end (`dag.test()` in-process).
 
+`dag.test()` rather than the stack's scheduler, on purpose: every run here works in a scope of
+its own (below), set through this process's environment, and the scheduler has one environment
+for all runs. `tests/e2e/test_airflow_services.py` covers the scheduler, triggered through the
+REST API.
+
 What runs for real: the Airflow metadata database in the stack's PostgreSQL, the Prefect server
 and the stack's `prefect-worker` (each flow run is a subprocess of it), PostgreSQL, Kafka, the
 schema registry, MLflow, and a scoring service subprocess.

@@ -109,8 +109,12 @@ def test_a_batch_is_decided_in_order_and_each_decision_recorded_once(server: Api
     decisions = response.json()["decisions"]
     ids = [b["transaction_id"] for b in bodies]
     assert [d["transaction_id"] for d in decisions] == ids
-    assert len({d["request_id"] for d in decisions}) == 1
+    first = response.json()["request_id"]
+    assert {d["request_id"] for d in decisions} == {first}
     assert all(d["replayed"] for d in repeat.json()["decisions"])
+    # The repeat is a request of its own; each decision in it keeps the request that made it.
+    assert repeat.json()["request_id"] != first
+    assert {d["request_id"] for d in repeat.json()["decisions"]} == {first}
     wait_recorded(server, ids)
     stored = recorded(server.settings, ids)
     assert len(stored) == len(ids)

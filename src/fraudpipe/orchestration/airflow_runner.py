@@ -1,8 +1,12 @@
 """Run a DAG of `dags/` for one logical date in this process (`dag.test()`), and say how it went.
 
-This is how `fraudpipe demo` and the integration tests drive the pipeline through Airflow
-without a scheduler: the tasks run here, one after another, against the real metadata database,
-Prefect and the stack. `apply_airflow_env` must have run before anything imports `airflow`.
+Only the integration tests use it (`tests/integration/test_orchestration.py`), where it is the
+better tool: each test points its DAG runs at a database, topics and model of its own through
+this process's environment, which the stack's scheduler, one environment for every run, cannot
+take; and a failing task's traceback surfaces in the test. The tasks run here, one after
+another, against the real metadata database, Prefect and the stack. `make demo` and
+`tests/e2e/test_airflow_services.py` trigger runs on the real scheduler through Airflow's REST
+API instead. `apply_airflow_env` must have run before anything imports `airflow`.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
+from uuid import UUID, uuid4
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -45,6 +46,10 @@ ScoreOne = Callable[[bytes, str], Awaitable[tuple[int, bytes, str]]]
 #: Bytes a request body may have: a batch of the largest size at ~2 KiB a transaction (a
 #: transaction's JSON is ~900 bytes with full-precision floats).
 _BYTES_PER_TRANSACTION: Final = 2048
+#: Why a request may go undecided (a 503): no model serves, or Kafka did not record it.
+_UNDECIDED: Final = (NoServingModelError, ServiceUnavailableError, DeliveryRefusedError)
+_UNDECIDED_DETAIL: Final = "no decision could be made and recorded; retry"
+_UNAVAILABLE: Final = json.dumps({"detail": _UNDECIDED_DETAIL}).encode()
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": Problem, "description": "No valid API key."},
     413: {"model": Problem, "description": "Body over the size limit."},
@@ -103,11 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ]
             return 422, json.dumps({"detail": errors}).encode(), "invalid"
         try:
-            [decision] = await decided([tx], client)
-        except HTTPException as exc:
-            return exc.status_code, json.dumps({"detail": exc.detail}).encode(), "unavailable"
-        outcome = "replayed" if decision.replayed else "ok"
-        return 200, decision.model_dump_json().encode(), outcome
+            record, replayed = await runtime.decide_one(tx, client)
+        except _UNDECIDED as exc:
+            log.error("request not decided", error=str(exc))
+            return 503, _UNAVAILABLE, "unavailable"
+        decision = answer(record, replayed=replayed)
+        return 200, decision.model_dump_json().encode(), "replayed" if replayed else "ok"
 
     app.add_middleware(
         _Guard,
@@ -121,12 +127,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client: str = request.scope["fraudpipe.client"]  # set by the guard, before the body
         return client
 
-    async def decided(transactions: list[BaseModel], client: str) -> list[Decision]:
+    async def decided(
+        transactions: list[BaseModel], client: str, request_id: UUID
+    ) -> list[Decision]:
         try:
-            made = await runtime.decide(transactions, client)
-        except (NoServingModelError, ServiceUnavailableError, DeliveryRefusedError) as exc:
+            made = await runtime.decide(transactions, client, request_id)
+        except _UNDECIDED as exc:
             log.error("request not decided", error=str(exc))
-            raise HTTPException(503, "no decision could be made and recorded; retry") from exc
+            raise HTTPException(503, _UNDECIDED_DETAIL) from exc
         return [answer(record, replayed=replayed) for record, replayed in made]
 
     # The answers go out as JSON serialised once by pydantic: returned as models, FastAPI would
@@ -158,8 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RequestValidationError(
                 [{"type": "value_error", "loc": ("body", "transactions"), "msg": "ids repeat"}]
             )
-        decisions = await decided(transactions, client_of(request))
-        answer_ = BatchDecisions(request_id=decisions[0].request_id, decisions=decisions)
+        request_id = uuid4()
+        decisions = await decided(transactions, client_of(request), request_id)
+        answer_ = BatchDecisions(request_id=request_id, decisions=decisions)
         return Response(answer_.model_dump_json(), media_type="application/json")
 
     @app.get("/healthz")

@@ -42,18 +42,18 @@ def _columns(transactions: Sequence[BaseModel]) -> dict[str, npt.NDArray[Any]]:
 def decide(
     model: ServingModel,
     transactions: Sequence[BaseModel],
+    requests: Sequence[tuple[UUID, str]],
     *,
-    request_id: UUID,
-    client: str,
     decided_at: datetime,
 ) -> list[DecisionRecord]:
     """Score validated transactions and build their decision records, in order.
 
     Args:
         model: The serving model (its name, version and threshold are the lineage).
-        transactions: Validated request transactions (`schema.transaction_model`).
-        request_id: The request's id.
-        client: The name of the caller's API key.
+        transactions: Validated request transactions (`schema.transaction_model`), from one
+            request or several.
+        requests: For each transaction, the id of the request that asked and the name of
+            its caller's API key.
         decided_at: The moment recorded for each (aware, UTC).
 
     Raises:
@@ -95,7 +95,9 @@ def decide(
             top_drivers=tuple(AlertDriver(d.feature, d.contribution, d.description) for d in row),
             decided_at=decided_at,
         )
-        for t, score, flag, row in zip(transactions, scores, flags, drivers, strict=True)
+        for t, (request_id, client), score, flag, row in zip(
+            transactions, requests, scores, flags, drivers, strict=True
+        )
     ]
 
 

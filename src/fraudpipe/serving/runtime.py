@@ -25,7 +25,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 from uuid import UUID, uuid4
@@ -74,7 +75,9 @@ class Runtime:
         self.lookup = DecisionLookup(settings)
         self.model_ready = False
         self._recent: OrderedDict[UUID, DecisionRecord] = OrderedDict()
-        self._inflight: dict[UUID, asyncio.Future[DecisionRecord]] = {}
+        self._inflight: dict[UUID, asyncio.Future[tuple[DecisionRecord, bool]]] = {}
+        self._turn: _Turn | None = None
+        self._turns: set[asyncio.Task[None]] = set()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="api-model-watch", daemon=True)
         self._kafka_checked = (0.0, False)
@@ -127,32 +130,79 @@ class Runtime:
         return ok
 
     async def decide(
-        self, transactions: Sequence[BaseModel], client: str
+        self, transactions: Sequence[BaseModel], client: str, request_id: UUID
     ) -> list[tuple[DecisionRecord, bool]]:
         """Each transaction's decision, and whether it is an earlier one returned again.
+
+        The transactions join the loop turn's others (`_Turn`): every request that arrives
+        while the loop is busy is decided with one lookup, one model call and one produce.
 
         Raises:
             NoServingModelError: Every version was refused.
             ServiceUnavailableError: The decisions could not be recorded (Kafka).
             DeliveryRefusedError: The broker refused them for good.
         """
-        ids: list[UUID] = [t.transaction_id for t in transactions]  # type: ignore[attr-defined]
-        found: dict[UUID, DecisionRecord] = {}
-        waiting: dict[UUID, asyncio.Future[DecisionRecord]] = {}
-        for tx in ids:
-            if (hit := self._recent.get(tx)) is not None:
-                found[tx] = hit
-            elif (pending := self._inflight.get(tx)) is not None:
-                waiting[tx] = pending
-        unknown = [tx for tx in ids if tx not in found and tx not in waiting]
-        if unknown:
-            found.update(await self._stored(unknown))
-        known = found.keys() | waiting.keys()
-        todo = [t for t, tx in zip(transactions, ids, strict=True) if tx not in known]
-        made = await self._decide_new(todo, client) if todo else {}
-        for tx, future in waiting.items():
-            found[tx] = await asyncio.shield(future)
-        return [(made[tx], False) if tx in made else (found[tx], True) for tx in ids]
+        answers = [self._ask(t, request_id, client) for t in transactions]
+        return list(await asyncio.gather(*answers))
+
+    async def decide_one(self, transaction: BaseModel, client: str) -> tuple[DecisionRecord, bool]:
+        """`decide` for one transaction (`POST /v1/score`), without gathering.
+
+        Raises:
+            NoServingModelError: Every version was refused.
+            ServiceUnavailableError: The decision could not be recorded (Kafka).
+            DeliveryRefusedError: The broker refused it for good.
+        """
+        return await self._ask(transaction, uuid4(), client)
+
+    def _ask(
+        self, transaction: BaseModel, request_id: UUID, client: str
+    ) -> Awaitable[tuple[DecisionRecord, bool]]:
+        tx: UUID = transaction.transaction_id  # type: ignore[attr-defined]
+        if (hit := self._recent.get(tx)) is not None:
+            return _done((hit, True))
+        if (pending := self._inflight.get(tx)) is not None:
+            return _again(pending)
+        future: asyncio.Future[tuple[DecisionRecord, bool]] = self._loop().create_future()
+        self._inflight[tx] = future
+        if self._turn is None:
+            self._turn = _Turn()
+            task = self._loop().create_task(self._decide_turn(self._turn))
+            self._turns.add(task)
+            task.add_done_callback(self._turns.discard)
+        self._turn.asks.append(_Ask(transaction, tx, request_id, client, future))
+        # Shielded: a caller that goes away cancels its wait, not the decision others share.
+        return asyncio.shield(future)
+
+    async def _decide_turn(self, turn: _Turn) -> None:
+        """Decide every transaction asked for in one turn of the loop.
+
+        The task starts on the loop's next turn, so it takes whatever requests that turn's I/O
+        brought: one at a low rate, many under load, where one lookup, one model call and one
+        produce for all of them is what keeps the loop ahead.
+        """
+        self._turn = None
+        asks = turn.asks
+        try:
+            stored = await self._stored([a.tx for a in asks])
+            new = [a for a in asks if a.tx not in stored]
+            records = self._score(new) if new else []
+            if records:
+                keys_values = [(r.transaction_id.bytes, self.codec.encode(r)) for r in records]
+                await self.producer.send_many(self.codec.topic, keys_values)
+        except Exception as exc:  # noqa: BLE001  # each request answers it (503)
+            for a in asks:
+                self._inflight.pop(a.tx, None)
+                _settle(a.future, exc)
+            return
+        made = {r.transaction_id: r for r in records}
+        for a in asks:
+            self._inflight.pop(a.tx, None)
+            if (record := made.get(a.tx)) is not None:
+                self._remember(record)
+                _settle(a.future, (record, False))
+            else:
+                _settle(a.future, (stored[a.tx], True))
 
     async def _stored(self, ids: list[UUID]) -> dict[UUID, DecisionRecord]:
         try:
@@ -163,42 +213,19 @@ class Runtime:
             log.warning("repeat check failed; scoring", error=str(exc) or type(exc).__name__)
             return {}
 
-    async def _decide_new(
-        self, transactions: Sequence[BaseModel], client: str
-    ) -> dict[UUID, DecisionRecord]:
-        loop = asyncio.get_running_loop()
-        futures = {t.transaction_id: loop.create_future() for t in transactions}  # type: ignore[attr-defined]
-        self._inflight.update(futures)
-        try:
-            records = self._score(transactions, client)
-            keys_values = [(r.transaction_id.bytes, self.codec.encode(r)) for r in records]
-            await self.producer.send_many(self.codec.topic, keys_values)
-        except BaseException as exc:
-            for future in futures.values():
-                future.set_exception(exc)
-                future.exception()  # retrieved: a request that never waited logs nothing
-            raise
-        finally:
-            for tx in futures:
-                self._inflight.pop(tx, None)
-        for record in records:
-            futures[record.transaction_id].set_result(record)
-            self._remember(record)
-        return {r.transaction_id: r for r in records}
-
-    def _score(self, transactions: Sequence[BaseModel], client: str) -> list[DecisionRecord]:
+    def _score(self, asks: Sequence[_Ask]) -> list[DecisionRecord]:
         if not self.model_ready:
             raise NoServingModelError(self.settings.model_name, self.settings.serving_alias)
         model = self.watcher.model()
-        request_id, now = uuid4(), datetime.now(UTC)
+        now = datetime.now(UTC)
         # In milliseconds, as the decisions topic carries it: the answer to a repeat, read
         # back from PostgreSQL, is then the first answer to the microsecond.
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        transactions = [a.transaction for a in asks]
+        lineage = [(a.request_id, a.client) for a in asks]
         while True:
             try:
-                return decide(
-                    model, transactions, request_id=request_id, client=client, decided_at=now
-                )
+                return decide(model, transactions, lineage, decided_at=now)
             except (InvalidScoreError, ModelInputError) as exc:
                 model = self._refuse(model, str(exc))
             except Exception as exc:  # noqa: BLE001  # a model is untrusted code
@@ -214,12 +241,57 @@ class Runtime:
         if len(self._recent) > CACHE_SIZE:
             self._recent.popitem(last=False)
 
+    @staticmethod
+    def _loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
     def serving_version(self) -> int | None:
         """The version the next request is scored with."""
         version = self.watcher.next_version
         if version is not None:
             self.metrics.model_version.set(version)
         return version
+
+
+@dataclass(slots=True)
+class _Ask:
+    """One transaction waiting for its turn's decision."""
+
+    transaction: BaseModel
+    tx: UUID
+    request_id: UUID
+    client: str
+    future: asyncio.Future[tuple[DecisionRecord, bool]]
+
+
+@dataclass(slots=True)
+class _Turn:
+    """The transactions asked for during one turn of the event loop."""
+
+    asks: list[_Ask] = field(default_factory=list)
+
+
+async def _done(answer: tuple[DecisionRecord, bool]) -> tuple[DecisionRecord, bool]:
+    return answer
+
+
+async def _again(first: asyncio.Future[tuple[DecisionRecord, bool]]) -> tuple[DecisionRecord, bool]:
+    """A repeat of a transaction in flight: the first request's decision, as a replay."""
+    record, _ = await asyncio.shield(first)
+    return record, True
+
+
+def _settle(
+    future: asyncio.Future[tuple[DecisionRecord, bool]],
+    outcome: tuple[DecisionRecord, bool] | Exception,
+) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+        future.exception()  # retrieved: an ask nobody waits for any more logs nothing
+    else:
+        future.set_result(outcome)
 
 
 def recorder_running() -> bool:

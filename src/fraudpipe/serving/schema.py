@@ -107,7 +107,7 @@ class Decision(BaseModel):
 class BatchDecisions(BaseModel):
     """The verdicts on a batch, in request order."""
 
-    request_id: UUID
+    request_id: UUID = Field(description="This request (a repeated transaction keeps its own).")
     decisions: list[Decision]
 
 

@@ -1,8 +1,8 @@
 """The scoring API's decisions in PostgreSQL (`api_decisions`): recorded in batches, looked up
 one by one.
 
-`record_decisions` is the decision recorder's write: ``INSERT … ON CONFLICT DO NOTHING`` per
-decision, a batch of consumed messages in one pipelined transaction, so a redelivered message,
+`record_decisions` is the decision recorder's write: a batch of consumed messages in one
+``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING``, so a redelivered message,
 or a second decision on an id, changes nothing (the first is the record). `DecisionLookup` is
 the API's read of a decision already made, on its own asynchronous connection: a read, never a
 write, on the response path.
@@ -27,20 +27,33 @@ from fraudpipe.records import AlertDriver, DecisionRecord
 
 log = structlog.get_logger(__name__)
 
-_INSERT: Final = """
-INSERT INTO api_decisions (
-    transaction_id, request_id, client, batch_id, source, event_time, features,
-    model_name, model_version, score, threshold, is_fraud, reasons_method, top_drivers,
-    decided_at
-) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
-ON CONFLICT (transaction_id) DO NOTHING
-"""
-
 _COLUMNS: Final = (
     "transaction_id, request_id, client, batch_id, source, event_time, features, model_name, "
     "model_version, score, threshold, is_fraud, reasons_method, top_drivers, decided_at"
 )
 _SELECT_MANY: Final = f"SELECT {_COLUMNS} FROM api_decisions WHERE transaction_id = ANY(%s)"
+_WIDTH: Final = len(FEATURE_COLUMNS)
+#: A batch of decisions as one array per column: one statement and one executor run for the
+#: batch. The features travel as one flat array and each row takes its slice (a row of a
+#: two-dimensional array would stay two-dimensional). Repeats inside the batch keep the first.
+_INSERT: Final = f"""
+INSERT INTO api_decisions ({_COLUMNS})
+SELECT d.transaction_id, d.request_id, d.client, d.batch_id, d.source, d.event_time,
+       m.f[(d.n - 1) * {_WIDTH} + 1 : d.n * {_WIDTH}], d.model_name, d.model_version, d.score,
+       d.threshold, d.is_fraud, d.reasons_method, d.top_drivers::jsonb, d.decided_at
+FROM (SELECT %(features)s::float8[] AS f) m,
+     unnest(
+        %(transaction_id)s::uuid[], %(request_id)s::uuid[], %(client)s::text[],
+        %(batch_id)s::text[], %(source)s::text[], %(event_time)s::timestamptz[],
+        %(model_name)s::text[], %(model_version)s::int[], %(score)s::float8[],
+        %(threshold)s::float8[], %(is_fraud)s::bool[], %(reasons_method)s::text[],
+        %(top_drivers)s::text[], %(decided_at)s::timestamptz[]
+     ) WITH ORDINALITY AS d(
+        transaction_id, request_id, client, batch_id, source, event_time, model_name,
+        model_version, score, threshold, is_fraud, reasons_method, top_drivers, decided_at, n
+     )
+ON CONFLICT (transaction_id) DO NOTHING
+"""
 
 #: The API's wait for a lookup. Past it the request is scored afresh (the recorder still keeps
 #: the first decision), so a slow or absent database never fails an authorisation.
@@ -52,10 +65,10 @@ def _drivers_json(drivers: Sequence[AlertDriver]) -> str:
 
 
 def record_decisions(conn: Connection, decisions: Sequence[DecisionRecord]) -> int:
-    """Insert the decisions not stored yet, in one statement and one transaction.
+    """Insert the decisions not stored yet, in one statement (its own transaction).
 
     Args:
-        conn: An app-role connection (not in a transaction).
+        conn: An app-role connection (autocommit).
         decisions: Decoded messages of the decisions topic, in any order, repeats allowed.
 
     Returns:
@@ -63,17 +76,25 @@ def record_decisions(conn: Connection, decisions: Sequence[DecisionRecord]) -> i
     """
     if not decisions:
         return 0
-    rows = [
-        (
-            d.transaction_id, d.request_id, d.client, d.batch_id, d.source, d.event_time,
-            list(d.features()), d.model_name, d.model_version, d.score, d.threshold,
-            d.is_fraud, d.reasons_method, _drivers_json(d.top_drivers), d.decided_at,
-        )
-        for d in decisions
-    ]  # fmt: skip
-    # executemany runs in pipeline mode: one round trip for the batch.
-    with conn.transaction(), conn.cursor() as cursor:
-        cursor.executemany(_INSERT, rows)
+    params = {
+        "transaction_id": [d.transaction_id for d in decisions],
+        "request_id": [d.request_id for d in decisions],
+        "client": [d.client for d in decisions],
+        "batch_id": [d.batch_id for d in decisions],
+        "source": [d.source for d in decisions],
+        "event_time": [d.event_time for d in decisions],
+        "features": [x for d in decisions for x in d.features()],
+        "model_name": [d.model_name for d in decisions],
+        "model_version": [d.model_version for d in decisions],
+        "score": [d.score for d in decisions],
+        "threshold": [d.threshold for d in decisions],
+        "is_fraud": [d.is_fraud for d in decisions],
+        "reasons_method": [d.reasons_method for d in decisions],
+        "top_drivers": [_drivers_json(d.top_drivers) for d in decisions],
+        "decided_at": [d.decided_at for d in decisions],
+    }
+    with conn.cursor() as cursor:
+        cursor.execute(_INSERT, params)
         return max(cursor.rowcount, 0)
 
 
