@@ -67,6 +67,7 @@ bench: stack-up
 	$(RUN) python bench/retrain.py
 	$(RUN) python bench/dashboard.py
 	$(RUN) python bench/api.py
+	$(RUN) python bench/recorder.py
 
 # The fraudpipe image (Containerfile) with podman, on a Debian base made here (see its script).
 image: bootstrap

@@ -32,7 +32,7 @@ def decisions(count: int, seed: int) -> list[DecisionRecord]:
                 transaction_id=uuid4(),
                 batch_id=f"api:{i % 5}",
                 source="test",
-                event_time=start + timedelta(seconds=i),
+                event_time=start + timedelta(seconds=i, microseconds=i),
                 **dict(zip(FEATURE_COLUMNS, features.tolist(), strict=True)),
                 model_name="fraud-detector",
                 model_version=1 + i % 2,
