@@ -1,6 +1,7 @@
 """One API worker's moving parts, and the path of a request through them.
 
-A request's transactions are decided once each:
+A request's transactions are decided once each, together with every other transaction asked
+for during the same turn of the event loop (`Runtime._decide_turn`):
 1. **A repeat gets the first answer.** The worker's recent decisions (a bounded cache), then
    the decisions in flight in this worker (a concurrent request with the same id waits for
    the first), then PostgreSQL (`api_decisions`, on one asynchronous connection, within
