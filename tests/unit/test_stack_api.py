@@ -30,8 +30,7 @@ from fraudpipe.errors import StackError
 from fraudpipe.stack.api import (
     MISSING_KEYS,
     ApiService,
-    _failing_checks,
-    _model_version,
+    _readiness,
     api_status,
     reachable,
 )
@@ -312,34 +311,29 @@ def test_prometheus_scrapes_the_api_from_its_supervisors_targets(private: Settin
 
 
 @pytest.mark.parametrize(
-    ("body", "failing"),
+    ("body", "failing", "version"),
     [
-        # The scorer's shape: the verdict and each check at the top level.
-        (
-            {"ok": False, "model_loaded": False, "dependencies_in_outage": ["Kafka"], "n": 3},
-            ("dependencies_in_outage", "model_loaded"),
-        ),
-        # The API's shape (`serving.app`): the checks under `checks`, details beside them.
         (
             {"ready": False, "checks": {"model": False, "kafka": True, "recorder": False}},
             ("model", "recorder"),
+            None,
         ),
-        ({"status": "unavailable", "checks": {"model": {"ok": False}, "kafka": True}}, ("model",)),
-        ({"ok": False, "checks": {"model": "loaded", "kafka": "disconnected"}}, ("kafka",)),
-        ({"ok": True, "checks": {"model": True, "kafka": True}}, ()),
-        (["not", "an", "object"], ()),
+        ({"ready": True, "checks": {"model": True, "kafka": True}, "model_version": 7}, (), 7),
+        # Anything but true fails a check; a version must be a positive integer.
+        (
+            {"checks": {"model": "yes", "kafka": None}, "model_version": True},
+            ("kafka", "model"),
+            None,
+        ),
+        ({"checks": [], "model_version": 0}, (), None),
+        (["not", "an", "object"], (), None),
     ],
 )
-def test_failing_checks_are_read_from_readyz(body: object, failing: tuple[str, ...]) -> None:
-    answer = httpx.Response(503, json=body)
-    assert _failing_checks(answer) == failing
-
-
-def test_the_model_version_gauge_is_read_from_metrics() -> None:
-    gauge = "# TYPE fraudpipe_api_model_version gauge\nfraudpipe_api_model_version {}\n"
-    assert _model_version(gauge.format(7)) == 7
-    assert _model_version(gauge.format(0)) is None  # no model yet
-    assert _model_version("# TYPE other gauge\nother 1\n") is None
+def test_readiness_is_read_from_readyz(
+    body: object, failing: tuple[str, ...], version: int | None
+) -> None:
+    assert _readiness(httpx.Response(503, json=body)) == (failing, version)
+    assert _readiness(httpx.Response(503, text="not json")) == ((), None)
 
 
 def test_a_wildcard_address_is_reached_on_loopback() -> None:

@@ -37,7 +37,6 @@ from typing import Any, Final
 
 import httpx
 import structlog
-from prometheus_client.parser import text_string_to_metric_families
 
 from fraudpipe.config import Settings
 from fraudpipe.errors import ConfigurationError, StackError
@@ -48,6 +47,7 @@ from fraudpipe.stack.base import Service, ServiceStatus, http_ok
 from fraudpipe.stack.supervisor import (
     Slot,
     keep_running,
+    read_state,
     state_file,
     stop_on_signals,
     targets_file,
@@ -64,12 +64,6 @@ MISSING_KEYS: Final = "not started: FRAUDPIPE_API_KEYS is unset"
 _KEYS_HINT: Final = (
     "`make bootstrap` adds a generated key to .env; FRAUDPIPE_API_ENABLED=false leaves the API "
     "out of the stack"
-)
-_MODEL_VERSION_METRIC: Final = "fraudpipe_api_model_version"
-#: Top-level keys of a `/readyz` answer that are its verdict, not one of its checks.
-_VERDICT_KEYS: Final = frozenset({"ok", "ready", "status"})
-_FAILED_WORDS: Final = frozenset(
-    {"fail", "failed", "failing", "down", "error", "unavailable", "disconnected", "missing"}
 )
 
 
@@ -153,7 +147,7 @@ class ApiService(Service):
 
     def _supervising(self) -> bool:
         pid = self.managed_pid()
-        return pid is not None and _supervisor_state(self.settings).get("supervisor") == pid
+        return pid is not None and read_state(self.settings, NAME).get("supervisor") == pid
 
     def version(self) -> str | None:
         return api_status(self.settings).summary()
@@ -257,7 +251,7 @@ class ApiStatus:
 
 def api_status(settings: Settings) -> ApiStatus:
     """The API's readiness (`/readyz`), model version (`/metrics`) and supervision."""
-    state = _supervisor_state(settings)
+    state = read_state(settings, NAME)
     slot: dict[str, Any] = next(iter(state.get(NAME, [])), {})
     base = f"http://{api_address(settings)}"
     answering, ready = False, False
@@ -266,10 +260,7 @@ def api_status(settings: Settings) -> ApiStatus:
     try:
         answer = httpx.get(f"{base}/readyz", timeout=2)
         answering, ready = True, answer.is_success
-        failing = _failing_checks(answer)
-        version = _reported_version(answer)
-        if version is None:
-            version = _model_version(httpx.get(f"{base}/metrics", timeout=2).text)
+        failing, version = _readiness(answer)
     except httpx.HTTPError:
         pass
     pid, last_exit = slot.get("pid"), slot.get("last_exit")
@@ -284,68 +275,24 @@ def api_status(settings: Settings) -> ApiStatus:
     )
 
 
-def _supervisor_state(settings: Settings) -> dict[str, Any]:
-    """The supervisor's state file; empty when none runs."""
-    try:
-        state: dict[str, Any] = json.loads(state_file(settings, NAME).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return state
-
-
-def _failing_checks(answer: httpx.Response) -> tuple[str, ...]:
-    """The checks a `/readyz` answer reports failing: a JSON object of checks (under `checks`,
-    as `serving.app` answers, or at its top level beside `ok`, as the scorer does), each a
-    boolean, a list of what is wrong (empty when fine), an object with its own `ok`, or a
-    word."""
+def _readiness(answer: httpx.Response) -> tuple[tuple[str, ...], int | None]:
+    """The checks a `/readyz` answer of `serving.app` reports failing, and the version it
+    serves (None: no model yet, or not that answer)."""
     try:
         body = answer.json()
     except ValueError:
-        return ()
-    checks = body.get("checks", body) if isinstance(body, dict) else None
-    if not isinstance(checks, dict):
-        return ()
-    return tuple(
-        sorted(
-            name
-            for name, value in checks.items()
-            if name not in _VERDICT_KEYS and not _check_passes(value)
-        )
+        return (), None
+    if not isinstance(body, dict):
+        return (), None
+    checks = body.get("checks")
+    failing = (
+        tuple(sorted(name for name, ok in checks.items() if ok is not True))
+        if isinstance(checks, dict)
+        else ()
     )
-
-
-def _reported_version(answer: httpx.Response) -> int | None:
-    """The `model_version` a `/readyz` answer names, if any."""
-    try:
-        body = answer.json()
-    except ValueError:
-        return None
-    version = body.get("model_version") if isinstance(body, dict) else None
-    if isinstance(version, bool) or not isinstance(version, int) or version <= 0:
-        return None
-    return version
-
-
-def _check_passes(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, list):
-        return not value
-    if isinstance(value, dict):
-        verdict = next((value[key] for key in ("ok", "ready", "up") if key in value), True)
-        return _check_passes(verdict)
-    if isinstance(value, str):
-        return value.strip().lower() not in _FAILED_WORDS
-    return True  # a number, a null: a detail, not a verdict
-
-
-def _model_version(metrics: str) -> int | None:
-    """The model version the server reports serving (0 or absent: none)."""
-    for family in text_string_to_metric_families(metrics):
-        if family.name == _MODEL_VERSION_METRIC:
-            served = max((sample.value for sample in family.samples), default=0.0)
-            return int(served) if served > 0 else None
-    return None
+    version = body.get("model_version")
+    served = type(version) is int and version > 0
+    return failing, version if served else None
 
 
 # -- the supervisor: python -m fraudpipe.stack.api ------------------------------------------

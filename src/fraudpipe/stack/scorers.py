@@ -14,7 +14,6 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fraudpipe.config import Settings
 from fraudpipe.project import project_root
 from fraudpipe.stack.base import Service
-from fraudpipe.stack.supervisor import STOP_WAIT_S, state_file
+from fraudpipe.stack.supervisor import STOP_WAIT_S, read_state
 
 _METRICS_PREFIX = "fraudpipe_scorer"
 
@@ -58,7 +57,7 @@ class ScorersService(Service):
 
     def is_up(self) -> bool:
         pid = self.managed_pid()
-        return pid is not None and _supervisor_state(self.settings).get("supervisor") == pid
+        return pid is not None and read_state(self.settings).get("supervisor") == pid
 
     def version(self) -> str | None:
         versions = sorted(
@@ -86,17 +85,8 @@ class ScorersService(Service):
 
 def scorer_statuses(settings: Settings) -> list[ScorerStatus]:
     """Each supervised scorer from the supervisor's state file and its own endpoints."""
-    entries = _supervisor_state(settings).get("scorers", [])
+    entries = read_state(settings).get("scorers", [])
     return [_status(settings.metrics_host, entry) for entry in entries]
-
-
-def _supervisor_state(settings: Settings) -> dict[str, Any]:
-    """The supervisor's state file (`stack.supervisor`); empty when none runs."""
-    try:
-        state: dict[str, Any] = json.loads(state_file(settings).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return state
 
 
 def _status(host: str, entry: dict[str, object]) -> ScorerStatus:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
@@ -53,6 +53,15 @@ _TICK_S: Final = 0.5
 def state_file(settings: Settings, service: str = "scorers") -> Path:
     """Which pid a supervisor runs where, for `stack status`: ``run/<service>.json``."""
     return settings.stack_dir.resolve() / "run" / f"{service}.json"
+
+
+def read_state(settings: Settings, service: str = "scorers") -> dict[str, Any]:
+    """A supervisor's state file (`state_file`); empty when none runs."""
+    try:
+        state: dict[str, Any] = json.loads(state_file(settings, service).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return state
 
 
 def targets_file(settings: Settings, service: str = "scorers") -> Path:
