@@ -66,6 +66,7 @@ from confluent_kafka import (
 )
 
 from fraudpipe.adapters.avro.decoding import Decoded, TransactionDecoder, dead_letter
+from fraudpipe.adapters.kafka.consumer import data_messages
 from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher, queue_dead_letters
 from fraudpipe.adapters.kafka.lag import consumer_lag
 from fraudpipe.adapters.kafka.offsets import (
@@ -82,8 +83,6 @@ from fraudpipe.adapters.postgres.prediction_sink import PredictionSink
 from fraudpipe.errors import (
     ContentConflictError,
     InvalidScoreError,
-    KafkaFatalError,
-    NotAuthorizedError,
     PartitionsLostError,
     PoisonMessageError,
     RefusedMessage,
@@ -135,9 +134,6 @@ class OutputLane:
 
     transactions: TransactionalProducer
     publisher: PredictionPublisher
-
-
-_DENIED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED})
 
 
 @dataclass
@@ -521,20 +517,11 @@ class ScoringPipeline:
             sink.close()
 
     def _data_messages(self, messages: Sequence[Message]) -> list[Message]:
-        data: list[Message] = []
-        for message in messages:
-            err = message.error()
-            if err is None:
-                data.append(message)
-            elif err.fatal():
-                raise KafkaFatalError("consumer", str(err))
-            elif err.code() in _DENIED:
-                # The broker's ACLs refuse the scorer its topic or group: no retry helps.
-                raise NotAuthorizedError("Kafka", "the scorer", "consume", str(err))
-            elif err.code() != KafkaError._PARTITION_EOF:
-                self.runtime.metrics.errors.labels(f"kafka:{err.name()}").inc()
-                log.warning("consume error", error=str(err))
-        return data
+        return data_messages(messages, "the scorer", self._consume_error)
+
+    def _consume_error(self, error: KafkaError) -> None:
+        self.runtime.metrics.errors.labels(f"kafka:{error.name()}").inc()
+        log.warning("consume error", error=str(error))
 
     def _write(
         self, sink: PredictionSink, batch: Prepared, dead: list[DeadLetter]

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from typing import Final
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from fraudpipe.adapters.avro import registry_client
 from fraudpipe.adapters.avro.decisions import DecisionCodec
 from fraudpipe.adapters.avro.decoding import dead_letter
-from fraudpipe.adapters.kafka.consumer import recorder_config
+from fraudpipe.adapters.kafka.consumer import data_messages, recorder_config
 from fraudpipe.adapters.kafka.dlq import DeadLetterPublisher
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
 from fraudpipe.adapters.postgres.connect import CONNECTION_LOST_ERRORS, Connection, connect
@@ -116,7 +116,10 @@ class DecisionRecorder:
     def _loop(self, consumer: Consumer, codec: DecisionCodec, dlq: DeadLetterPublisher) -> None:
         conn: Connection | None = None
         while not self._stop.is_set():
-            messages = [m for m in consumer.consume(MAX_BATCH, POLL_S) if not _skip(m)]
+            # An error no retry cures (rights refused, a fatal client error) stops the
+            # recorder, and the API reports itself not ready.
+            polled = consumer.consume(MAX_BATCH, POLL_S)
+            messages = data_messages(polled, "the decision recorder", _consume_error)
             if not messages:
                 continue
             decisions: list[DecisionRecord] = []
@@ -154,20 +157,8 @@ class DecisionRecorder:
                 log.warning("offsets not committed", error=str(exc))
 
 
-#: Errors no retry cures: the recorder stops, and the API reports itself not ready.
-_DENIED: Final = frozenset(
-    {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
-)
-
-
-def _skip(message: Message) -> bool:
-    error = message.error()
-    if error is None:
-        return False
-    if not error.fatal() and error.code() not in _DENIED:
-        log.warning("decision consumer", error=error.str())
-        return True
-    raise KafkaException(error)
+def _consume_error(error: KafkaError) -> None:
+    log.warning("decision consumer", error=error.str())
 
 
 def run_recorder(json_logs: bool, serve_pid: int) -> None:

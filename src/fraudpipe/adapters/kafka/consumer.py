@@ -1,9 +1,50 @@
-"""The scoring consumer's settings: manual offsets after durable work, cooperative rebalancing."""
+"""The consumers' settings (the scorer's and the decision recorder's): manual offsets after
+durable work, cooperative rebalancing; and how both sort what a poll returns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from confluent_kafka import KafkaError, Message
+
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
+from fraudpipe.errors import KafkaFatalError, NotAuthorizedError
+
+#: Consume errors no retry cures: the broker's ACLs refuse the topic or the group.
+_DENIED: Final = frozenset(
+    {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED}
+)
+
+
+def data_messages(
+    messages: Sequence[Message], consumer: str, on_error: Callable[[KafkaError], object]
+) -> list[Message]:
+    """The messages of a poll that carry data; a passing error (a broker away, say) goes to
+    `on_error`, and a partition's end is dropped.
+
+    Args:
+        messages: What ``consume`` returned.
+        consumer: Who consumes, for the errors (``"the scorer"``).
+        on_error: Told each passing error (a log line, a metric).
+
+    Raises:
+        KafkaFatalError: librdkafka reported a fatal error; the client must be recreated.
+        NotAuthorizedError: The broker's ACLs refuse the topic or the group.
+    """
+    data: list[Message] = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            data.append(message)
+        elif error.fatal():
+            raise KafkaFatalError("consumer", str(error))
+        elif error.code() in _DENIED:
+            raise NotAuthorizedError("Kafka", consumer, "consume", str(error))
+        elif error.code() != KafkaError._PARTITION_EOF:
+            on_error(error)
+    return data
 
 
 def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
