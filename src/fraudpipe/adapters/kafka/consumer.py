@@ -79,20 +79,13 @@ def consumer_config(settings: Settings, client_id: str) -> dict[str, object]:
 
 
 def recorder_config(settings: Settings, client_id: str) -> dict[str, object]:
-    """The decision recorder's consumer: its own group on the decisions topic, manual offsets
-    committed after the PostgreSQL write, earliest start (a new group records everything)."""
+    """The decision recorder's consumer: the scorer's settings in its own group, offsets
+    stored as messages are handed over (and committed by hand once all of them are written:
+    a commit covers only what PostgreSQL holds), and patient fetches."""
     return {
-        **client_config(settings, "scorer"),
+        **consumer_config(settings, client_id),
         "group.id": settings.api_recorder_group,
-        "client.id": client_id,
-        # Offsets are stored as messages are handed over, and committed by hand once all of
-        # them are written: a commit covers only what PostgreSQL holds.
-        "enable.auto.commit": False,
         "enable.auto.offset.store": True,
-        "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 10_000,
-        "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
         # Nobody waits on the recorder: the broker holds each fetch until it has 1 MiB or
         # 100 ms passed. Fetching what was there at once, it answered a fetch per few
         # decisions, and the broker's CPU came out of the API's two cores.
