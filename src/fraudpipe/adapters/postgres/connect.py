@@ -57,11 +57,36 @@ def connect(settings: Settings, role: Role = "app", *, autocommit: bool = False)
     try:
         return psycopg.connect(conninfo(settings, role), autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailableError(
-            "PostgreSQL",
-            f"{settings.pg_host}:{settings.pg_port}/{settings.pg_database} as {role}",
-            f"run `fraudpipe stack up` or check FRAUDPIPE_PG_* ({str(exc).strip()})",
-        ) from exc
+        raise _refused(settings, role, exc) from exc
+
+
+async def connect_async(
+    settings: Settings, role: Role = "app", *, statement_timeout_ms: int
+) -> psycopg.AsyncConnection[tuple[Any, ...]]:
+    """An asynchronous autocommit connection as `role`, whose statements the server cancels
+    past `statement_timeout_ms`.
+
+    Raises:
+        ServiceUnavailableError: PostgreSQL did not accept the connection.
+    """
+    try:
+        return await psycopg.AsyncConnection.connect(
+            conninfo(settings, role),
+            autocommit=True,
+            options=f"-c statement_timeout={statement_timeout_ms}",
+        )
+    except psycopg.OperationalError as exc:
+        raise _refused(settings, role, exc) from exc
+
+
+def _refused(
+    settings: Settings, role: Role, exc: psycopg.OperationalError
+) -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        "PostgreSQL",
+        f"{settings.pg_host}:{settings.pg_port}/{settings.pg_database} as {role}",
+        f"run `fraudpipe stack up` or check FRAUDPIPE_PG_* ({str(exc).strip()})",
+    )
 
 
 def create_engine(settings: Settings, role: Role = "app") -> sa.Engine:

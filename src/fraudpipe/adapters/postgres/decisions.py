@@ -30,7 +30,7 @@ from fraudpipe.adapters.postgres.arrays import (
     register_array_dumpers,
     uuid_array,
 )
-from fraudpipe.adapters.postgres.connect import Connection, conninfo
+from fraudpipe.adapters.postgres.connect import Connection, connect_async
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.errors import ServiceUnavailableError
@@ -148,11 +148,6 @@ def _from_row(row: tuple[Any, ...]) -> DecisionRecord:
     )
 
 
-def _where(info: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(info)
-    return f"{params.get('host')}:{params.get('port')}"
-
-
 class DecisionLookup:
     """The API's reads of decisions already recorded, on one asynchronous connection.
 
@@ -166,7 +161,7 @@ class DecisionLookup:
 
     def __init__(self, settings: Settings) -> None:
         """Prepare the lookup; `connect` opens the connection."""
-        self._conninfo = conninfo(settings, "app")
+        self._settings = settings
         self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
         self._waiting: list[tuple[list[UUID], asyncio.Future[dict[UUID, DecisionRecord]]]] = []
         self._draining: asyncio.Task[None] | None = None
@@ -184,12 +179,7 @@ class DecisionLookup:
         """
         if self.connected:
             return
-        try:
-            self._conn = await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, options="-c statement_timeout=1000"
-            )
-        except psycopg.OperationalError as exc:
-            raise ServiceUnavailableError("PostgreSQL", _where(self._conninfo)) from exc
+        self._conn = await connect_async(self._settings, "app", statement_timeout_ms=1000)
 
     async def find_many(self, ids: Sequence[UUID]) -> dict[UUID, DecisionRecord]:
         """The decisions recorded for some transaction ids, by id.
@@ -228,7 +218,9 @@ class DecisionLookup:
             rows = await cursor.fetchall()
         except psycopg.OperationalError as exc:
             await self.close()
-            raise ServiceUnavailableError("PostgreSQL", _where(self._conninfo)) from exc
+            raise ServiceUnavailableError(
+                "PostgreSQL", f"{self._settings.pg_host}:{self._settings.pg_port}"
+            ) from exc
         return {row[0]: _from_row(row) for row in rows}
 
     async def close(self) -> None:
