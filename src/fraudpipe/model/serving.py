@@ -34,6 +34,12 @@ def check_model_input(inputs: pd.DataFrame | Mapping[str, npt.NDArray[Any]]) -> 
         raise ModelInputError(f"event_time has dtype {dtype}, not int64")
 
 
+def probabilities(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Per score, whether a model's answer is a probability: finite and in [0, 1]. A model is
+    untrusted code; the scorer and the API decide nothing on an answer that is not one."""
+    return np.asarray(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0), dtype=np.bool_)
+
+
 @dataclass(frozen=True)
 class ServingModel:
     """One registered model version, loaded, with the threshold it was registered with.

@@ -16,7 +16,7 @@ import structlog
 
 from fraudpipe.microbatch import AlertReasons, ScoredBatch, TransactionBatch
 from fraudpipe.model.explanations import alert_drivers
-from fraudpipe.model.serving import ServingModel
+from fraudpipe.model.serving import ServingModel, probabilities
 
 log = structlog.get_logger(__name__)
 
@@ -49,8 +49,7 @@ def score_batch(model: ServingModel, batch: TransactionBatch, scored_at: datetim
 
 def valid_scores(scored: ScoredBatch) -> npt.NDArray[np.bool_]:
     """Per row, whether the model's answer is a probability: finite and in [0, 1]."""
-    scores = scored.scores
-    return np.asarray(np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0), dtype=np.bool_)
+    return probabilities(scored.scores)
 
 
 def explain_alerts(model: ServingModel, scored: ScoredBatch) -> AlertReasons:

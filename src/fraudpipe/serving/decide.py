@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.errors import InvalidScoreError
 from fraudpipe.model.explanations import alert_drivers
-from fraudpipe.model.serving import ServingModel
+from fraudpipe.model.serving import ServingModel, probabilities
 from fraudpipe.records import AlertDriver, DecisionRecord
 from fraudpipe.serving.schema import Decision, Reason
 
@@ -61,7 +61,7 @@ def decide(
     """
     columns = _columns(transactions)
     scores = model.score_columns(columns)
-    valid = np.isfinite(scores) & (scores >= 0.0) & (scores <= 1.0)
+    valid = probabilities(scores)
     if not bool(valid.all()):
         bad = int(np.flatnonzero(~valid)[0])
         raise InvalidScoreError(
