@@ -9,7 +9,8 @@ before anything is timed (the tests check them in depth):
   (nothing goes to the server).
 - `arrays`: a 10,000-row micro-batch's ids, codes, scores and flags as the sink's array
   parameters; anchor: psycopg's binary list dumpers.
-- `record_writer`: 20,000 `TransactionRecord`s as Avro bodies (the publisher's path);
+- `record_writer`: 20,000 `TransactionRecord`s as Avro bodies (the publisher's path), and
+  20,000 of the scoring API's decisions, one in 20 with three reasons (its producer's path);
   anchor: fastavro's `schemaless_writer`.
 - `column_reader`: the same 20,000 bodies read back as columns (the scorer's decode); anchor:
   fastavro's `schemaless_reader`, one message at a time.
@@ -58,7 +59,7 @@ from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import get_settings
 from fraudpipe.data.days import DayBatch
-from fraudpipe.records import TransactionRecord, to_dict
+from fraudpipe.records import AlertDriver, DecisionRecord, TransactionRecord, to_dict
 from fraudpipe.uuid_columns import format_uuid_text, parse_uuid_text
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -168,9 +169,38 @@ def transaction_records(n: int) -> list[TransactionRecord]:
     ]
 
 
-def bench_record_writer(repeat: int) -> tuple[str, int, float, float]:
-    schema = fastavro.parse_schema(json.loads(load_schema_str(Contract.TRANSACTION)))
-    datums = [to_dict(r) for r in transaction_records(20_000)]
+def decision_datums(n: int) -> list[dict[str, object]]:
+    """Decisions of the scoring API as their serializer's `to_dict` gives them: one in 20
+    flagged, with three reasons (the array the planned encoder writes too)."""
+    features = RNG.normal(size=(n, len(FEATURE_COLUMNS)))
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    drivers = tuple(AlertDriver(f"v{k}", 1.5 / k, f"v{k} unusual") for k in (14, 17, 12))
+    return [
+        DecisionRecord(
+            request_id=uuid.UUID(int=i + 1),
+            client="bench",
+            transaction_id=uuid.UUID(int=int(RNG.integers(0, 2**62)) + i),
+            batch_id="api",
+            source="pos",
+            event_time=now + timedelta(milliseconds=i),
+            **dict(zip(FEATURE_COLUMNS, features[i].tolist(), strict=True)),
+            model_name="fraud-detector",
+            model_version=1,
+            score=float(RNG.uniform()),
+            threshold=0.5,
+            is_fraud=i % 20 == 0,
+            reasons_method="linear" if i % 20 == 0 else "",
+            top_drivers=drivers if i % 20 == 0 else (),
+            decided_at=now,
+        ).to_dict()
+        for i in range(n)
+    ]
+
+
+def bench_record_writer(
+    repeat: int, contract: Contract, datums: list[dict[str, object]], label: str
+) -> tuple[str, int, float, float]:
+    schema = fastavro.parse_schema(json.loads(load_schema_str(contract)))
     encoder = plan_flat_encoder(schema)
     assert encoder is not None
 
@@ -186,12 +216,7 @@ def bench_record_writer(repeat: int) -> tuple[str, int, float, float]:
         return [encoder.encode(datum) for datum in datums]
 
     assert library() == ours()
-    return (
-        "record_writer (publish: transactions)",
-        len(datums),
-        best(library, repeat),
-        best(ours, repeat),
-    )
+    return (f"record_writer ({label})", len(datums), best(library, repeat), best(ours, repeat))
 
 
 def bench_column_reader(repeat: int) -> tuple[str, int, float, float]:
@@ -298,7 +323,15 @@ def main() -> None:
     with connect(get_settings()) as conn:
         results = [bench_pgcopy(conn, args.repeat), bench_arrays(conn, args.repeat)]
     results += [
-        bench_record_writer(args.repeat),
+        bench_record_writer(
+            args.repeat,
+            Contract.TRANSACTION,
+            [to_dict(r) for r in transaction_records(20_000)],
+            "publish: transactions",
+        ),
+        bench_record_writer(
+            args.repeat, Contract.DECISION, decision_datums(20_000), "scoring API: decisions"
+        ),
         bench_column_reader(args.repeat),
         bench_row_writer(args.repeat),
         bench_uuid_columns(args.repeat),

@@ -15,7 +15,8 @@ import pytest
 
 from fraudpipe.adapters.avro import Contract, load_schema_str
 from fraudpipe.adapters.avro.codec.record_writer import FlatRecordEncoder, plan_flat_encoder
-from fraudpipe.records import TransactionRecord, to_dict
+from fraudpipe.columns import FEATURE_COLUMNS
+from fraudpipe.records import AlertDriver, DecisionRecord, TransactionRecord, to_dict
 
 pytestmark = pytest.mark.unit
 
@@ -109,6 +110,56 @@ def test_transaction_contract_matches_fastavro() -> None:
         )
         datum = to_dict(record)
         assert encoder.encode(datum) == _fastavro(datum, parsed)
+
+
+def _decision(rng: random.Random, drivers: int) -> DecisionRecord:
+    return DecisionRecord(
+        request_id=uuid.UUID(int=rng.getrandbits(128)),
+        client=rng.choice(["local", "ops"]),
+        transaction_id=uuid.UUID(int=rng.getrandbits(128)),
+        batch_id="api",
+        source="pos",
+        event_time=datetime(2026, 12, 5, tzinfo=UTC) + timedelta(milliseconds=rng.randrange(10**8)),
+        **{c: rng.gauss(0, 3) for c in FEATURE_COLUMNS},
+        model_name="fraud-detector",
+        model_version=rng.randrange(1, 9),
+        score=rng.random(),
+        threshold=0.5,
+        is_fraud=drivers > 0,
+        reasons_method="linear" if drivers else "",
+        top_drivers=tuple(
+            AlertDriver(f"v{rng.randrange(1, 29)}", rng.uniform(0, 4), rng.choice(["", "low"]))
+            for _ in range(drivers)
+        ),
+        decided_at=datetime(2026, 12, 5, 9, tzinfo=UTC),
+    )
+
+
+def test_decision_contract_with_its_reasons_matches_fastavro() -> None:
+    parsed = fastavro.parse_schema(json.loads(load_schema_str(Contract.DECISION)))
+    encoder = _encoder(parsed)
+    rng = random.Random(11)
+    for i in range(300):
+        datum = _decision(rng, drivers=i % 4).to_dict()
+        assert encoder.encode(datum) == _fastavro(datum, parsed)
+
+
+@pytest.mark.parametrize(
+    "drivers",
+    [
+        "not a list",
+        [{"feature": 14, "contribution": 1.0, "description": ""}],  # not a string
+        [("v14", 1.0, "")],  # not a mapping
+        [{"contribution": 1.0, "description": ""}],  # no feature, which has no default
+    ],
+    ids=repr,
+)
+def test_reasons_it_cannot_prove_equal_are_left_to_fastavro(drivers: Any) -> None:
+    parsed = fastavro.parse_schema(json.loads(load_schema_str(Contract.DECISION)))
+    datum = _decision(random.Random(5), drivers=2).to_dict()
+    datum["top_drivers"] = drivers
+
+    assert _encoder(parsed).encode(datum) is None
 
 
 def test_missing_fields_take_the_default_and_extra_keys_are_ignored() -> None:

@@ -12,12 +12,15 @@ this encoder does not handle exactly as fastavro does (a naive datetime, an int 
 range, a string in a double field, a missing field without a default...) makes `encode` return
 None, so the caller encodes that message with fastavro, which also produces the canonical error.
 
-Supported fields: boolean, int, long (plain or `timestamp-millis`), float, double, and string
-(plain or `uuid`). A schema with any other field type gets no encoder (`plan_flat_encoder`
-returns None).
+Supported fields: boolean, int, long (plain or `timestamp-millis`), float, double, string
+(plain or `uuid`), and an array of records whose own fields are all of those (a decision's
+reasons). A schema with any other field type gets no encoder (`plan_flat_encoder` returns None).
 
 Measured by `bench/codecs.py` (2 cores, 2026-12-03): 20,000 transactions took fastavro's
-`schemaless_writer` 97,380 records/s, and this encoder 244,130 records/s (2.5×).
+`schemaless_writer` 97,380 records/s, and this encoder 244,130 records/s (2.5×). Its
+`record_writer` rows on 2026-12-05, with a `make test` running on the same cores: 20,000 of the
+scoring API's decisions (one in 20 with three reasons) 23.1 µs each with fastavro and 12.2 µs
+with this encoder (1.9×); transactions 2.4× in the same run.
 """
 
 from __future__ import annotations
@@ -82,6 +85,26 @@ def _long_segment(index: int, *, timestamp_millis: bool) -> _Segment:
             raise _NotEncodableError
         # Out of the long range, OverflowError: fastavro's C long overflows too, let it raise.
         return _varint(value)
+
+    return write
+
+
+def _array_segment(index: int, items: FlatRecordEncoder) -> _Segment:
+    def write(values: Sequence[Any]) -> bytes:
+        value = values[index]
+        if type(value) is not list and type(value) is not tuple:
+            raise _NotEncodableError
+        if not value:
+            return b"\x00"
+        # fastavro writes one block: its count, the items, then the empty block that ends it.
+        parts = [_varint(len(value))]
+        for item in value:
+            body = items.encode(item) if isinstance(item, Mapping) else None
+            if body is None:
+                raise _NotEncodableError
+            parts.append(body)
+        parts.append(b"\x00")
+        return b"".join(parts)
 
     return write
 
@@ -179,6 +202,11 @@ def plan_flat_encoder(parsed_schema: Any) -> FlatRecordEncoder | None:
             if kind == "int" and logical is not None:
                 return None
             segments.append(_long_segment(index, timestamp_millis=logical is not None))
+        elif kind == "array" and logical is None:
+            items = plan_flat_encoder(field["type"].get("items"))
+            if items is None:
+                return None
+            segments.append(_array_segment(index, items))
         else:
             return None
     if run_codes:
