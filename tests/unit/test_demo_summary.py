@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from fraudpipe.cli.demo_summary import drift_table
+from fraudpipe.cli.demo_summary import drift_table, summary
+from fraudpipe.config import Settings
 from fraudpipe.orchestration.demo import DemoResult, PipelineTotals
 
 pytestmark = pytest.mark.unit
@@ -42,3 +43,14 @@ def test_the_drift_table_names_the_drifted_columns_and_the_alert_rates() -> None
     console.print(table)
     text = console.export_text()
     assert "v4, v11" in text and "0.450" in text and "0.400%" in text and "0.200%" in text
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_summary_names_the_scoring_api_when_the_stack_runs_it(
+    settings: Settings, enabled: bool
+) -> None:
+    totals = PipelineTotals(0, 0, 0, 0)
+    console = Console(width=120, record=True)
+    shown = settings.model_copy(update={"api_enabled": enabled, "api_port": 8095})
+    console.print(summary(DemoResult(before=totals, after=totals), shown))
+    assert ("Scoring API: http://127.0.0.1:8095/docs" in console.export_text()) is enabled

@@ -9,6 +9,7 @@ from rich.text import Text
 from fraudpipe.config import Settings
 from fraudpipe.orchestration.demo import DemoResult
 from fraudpipe.orchestration.prefect_runs import prefect_ui_url
+from fraudpipe.stack.api import api_address
 
 
 def summary_table(result: DemoResult) -> Table:
@@ -150,4 +151,11 @@ def summary(result: DemoResult, settings: Settings) -> RenderableType:
     lines.append(
         Text(f"Prometheus: http://{settings.prometheus_host}:{settings.prometheus_port}/alerts")
     )
+    if settings.api_enabled:
+        lines.append(
+            Text(
+                f"Scoring API: http://{api_address(settings)}/docs  "
+                "(X-API-Key: a key of FRAUDPIPE_API_KEYS in .env)"
+            )
+        )
     return Group(*lines)
