@@ -205,7 +205,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # The guard is the outermost layer, in front of FastAPI's: `POST /v1/score` is answered
-    # without passing through them (`score_one` catches what it can raise).
+    # without passing through them (an error `score_one` does not expect is the guard's 500).
     return _Guard(
         app,
         keys=keys,
