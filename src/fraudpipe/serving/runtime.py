@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 from uuid import UUID, uuid4
@@ -77,7 +77,8 @@ class Runtime:
         self.model_ready = False
         self._recent: OrderedDict[UUID, DecisionRecord] = OrderedDict()
         self._inflight: dict[UUID, asyncio.Future[tuple[DecisionRecord, bool]]] = {}
-        self._turn: _Turn | None = None
+        self._turn: list[_Ask] | None = None
+        """The transactions asked for during this turn of the loop, until its task takes them."""
         self._turns: set[asyncio.Task[None]] = set()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="api-model-watch", daemon=True)
@@ -135,7 +136,7 @@ class Runtime:
     ) -> list[tuple[DecisionRecord, bool]]:
         """Each transaction's decision, and whether it is an earlier one returned again.
 
-        The transactions join the loop turn's others (`_Turn`): every request that arrives
+        The transactions join the loop turn's others (`_decide_turn`): every request that arrives
         while the loop is busy is decided with one lookup, one model call and one produce.
 
         Raises:
@@ -164,18 +165,19 @@ class Runtime:
             return _done((hit, True))
         if (pending := self._inflight.get(tx)) is not None:
             return _again(pending)
-        future: asyncio.Future[tuple[DecisionRecord, bool]] = self._loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[DecisionRecord, bool]] = loop.create_future()
         self._inflight[tx] = future
         if self._turn is None:
-            self._turn = _Turn()
-            task = self._loop().create_task(self._decide_turn(self._turn))
+            self._turn = []
+            task = loop.create_task(self._decide_turn(self._turn))
             self._turns.add(task)
             task.add_done_callback(self._turns.discard)
-        self._turn.asks.append(_Ask(transaction, tx, request_id, client, future))
+        self._turn.append(_Ask(transaction, tx, request_id, client, future))
         # Shielded: a caller that goes away cancels its wait, not the decision others share.
         return asyncio.shield(future)
 
-    async def _decide_turn(self, turn: _Turn) -> None:
+    async def _decide_turn(self, asks: list[_Ask]) -> None:
         """Decide every transaction asked for in one turn of the loop.
 
         The task starts on the loop's next turn, so it takes whatever requests that turn's I/O
@@ -183,7 +185,6 @@ class Runtime:
         produce for all of them is what keeps the loop ahead.
         """
         self._turn = None
-        asks = turn.asks
         try:
             stored = await self._stored([a.tx for a in asks])
             new = [a for a in asks if a.tx not in stored]
@@ -242,10 +243,6 @@ class Runtime:
         if len(self._recent) > CACHE_SIZE:
             self._recent.popitem(last=False)
 
-    @staticmethod
-    def _loop() -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
-
     def serving_version(self) -> int | None:
         """The version the next request is scored with."""
         version = self.watcher.next_version
@@ -263,13 +260,6 @@ class _Ask:
     request_id: UUID
     client: str
     future: asyncio.Future[tuple[DecisionRecord, bool]]
-
-
-@dataclass(slots=True)
-class _Turn:
-    """The transactions asked for during one turn of the event loop."""
-
-    asks: list[_Ask] = field(default_factory=list)
 
 
 async def _done(answer: tuple[DecisionRecord, bool]) -> tuple[DecisionRecord, bool]:
