@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -104,6 +105,7 @@ TRAINING = TrainingConfig(
 
 # The throwaway-database helper is shared with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from proc_cpu import Sampler, read_pid  # noqa: E402  # bench/, the script's own directory
 from scratch_db import scratch_database  # noqa: E402
 
 
@@ -124,10 +126,48 @@ class Row:
     messages: int
     seconds: float
     note: str = ""
+    window: tuple[float, float] | None = None
+    """The measured window's ends (monotonic), where the run was in this process."""
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CpuCost:
+    """CPU seconds per 100k transactions of one end-to-end run, by process, in its window."""
+
+    scorer: float
+    postgres: float
+    """Every PostgreSQL process but the backends of other databases."""
+    broker: float
+    machine_busy: float
+    """The whole machine's busy CPU, whatever ran."""
+    cores: int
+
+    @classmethod
+    def of(cls, sampler: Sampler, row: Row) -> CpuCost:
+        assert row.window is not None
+        first, last = row.window
+        per = 100_000 / row.messages
+
+        def spent(key: str) -> float:
+            return sampler.seconds(key, first, last) * per
+
+        pg = spent("postgres") - sampler.other_databases(first, last) * per
+        scorer = sum(spent(k) for k in sampler.keys("p:"))
+        return cls(scorer, pg, spent("broker"), spent("busy"), os.cpu_count() or 1)
+
+    @property
+    def pipeline(self) -> float:
+        """The scorer's, PostgreSQL's and the broker's: the work a transaction needs."""
+        return self.scorer + self.postgres + self.broker
+
+    @property
+    def bound(self) -> float:
+        """tx/s if every core did this work and nothing else, with no wait between stages."""
+        return self.cores * 100_000 / self.pipeline
 
 
 #: Rounds of the consume ceilings (each a raw drain, then a decode drain).
@@ -498,7 +538,8 @@ def end_to_end(settings: Settings, topic: str, n: int, also: str = "") -> Row:
     seconds = summary.last_committed_at - summary.first_consumed_at
     what = (f"{E2E}, output transactions ON" if eos else E2E) + (f", {also}" if also else "")
     return Row(what, n, seconds,
-               f"{summary.micro_batches} micro-batches of ≤10k, backlog on the topic")  # fmt: skip
+               f"{summary.micro_batches} micro-batches of ≤10k, backlog on the topic",
+               (summary.first_consumed_at, summary.last_committed_at))  # fmt: skip
 
 
 def forget_predictions(settings: Settings) -> None:
@@ -804,11 +845,11 @@ def reason_costs(
         columns = {c: inputs[c].to_numpy() for c in MODEL_INPUT_COLUMNS}
         order = np.argsort(-model.score_columns(columns))
         anchor = {c: v[:ANCHOR_ROWS] for c, v in columns.items()}
-        anchor_s = _median_seconds(lambda m=model, a=anchor: m.score_columns(a))
+        anchor_s = _median_seconds(partial(model.score_columns, anchor))
         for k in REASON_ALERTS:
             top = {c: v[order[:k]] for c, v in columns.items()}
             method, _ = alert_drivers(model, top)
-            took = _median_seconds(lambda m=model, t=top: alert_drivers(m, t))
+            took = _median_seconds(partial(alert_drivers, model, top))
             costs.append(ReasonCost(name, method, k, took, anchor_s))
     probe = (
         "import sklearn, time; t = time.perf_counter(); import shap; print(time.perf_counter() - t)"
@@ -843,7 +884,9 @@ def report_reasons(costs: list[ReasonCost], shap_import: float) -> None:
     console.print(f"import shap after scikit-learn, in a new process: {shap_import:.2f} s")
 
 
-def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float]) -> None:
+def report(
+    rows: list[Row], latencies: list[Latency], load: tuple[float, float], cpu: CpuCost | None
+) -> None:
     table = Table(title="scoring service throughput (transactions/s), one run, this machine")
     for col in ("measurement", "messages", "seconds", "tx/s", "note"):
         table.add_column(col, justify="right" if col in ("messages", "seconds", "tx/s") else "left")
@@ -890,6 +933,8 @@ def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float])
             "output transactions ON both)"
         )
     decode = next(r.rate for r in rows if r.what.startswith("ceiling: consume + decode"))
+    if cpu is not None:
+        report_cpu(cpu, decode)
     console.print(f"load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on "
                   f"{os.cpu_count()} cores (shared with the stack and other work)")  # fmt: skip
     # The goals are the default scorer's: with output transactions (issue 17).
@@ -919,6 +964,31 @@ def report(rows: list[Row], latencies: list[Latency], load: tuple[float, float])
             )
 
 
+def report_cpu(cpu: CpuCost, decode: float) -> None:
+    """Where the CPU of the run with output transactions went, and the most it allows."""
+    table = Table(title="CPU seconds per 100k transactions: end to end, 1 process, output "
+                  "transactions ON (in its window)")  # fmt: skip
+    columns = ("scorer (this process)", "PostgreSQL", "Kafka broker", "the three",
+               "whole machine busy", f"bound on {cpu.cores} cores", "½ decode ceiling")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="right")
+    table.add_row(
+        f"{cpu.scorer:.2f}", f"{cpu.postgres:.2f}", f"{cpu.broker:.2f}", f"{cpu.pipeline:.2f}",
+        f"{cpu.machine_busy:.2f}", f"{cpu.bound:,.0f} tx/s", f"{decode / 2:,.0f} tx/s",
+    )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"bound: {cpu.cores} cores × 100k / {cpu.pipeline:.2f} CPU s = {cpu.bound:,.0f} tx/s, "
+        "if every core did nothing but this work with no stage ever waiting; "
+        + (
+            f"½ of the decode ceiling ({decode / 2:,.0f}) is above it: out of reach on this "
+            "machine at this CPU cost per transaction"
+            if cpu.bound < decode / 2
+            else f"½ of the decode ceiling ({decode / 2:,.0f}) is within it"
+        )
+    )
+
+
 def run(plan: Plan) -> None:
     base = get_settings()
     unique = uuid.uuid4().hex[:8]
@@ -935,9 +1005,10 @@ def run(plan: Plan) -> None:
                 tree = tree_model(settings)
                 bench = Bench(settings, unique, client, model, tree, slicer, Path(tmp))
                 rows, latencies = bench.measure(plan)
+                cpu = bench.cpu
                 console.print("alert reasons: timing the linear model and a tree model ...")
                 costs, shap_import = reason_costs(settings, model, tree)
-    report(rows, latencies, (load_before, os.getloadavg()[0]))
+    report(rows, latencies, (load_before, os.getloadavg()[0]), cpu)
     report_reasons(costs, shap_import)
 
 
@@ -952,6 +1023,8 @@ class Bench:
     tree: TrainingResult
     slicer: Slicer
     tmp: Path
+    cpu: CpuCost | None = None
+    """Where the CPU of the end-to-end run with output transactions went."""
 
     def topic(self, name: str) -> str:
         topic = f"bench.{self.unique}.{name}"
@@ -1013,7 +1086,11 @@ class Bench:
         # The cost of output transactions (opt-in): the same backlog with them first, then (on
         # an emptied predictions table) without them, as the scorer runs by default.
         on = s.model_copy(update={"scorer_exactly_once": True})
-        rows.append(end_to_end(on, topic, n))
+        # Where its CPU goes: the scorer runs in this process.
+        postgres, broker = read_pid("postgres"), read_pid("kafka")
+        with Sampler([os.getpid()], postgres, broker, s.pg_database) as sampler:
+            rows.append(end_to_end(on, topic, n))
+        self.cpu = CpuCost.of(sampler, rows[-1])
         # What a shadow challenger costs: the same run, the tree model scoring in shadow.
         forget_predictions(s)
         with in_shadow(s, self.tree, self.model.version):

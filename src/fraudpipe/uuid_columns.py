@@ -4,7 +4,7 @@ The scorer receives ids as Avro strings, writes them to PostgreSQL as binary ``u
 publishes them again as strings (message keys and fields). Per-row ``uuid.UUID`` objects would
 cost more than the model does, so both directions work on byte matrices.
 
-Measured by `bench/codecs.py` (2 cores, 2026-12-03): 10,000 ids from text to bytes and back
+Measured by `bench/wire_codecs.py` (2 cores, 2026-12-03): 10,000 ids from text to bytes and back
 took `uuid.UUID` 354,733 ids/s, and these 7,011,025 ids/s (20×).
 """
 

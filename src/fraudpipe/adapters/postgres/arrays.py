@@ -5,7 +5,7 @@ round trip, where staging it through COPY took several. psycopg would turn a num
 Python list and dump it element by element; these build the binary `array_send` format with
 numpy in one piece instead (the same layout as a binary COPY row: a length, then the value).
 
-Measured by `bench/codecs.py` (2 cores, 2026-12-03): a 10,000-row micro-batch's four arrays
+Measured by `bench/wire_codecs.py` (2 cores, 2026-12-03): a 10,000-row micro-batch's four arrays
 took psycopg's binary list dumpers 416,442 rows/s, and these 84,149,585 rows/s (202×); the
 bytes are psycopg's (`tests/integration/test_pgcopy_matches_psycopg.py`).
 """

@@ -7,7 +7,7 @@ big-endian fields *is* the stream, and filling it is one vectorised copy per col
 Rows with NULLs have a different layout, so rows are grouped by which columns are NULL; row
 order inside a COPY does not matter.
 
-Measured by `bench/codecs.py` (2 cores, 2026-12-03): a ULB day of 144,786 rows from its numpy
+Measured by `bench/wire_codecs.py` (2 cores, 2026-12-03): a ULB day of 144,786 rows from its numpy
 columns to COPY bytes took psycopg's way (the Python objects it needs, then `Copy.write_row`)
 139,082 rows/s, and this encoder 2,641,298 rows/s (19×); the bytes are psycopg's
 (`tests/integration/test_pgcopy_matches_psycopg.py`).

@@ -13,7 +13,7 @@ Supported writer schemas: records (nested records flatten to ``outer.inner``) of
 int, long, float, double, string, bytes, enum, fixed and two-branch ``[null, T]`` unions of those.
 Arrays and maps raise ``UnsupportedSchemaError`` when the reader is built.
 
-Measured by `bench/codecs.py` (2 cores, 2026-12-03): 20,000 transaction bodies took fastavro's
+Measured by `bench/wire_codecs.py` (2 cores, 2026-12-03): 20,000 transaction bodies took fastavro's
 `schemaless_reader` 92,803 records/s one at a time, and this reader 2,837,320 records/s (31×).
 """
 

@@ -16,7 +16,7 @@ Supported fields: boolean, int, long (plain or `timestamp-millis`), float, doubl
 (plain or `uuid`), and an array of records whose own fields are all of those (a decision's
 reasons). A schema with any other field type gets no encoder (`plan_flat_encoder` returns None).
 
-Measured by `bench/codecs.py` (2 cores, 2026-12-03): 20,000 transactions took fastavro's
+Measured by `bench/wire_codecs.py` (2 cores, 2026-12-03): 20,000 transactions took fastavro's
 `schemaless_writer` 97,380 records/s, and this encoder 244,130 records/s (2.5×). Its
 `record_writer` rows on 2026-12-05, with a `make test` running on the same cores: 20,000 of the
 scoring API's decisions (one in 20 with three reasons) 23.1 µs each with fastavro and 12.2 µs

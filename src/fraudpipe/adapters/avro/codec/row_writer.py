@@ -9,7 +9,7 @@ and cut into messages. The output is byte-for-byte fastavro's ``schemaless_write
 Confluent wire header (the unit tests check it), for schemas of string, bytes, int, long, float,
 double and boolean fields.
 
-Measured by `bench/codecs.py` (2 cores, 2026-12-03): 10,000 framed predictions took fastavro's
+Measured by `bench/wire_codecs.py` (2 cores, 2026-12-03): 10,000 framed predictions took fastavro's
 `schemaless_writer` 222,350 records/s, and this encoder 6,199,813 records/s (28×).
 """
 

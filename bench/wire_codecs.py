@@ -19,7 +19,7 @@ before anything is timed (the tests check them in depth):
 - `uuid_columns`: 10,000 ids from text to 16 bytes and back (the scorer's decode and outputs);
   anchor: `uuid.UUID` per id.
 
-Usage: ``uv run python bench/codecs.py [--repeat 5]`` with the stack up (psycopg's encoders
+Usage: ``uv run python bench/wire_codecs.py [--repeat 5]`` with the stack up (psycopg's encoders
 need a connection's adapters; no row is written).
 """
 
@@ -223,9 +223,9 @@ def bench_column_reader(repeat: int) -> tuple[str, int, float, float]:
     schema = fastavro.parse_schema(json.loads(load_schema_str(Contract.TRANSACTION)))
     bodies = []
     for datum in (to_dict(r) for r in transaction_records(20_000)):
-        buffer = io.BytesIO()
-        fastavro.schemaless_writer(buffer, schema, datum)
-        bodies.append(buffer.getvalue())
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, schema, datum)
+        bodies.append(out.getvalue())
     reader = FlatRecordReader(schema)
     lengths = np.fromiter(map(len, bodies), dtype=np.int64)
     ends = np.cumsum(lengths)
