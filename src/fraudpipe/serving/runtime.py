@@ -22,6 +22,7 @@ for during the same turn of the event loop (`Runtime._decide_turn`):
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 import time
@@ -60,6 +61,13 @@ log = structlog.get_logger(__name__)
 RECORDER_PID_ENV: Final = "FRAUDPIPE_API_RECORDER_PID"
 #: Recent decisions a worker answers repeats from without asking PostgreSQL.
 CACHE_SIZE: Final = 100_000
+#: The garbage collector's pauses, measured in one process with the worker's imports (2 cores,
+#: idle): a full collection walked the ~350k objects of start-up (MLflow, scikit-learn, pandas,
+#: FastAPI) in 166-184 ms, and 264 ms with the cache full of `DecisionRecord`s (300k more
+#: objects). Under load one such pause stalled every request in flight: p99 366 ms at 1,000
+#: requests/s (`bench/api.py`). So start-up's objects are frozen out of the collector's sight
+#: (`gc.freeze`, as the scorer does), and the cache holds the decisions as their Avro bytes,
+#: keyed by the id's bytes: objects the collector never tracks.
 
 
 class Runtime:
@@ -75,7 +83,8 @@ class Runtime:
         self.producer = AckedProducer(settings, name)
         self.lookup = DecisionLookup(settings)
         self.model_ready = False
-        self._recent: OrderedDict[UUID, DecisionRecord] = OrderedDict()
+        self._recent: OrderedDict[bytes, bytes] = OrderedDict()
+        """Transaction id → the decision's message value, newest last (`CACHE_SIZE`)."""
         self._inflight: dict[UUID, asyncio.Future[tuple[DecisionRecord, bool]]] = {}
         self._turn: list[_Ask] | None = None
         """The transactions asked for during this turn of the loop, until its task takes them."""
@@ -97,6 +106,8 @@ class Runtime:
             await self.lookup.connect()
         except FraudpipeError as exc:  # repeats are then scored again until it is back
             log.warning("PostgreSQL not reachable for repeat checks", error=str(exc))
+        gc.collect()
+        gc.freeze()  # see CACHE_SIZE
 
     async def stop(self) -> None:
         """Stop the thread, wait for unacknowledged records, close the connection."""
@@ -161,8 +172,8 @@ class Runtime:
         self, transaction: BaseModel, request_id: UUID, client: str
     ) -> Awaitable[tuple[DecisionRecord, bool]]:
         tx: UUID = transaction.transaction_id  # type: ignore[attr-defined]
-        if (hit := self._recent.get(tx)) is not None:
-            return _done((hit, True))
+        if (hit := self._recent.get(tx.bytes)) is not None:
+            return _done((self.codec.decode_value(hit), True))
         if (pending := self._inflight.get(tx)) is not None:
             return _again(pending)
         loop = asyncio.get_running_loop()
@@ -189,19 +200,20 @@ class Runtime:
             stored = await self._stored([a.tx for a in asks])
             new = [a for a in asks if a.tx not in stored]
             records = self._score(new) if new else []
-            if records:
-                keys_values = [(r.transaction_id.bytes, self.codec.encode(r)) for r in records]
+            keys_values = [(r.transaction_id.bytes, self.codec.encode(r)) for r in records]
+            if keys_values:
                 await self.producer.send_many(self.codec.topic, keys_values)
         except Exception as exc:  # noqa: BLE001  # each request answers it (503)
             for a in asks:
                 self._inflight.pop(a.tx, None)
                 _settle(a.future, exc)
             return
+        for key, value in keys_values:
+            self._remember(key, value)
         made = {r.transaction_id: r for r in records}
         for a in asks:
             self._inflight.pop(a.tx, None)
             if (record := made.get(a.tx)) is not None:
-                self._remember(record)
                 _settle(a.future, (record, False))
             else:
                 _settle(a.future, (stored[a.tx], True))
@@ -238,8 +250,8 @@ class Runtime:
         self.metrics.model_version.set(fallback.version)
         return fallback
 
-    def _remember(self, record: DecisionRecord) -> None:
-        self._recent[record.transaction_id] = record
+    def _remember(self, key: bytes, value: bytes) -> None:
+        self._recent[key] = value
         if len(self._recent) > CACHE_SIZE:
             self._recent.popitem(last=False)
 

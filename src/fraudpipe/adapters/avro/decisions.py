@@ -63,7 +63,10 @@ class DecisionCodec:
             ContractViolationError: Decoded, but its values break the record's rules.
             ServiceUnavailableError: The registry cannot be reached.
         """
-        value = message.value()
+        return self.decode_value(message.value())
+
+    def decode_value(self, value: bytes | None) -> DecisionRecord:
+        """A message value as a decision (see `decode`)."""
         schema_id = wire_schema_id(value)
         record = deserialize(self._settings, self._deserializer, value, self._context, schema_id)
         if not isinstance(record, DecisionRecord):
