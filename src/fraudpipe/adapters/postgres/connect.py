@@ -57,7 +57,7 @@ def connect(settings: Settings, role: Role = "app", *, autocommit: bool = False)
     try:
         return psycopg.connect(conninfo(settings, role), autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        raise _refused(settings, role, exc) from exc
+        raise unreachable(settings, role, exc) from exc
 
 
 async def connect_async(
@@ -76,12 +76,13 @@ async def connect_async(
             options=f"-c statement_timeout={statement_timeout_ms}",
         )
     except psycopg.OperationalError as exc:
-        raise _refused(settings, role, exc) from exc
+        raise unreachable(settings, role, exc) from exc
 
 
-def _refused(
+def unreachable(
     settings: Settings, role: Role, exc: psycopg.OperationalError
 ) -> ServiceUnavailableError:
+    """The error for a connection as `role` that failed or was lost."""
     return ServiceUnavailableError(
         "PostgreSQL",
         f"{settings.pg_host}:{settings.pg_port}/{settings.pg_database} as {role}",

@@ -30,10 +30,9 @@ from fraudpipe.adapters.postgres.arrays import (
     register_array_dumpers,
     uuid_array,
 )
-from fraudpipe.adapters.postgres.connect import Connection, connect_async
+from fraudpipe.adapters.postgres.connect import Connection, connect_async, unreachable
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
-from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.records import AlertDriver, DecisionRecord
 
 log = structlog.get_logger(__name__)
@@ -218,9 +217,7 @@ class DecisionLookup:
             rows = await cursor.fetchall()
         except psycopg.OperationalError as exc:
             await self.close()
-            raise ServiceUnavailableError(
-                "PostgreSQL", f"{self._settings.pg_host}:{self._settings.pg_port}"
-            ) from exc
+            raise unreachable(self._settings, "app", exc) from exc
         return {row[0]: _from_row(row) for row in rows}
 
     async def close(self) -> None:
