@@ -332,6 +332,15 @@ class Settings(BaseSettings):
     api_model_poll_s: float = Field(
         5.0, gt=0, description="How often the API asks MLflow whether the champion moved."
     )
+    api_keep_alive_s: int = Field(
+        75,
+        ge=1,
+        le=3600,
+        description="How long `fraudpipe serve` keeps an idle connection open. Longer than "
+        "the idle timeout of the clients and load balancers in front (60 s is common): a "
+        "server that closes first races a request sent on the connection, which then fails "
+        "(uvicorn's 5 s default failed 5 of 10,000 requests at 1,000/s in bench/api.py).",
+    )
     api_recorder_group: str = Field(
         "fraud-decision-recorder",
         description="Consumer group writing the API's decisions to PostgreSQL.",

@@ -62,6 +62,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, *, json_logs: 
             access_log=False,
             # Clients reach it directly (a Service in Kubernetes does not rewrite headers).
             proxy_headers=False,
+            timeout_keep_alive=settings.api_keep_alive_s,
             timeout_graceful_shutdown=10,
             log_level="warning",
         )
