@@ -61,13 +61,6 @@ log = structlog.get_logger(__name__)
 RECORDER_PID_ENV: Final = "FRAUDPIPE_API_RECORDER_PID"
 #: Recent decisions a worker answers repeats from without asking PostgreSQL.
 CACHE_SIZE: Final = 100_000
-#: The garbage collector's pauses, measured in one process with the worker's imports (2 cores,
-#: idle): a full collection walked the ~350k objects of start-up (MLflow, scikit-learn, pandas,
-#: FastAPI) in 166-184 ms, and 264 ms with the cache full of `DecisionRecord`s (300k more
-#: objects). Under load one such pause stalled every request in flight: p99 366 ms at 1,000
-#: requests/s (`bench/api.py`). So start-up's objects are frozen out of the collector's sight
-#: (`gc.freeze`, as the scorer does), and the cache holds the decisions as their Avro bytes,
-#: keyed by the id's bytes: objects the collector never tracks.
 
 
 class Runtime:
@@ -84,7 +77,9 @@ class Runtime:
         self.lookup = DecisionLookup(settings)
         self.model_ready = False
         self._recent: OrderedDict[bytes, bytes] = OrderedDict()
-        """Transaction id → the decision's message value, newest last (`CACHE_SIZE`)."""
+        """Transaction id → the decision's message value, newest last (`CACHE_SIZE`). Bytes,
+        which the garbage collector does not track: full of `DecisionRecord`s (300k objects),
+        the cache made a full collection 264 ms instead of 166-184 (see `start`)."""
         self._inflight: dict[UUID, asyncio.Future[tuple[DecisionRecord, bool]]] = {}
         self._turn: list[_Ask] | None = None
         """The transactions asked for during this turn of the loop, until its task takes them."""
@@ -106,8 +101,12 @@ class Runtime:
             await self.lookup.connect()
         except FraudpipeError as exc:  # repeats are then scored again until it is back
             log.warning("PostgreSQL not reachable for repeat checks", error=str(exc))
+        # What start-up built (MLflow, scikit-learn, pandas, FastAPI: ~350k objects) lives as
+        # long as the process. A full collection walked it in 166-184 ms (one process with the
+        # worker's imports, 2 cores, idle), stalling every request in flight: p99 366 ms at
+        # 1,000 requests/s (`bench/api.py`). Frozen, as the scorer's is, no collection walks it.
         gc.collect()
-        gc.freeze()  # see CACHE_SIZE
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stop the thread, wait for unacknowledged records, close the connection."""
