@@ -178,7 +178,11 @@ class Sampler:
         return (self.at(key, end) - self.at(key, start)) / TICKS
 
     def other_databases(self, start: float, end: float) -> float:
-        return sum(self.seconds(k, start, end) for k in self.keys("o:"))
+        return self.summed("o:", start, end)
+
+    def summed(self, prefix: str, start: float, end: float) -> float:
+        """CPU seconds of every key with `prefix` (``p:``: all the sampled processes)."""
+        return sum(self.seconds(k, start, end) for k in self.keys(prefix))
 
     def keys(self, prefix: str) -> list[str]:
         return [k for k in self.samples[-1] if k.startswith(prefix)]

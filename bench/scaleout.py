@@ -472,7 +472,7 @@ class ScaleBench:
                 if event.get("event") == "scorer stopped":
                     batches += int(str(event["micro_batches"]))
         threads = [sampler.seconds(k, first, last) for k in sampler.keys("t:")]
-        scorer = sum(sampler.seconds(k, first, last) for k in sampler.keys("p:"))
+        scorer = sampler.summed("p:", first, last)
         machine = sampler.seconds("total", first, last)
         busy = sampler.seconds("busy", first, last)
         life = (children_after.ru_utime + children_after.ru_stime) - (

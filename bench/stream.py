@@ -156,7 +156,7 @@ class CpuCost:
             return sampler.seconds(key, first, last) * per
 
         pg = spent("postgres") - sampler.other_databases(first, last) * per
-        scorer = sum(spent(k) for k in sampler.keys("p:"))
+        scorer = sampler.summed("p:", first, last) * per
         return cls(scorer, pg, spent("broker"), spent("busy"), os.cpu_count() or 1)
 
     @property
