@@ -70,7 +70,7 @@ def main() -> None:
     def pandas_way() -> None:
         for name, e in edges.items():
             bins = np.concatenate([[-np.inf], e, [np.inf]])
-            pd.Series(pd.cut(values[name], bins)).value_counts(normalize=True, sort=False)
+            pd.Series(pd.cut(values[name], pd.Index(bins))).value_counts(normalize=True, sort=False)
 
     def prepared() -> None:
         for column in reference.columns:

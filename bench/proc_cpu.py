@@ -177,6 +177,11 @@ class Sampler:
         """CPU seconds of `key` between two monotonic times."""
         return (self.at(key, end) - self.at(key, start)) / TICKS
 
+    def postgres_seconds(self, start: float, end: float) -> float:
+        """PostgreSQL's CPU seconds at the bench's service: every process of the server but
+        the backends of other databases (other work on a shared server, `other_databases`)."""
+        return self.seconds("postgres", start, end) - self.other_databases(start, end)
+
     def other_databases(self, start: float, end: float) -> float:
         return self.summed("o:", start, end)
 

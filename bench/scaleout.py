@@ -19,8 +19,9 @@ process count N (`--processes`), on a topic of its own with 12 partitions:
   read_committed reader finds exactly that many predictions (distinct keys) on the output topic;
 - CPU in the window, from /proc sampled every 0.25 s and interpolated to the window's ends: the
   scorer processes (split into librdkafka's threads and the rest: the interpreter's threads
-  with the native code they call), every process of PostgreSQL (the postmaster, its children,
-  and children it reaped), the Kafka broker's process tree, and the whole machine (/proc/stat).
+  with the native code they call), PostgreSQL (the postmaster, its children and children it
+  reaped, but the backends of other databases, shown apart: as `bench/stream.py` counts it),
+  the Kafka broker's process tree, and the whole machine (/proc/stat).
   The scorers' CPU over their whole life (start-up, join, stop: `getrusage` of the children)
   is shown too;
 - a profile of the scorers: CPU per process and per thread, and the time each micro-batch
@@ -119,9 +120,10 @@ class Result:
     scorer_rdk_s: float
     busiest_thread_s: float
     postgres_s: float
-    """Every PostgreSQL process."""
+    """Every PostgreSQL process but the backends of other databases (`Sampler.postgres_seconds`,
+    as `bench/stream.py` counts it)."""
     postgres_other_s: float
-    """Of which the backends of other databases (other work on the shared server)."""
+    """The backends of other databases (other work on the shared server)."""
     broker_s: float
     busy_s: float
     """Busy CPU seconds of the whole machine."""
@@ -144,7 +146,8 @@ class Result:
 
     @property
     def rest_s(self) -> float:
-        return max(0.0, self.busy_s - self.scorer_s - self.postgres_s - self.broker_s)
+        pipeline = self.scorer_s + self.postgres_s + self.postgres_other_s + self.broker_s
+        return max(0.0, self.busy_s - pipeline)
 
     @property
     def python_cores_per_process(self) -> float:
@@ -488,7 +491,7 @@ class ScaleBench:
             scorer_s=scorer,
             scorer_rdk_s=sum(sampler.seconds(k, first, last) for k in sampler.rdk_threads),
             busiest_thread_s=max(threads, default=0.0),
-            postgres_s=sampler.seconds("postgres", first, last),
+            postgres_s=sampler.postgres_seconds(first, last),
             postgres_other_s=sampler.other_databases(first, last),
             broker_s=sampler.seconds("broker", first, last),
             busy_s=busy,
@@ -555,7 +558,7 @@ def report(results: list[Result], mode: str) -> None:
         title="profile in the window: cores used, and where the micro-batches' time goes"
     )
     for col in ("processes", "interpreter / scorer", "librdkafka / scorer", "top thread",
-                "PostgreSQL", "(other dbs)", "broker", "rest", "micro-batches",
+                "PostgreSQL", "other dbs' backends", "broker", "rest", "micro-batches",
                 *(f"{st} ms" for st in STAGES), "loop busy", "writers busy",
                 "publisher busy"):  # fmt: skip
         profile.add_column(col, justify="right")
@@ -593,7 +596,7 @@ def limit_statement(results: list[Result], cores: int) -> str:
 
     def who(r: Result) -> str:
         used = {"scorers": r.scorer_s, "PostgreSQL": r.postgres_s, "broker": r.broker_s,
-                "rest": r.rest_s}  # fmt: skip
+                "other databases": r.postgres_other_s, "rest": r.rest_s}  # fmt: skip
         return ", ".join(f"{k} {r.cores(v):.2f}" for k, v in used.items())
 
     stages = {

@@ -155,7 +155,7 @@ class CpuCost:
         def spent(key: str) -> float:
             return sampler.seconds(key, first, last) * per
 
-        pg = spent("postgres") - sampler.other_databases(first, last) * per
+        pg = sampler.postgres_seconds(first, last) * per
         scorer = sampler.summed("p:", first, last) * per
         return cls(scorer, pg, spent("broker"), spent("busy"), os.cpu_count() or 1)
 
