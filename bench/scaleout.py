@@ -84,7 +84,7 @@ from scratch_db import scratch_database  # on the path since `stream` put it the
 console = Console(width=None if sys.stdout.isatty() else 240)
 REPO: Final = Path(__file__).resolve().parents[1]
 PARTITIONS: Final = 12
-STAGES: Final = ("decode", "score", "write", "publish", "commit")
+STAGES: Final = ("decode", "score", "write", "publish", "turn", "commit")
 ASSIGNMENT_EVENTS: Final = ("partitions assigned", "partitions revoked", "partitions lost")
 #: A scorer's writers (`ScoringOptions.writers`): micro-batches written at once per process.
 WRITERS: Final = 2
@@ -166,7 +166,8 @@ class Result:
     @property
     def publish_share(self) -> float:
         """Share of each publish stage's window spent publishing and committing (the broker)."""
-        return (self.stage_s["publish"] + self.stage_s["commit"]) / (self.processes * self.window_s)
+        busy = self.stage_s["publish"] + self.stage_s["turn"] + self.stage_s["commit"]
+        return busy / (self.processes * self.window_s)
 
 
 # -- data --------------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ class CpuCost:
 
 #: Rounds of the consume ceilings (each a raw drain, then a decode drain).
 CEILING_ROUNDS: Final = 3
-STAGES = ("decode", "score", "write", "publish", "commit")
+STAGES = ("decode", "score", "write", "publish", "turn", "commit")
 #: The offered rate measured twice, with and without output transactions.
 COMPARE_RATE: Final = 5000
 #: The latency goals at every offered rate (issue 20), with output transactions ON.

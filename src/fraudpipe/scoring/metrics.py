@@ -112,8 +112,9 @@ class ScoringMetrics:
             f"{PREFIX}_stage_seconds",
             "Time one micro-batch spent in each step: decode, score, shadow (the challenger), "
             "write, publish (outputs "
-            "produced, or acknowledged without output transactions), commit (with output "
-            "transactions: the offsets sent and the transaction committed).",
+            "produced, or acknowledged without output transactions), and with output "
+            "transactions turn (waiting for the micro-batch before it to commit) and commit "
+            "(the offsets sent and the transaction committed).",
             ["stage"],
             buckets=SCORING_BUCKETS,
             registry=r,

@@ -381,6 +381,7 @@ class ScoringPipeline:
             if self._rewind.is_set():
                 return  # behind a fenced micro-batch: read again after the rewind
             filled: list[float] = []
+            turned: list[float] = []
             try:
                 rt.retry(
                     partial(
@@ -389,7 +390,7 @@ class ScoringPipeline:
                         batch.offsets,
                         self._latest_group,
                         self._owns,
-                        partial(self._my_turn, turn),
+                        partial(self._my_turn, turn, turned),
                     ),
                     "commit the outputs' transaction",
                 )
@@ -404,8 +405,11 @@ class ScoringPipeline:
             aborted = sum(other.transactions.aborted for other in self.lanes)
             metrics.transactions_aborted.inc(aborted - self._aborted_seen)
             self._aborted_seen = aborted
-            # Records produced (the last attempt's fill), then the offsets and the commit.
+            # Records produced (the last attempt's fill), the wait for the micro-batch before
+            # it to commit, then the offsets and the commit.
             published, committed = filled[-1], time.perf_counter()
+            metrics.stage_seconds.labels("turn").observe(turned[-1] - published)
+            commit_from = turned[-1]
         else:
             assert self.producer is not None and self.publisher is not None
             alerts = rt.retry(
@@ -414,9 +418,10 @@ class ScoringPipeline:
             self.producer.confirm()
             published = time.perf_counter()
             self.committer.advance(batch.offsets)
+            commit_from = published
             committed = time.perf_counter()
         metrics.stage_seconds.labels("publish").observe(published - started)
-        metrics.stage_seconds.labels("commit").observe(committed - published)
+        metrics.stage_seconds.labels("commit").observe(committed - commit_from)
         self._committed(written, alerts)
 
     def _fill(
@@ -433,10 +438,12 @@ class ScoringPipeline:
             self.runtime.options.fault("outputs-produced")
         filled.append(time.perf_counter())
 
-    def _my_turn(self, turn: Turn) -> bool:
+    def _my_turn(self, turn: Turn, turned: list[float]) -> bool:
         """Whether the micro-batch may commit now: every one before it committed, and no
-        rewind is pending (waits for the one before it)."""
-        return turn.wait(self.runtime.stop_event) and not self._rewind.is_set()
+        rewind is pending (waits for the one before it; notes when the wait ended)."""
+        ok = turn.wait(self.runtime.stop_event) and not self._rewind.is_set()
+        turned.append(time.perf_counter())
+        return ok
 
     def _publishers(self) -> list[PredictionPublisher]:
         if self.publisher is not None:
