@@ -40,8 +40,6 @@ from pathlib import Path
 import fastavro
 from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import SerializationContext
 from rich.console import Console
 from rich.table import Table
 
@@ -121,14 +119,6 @@ def encode_blocks(encoder: BlockEncoder, blocks: Sequence[TransactionColumns]) -
         _keys, values = encoder(block)
         n += len(values)
     return n
-
-
-def _with_context(
-    serializer: AvroSerializer,
-    ctx: SerializationContext,
-    record: TransactionRecord,
-) -> bytes | None:
-    return serializer(record, ctx)
 
 
 def encode_all(
@@ -218,7 +208,7 @@ def main() -> None:
                 ("PinnedAvroSerializer, planned bodies (publisher)", pinned),
             ):
                 serializer(sample[0], ctx)  # first call fetches the schema; not timed
-                n, s = timed(partial(encode_all, partial(_with_context, serializer, ctx), sample))
+                n, s = timed(partial(encode_all, partial(serializer, ctx=ctx), sample))
                 results.append((name, n, s))
             n, s = timed(lambda: fastavro_all(sample))
             results.append(("fastavro schemaless_writer (no framing)", n, s))

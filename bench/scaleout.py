@@ -84,7 +84,6 @@ from scratch_db import scratch_database  # on the path since `stream` put it the
 console = Console(width=None if sys.stdout.isatty() else 240)
 REPO: Final = Path(__file__).resolve().parents[1]
 PARTITIONS: Final = 12
-STAGES: Final = ("decode", "score", "write", "publish", "turn", "commit")
 ASSIGNMENT_EVENTS: Final = ("partitions assigned", "partitions revoked", "partitions lost")
 #: A scorer's writers (`ScoringOptions.writers`): micro-batches written at once per process.
 WRITERS: Final = 2
@@ -498,7 +497,7 @@ class ScaleBench:
             busy_s=busy,
             busy_share=busy / machine if machine else 0.0,
             scorer_life_s=life,
-            stage_s={st: sum(f.get(f"stage:{st}", 0.0) for f in final) for st in STAGES},
+            stage_s={st: sum(f.get(f"stage:{st}", 0.0) for f in final) for st in stream.STAGES},
             micro_batches=batches,
             counts="",
         )
@@ -560,17 +559,17 @@ def report(results: list[Result], mode: str) -> None:
     )
     for col in ("processes", "interpreter / scorer", "librdkafka / scorer", "top thread",
                 "PostgreSQL", "other dbs' backends", "broker", "rest", "micro-batches",
-                *(f"{st} ms" for st in STAGES), "loop busy", "writers busy",
+                *(f"{st} ms" for st in stream.STAGES), "loop busy", "writers busy",
                 "publisher busy"):  # fmt: skip
         profile.add_column(col, justify="right")
     for r in results:
-        per_batch = {st: 1000 * r.stage_s[st] / max(1, r.micro_batches) for st in STAGES}
+        per_batch = {st: 1000 * r.stage_s[st] / max(1, r.micro_batches) for st in stream.STAGES}
         profile.add_row(
             str(r.processes), f"{r.python_cores_per_process:.2f}",
             f"{r.cores(r.scorer_rdk_s) / r.processes:.2f}", f"{r.cores(r.busiest_thread_s):.2f}",
             f"{r.cores(r.postgres_s):.2f}", f"{r.cores(r.postgres_other_s):.2f}",
             f"{r.cores(r.broker_s):.2f}", f"{r.cores(r.rest_s):.2f}", f"{r.micro_batches:,}",
-            *(f"{per_batch[st]:.1f}" for st in STAGES),
+            *(f"{per_batch[st]:.1f}" for st in stream.STAGES),
             f"{r.loop_share:.0%}", f"{r.write_share:.0%}", f"{r.publish_share:.0%}",
         )  # fmt: skip
     console.print(profile)

@@ -172,6 +172,7 @@ class CpuCost:
 
 #: Rounds of the consume ceilings (each a raw drain, then a decode drain).
 CEILING_ROUNDS: Final = 3
+#: The scorer's stages (`fraudpipe_scorer_stage_seconds`), in a micro-batch's order.
 STAGES = ("decode", "score", "write", "publish", "turn", "commit")
 #: The offered rate measured twice, with and without output transactions.
 COMPARE_RATE: Final = 5000
