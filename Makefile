@@ -27,11 +27,9 @@ lint: bootstrap
 	$(RUN) ruff format --check .
 	$(RUN) lint-imports --no-cache
 
-# The benchmarks import their neighbours and the tests' helpers by path (sys.path), so mypy
-# checks them on their own, with those directories on its path.
+# The package, the consumers and the benchmarks, in one run (pyproject.toml's [tool.mypy]).
 typecheck: bootstrap
 	$(RUN) mypy
-	MYPYPATH=bench:tests $(RUN) mypy --follow-imports=silent bench/*.py
 
 # The DAGs stay paused and no supervised scorer or scoring API runs on the test stack: the
 # schedules would ingest days, a scorer would consume, and the API's recorder would join the
@@ -40,8 +38,12 @@ typecheck: bootstrap
 test: export FRAUDPIPE_AIRFLOW_UNPAUSE_DAGS = false
 test: export FRAUDPIPE_SCORERS = 0
 test: export FRAUDPIPE_API_ENABLED = false
+#
+# Two pytest-xdist workers, one for the fault suite and the end-to-end runs, one for the rest
+# (tests/conftest.py): a test waits on services and subprocesses much of the time, so two
+# share the 2 cores well.
 test: prebuild lint typecheck stack-up
-	PYTHONFAULTHANDLER=1 $(RUN) pytest $(PYTEST_ARGS)
+	PYTHONFAULTHANDLER=1 $(RUN) pytest -n 2 --durations=25 $(PYTEST_ARGS)
 
 # The helm binary (built from the Go module proxy, minutes from a cold cache) and the test
 # image, built in the background while the checks, the stack and the other tests run: their

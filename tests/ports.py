@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 
@@ -12,10 +13,20 @@ import socket
 _LISTEN_PORTS = range(20_000, 32_768)
 
 
+def _own_ports() -> range:
+    """This pytest process's share of the range: under xdist each worker picks from a slice of
+    its own, so two workers never take the same free port between its probe and its bind."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    size = len(_LISTEN_PORTS) // workers
+    return _LISTEN_PORTS[worker * size : (worker + 1) * size]
+
+
 def free_port() -> int:
     """A loopback port free now, outside the ephemeral range (a test binds it right after)."""
+    ports = _own_ports()
     for _ in range(200):
-        port = random.choice(_LISTEN_PORTS)  # not a secret
+        port = random.choice(ports)  # not a secret
         if _is_free(port):
             return port
     raise RuntimeError("no free port below the ephemeral range")
@@ -25,7 +36,7 @@ def free_ports(count: int) -> int:
     """The first of `count` consecutive free loopback ports (supervised scorer i serves on +i)."""
     for _ in range(100):
         first = free_port()
-        if first + count < 65536 and all(_is_free(first + i) for i in range(count)):
+        if first + count <= _own_ports().stop and all(_is_free(first + i) for i in range(count)):
             return first
     raise RuntimeError("no consecutive free ports")
 
