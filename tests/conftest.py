@@ -46,25 +46,30 @@ def stack(settings: Settings) -> Settings:
     return settings
 
 
-#: The tests that make faults or run whole pipelines: one stream of `make test`.
-_FAULTS_AND_E2E: Final = frozenset({"reliability", "e2e"})
+#: One stream of `make test`: the fault suite, and the end-to-end runs that drive a browser.
+_FAULTS_AND_BROWSERS: Final = (
+    "tests/reliability/",
+    "tests/e2e/test_airflow_services.py",
+    "tests/e2e/test_dashboard_browser.py",
+)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Two streams for `make test`'s two pytest-xdist workers.
 
-    The fault suite and the end-to-end runs go to one worker, everything else to the other,
-    each in the order of `testpaths`: xdist's scope scheduling, with the stream as the scope.
-    They can run side by side because a test shares only the stack's services: each works in
-    a database, topics, consumer group, model and ports of its own, and every fault is a relay
+    The fault suite and the browser-driven end-to-end runs go to one worker, everything else
+    to the other, each in the order of `testpaths`: xdist's scope scheduling, with the stream
+    as the scope. The split evens their lengths (~25 min each when run alone here). They can
+    run side by side because a test shares only the stack's services: each works in a
+    database, topics, consumer group, model and ports of its own, and every fault is a relay
     the test cuts or a broker of its own, never a shared service stopped.
     """
     from xdist.scheduler import LoadScopeScheduling
 
     class Streams(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            part = nodeid.split("/")[1]
-            return "faults-and-e2e" if part in _FAULTS_AND_E2E else "checks"
+            faults = nodeid.startswith(_FAULTS_AND_BROWSERS)
+            return "faults-and-browsers" if faults else "checks"
 
     return Streams(config, log)
 
