@@ -40,8 +40,8 @@ test: export FRAUDPIPE_SCORERS = 0
 test: export FRAUDPIPE_API_ENABLED = false
 # mypy (one core, 2-3 min from a cold cache) runs while the stack starts, which is mostly
 # waiting on its services. Then two pytest-xdist workers, one for the fault suite and the
-# browser-driven end-to-end runs, one for the rest (tests/conftest.py): a test waits on services and
-# subprocesses much of the time, so two share the 2 cores well.
+# browser-driven end-to-end runs, one for the rest (tests/conftest.py): a test waits on
+# services and subprocesses much of the time, so two share the 2 cores well.
 test: prebuild lint
 	$(MAKE) --no-print-directory -j2 typecheck stack-up
 	PYTHONFAULTHANDLER=1 $(RUN) pytest -n 2 --durations=25 $(PYTEST_ARGS)

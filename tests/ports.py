@@ -34,9 +34,10 @@ def free_port() -> int:
 
 def free_ports(count: int) -> int:
     """The first of `count` consecutive free loopback ports (supervised scorer i serves on +i)."""
+    last = _own_ports().stop
     for _ in range(100):
         first = free_port()
-        if first + count <= _own_ports().stop and all(_is_free(first + i) for i in range(count)):
+        if first + count <= last and all(_is_free(first + i) for i in range(count)):
             return first
     raise RuntimeError("no consecutive free ports")
 
