@@ -27,6 +27,7 @@ import pytest
 from fraudpipe.adapters.airflow import api
 from fraudpipe.adapters.airflow.api import DAILY_DAG, FRAUDPIPE_DAGS, AirflowClient, DagRun
 from fraudpipe.config import Settings
+from fraudpipe.errors import AirflowApiError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -74,10 +75,13 @@ def daily_run(stack: Settings) -> DailyRun:
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         logical = airflow.next_logical_date(DAILY_DAG) or today - timedelta(days=1)
         run = airflow.trigger(DAILY_DAG, logical)
-        with ScorerProcess(stack, name="scorer-e2e-airflow", metrics_port=0):
+        scorer = ScorerProcess(stack, name="scorer-e2e-airflow", metrics_port=0)
+        with scorer:
             airflow.set_paused(DAILY_DAG, False)
             try:
                 run = airflow.wait(run, RUN_SECONDS)
+            except AirflowApiError as exc:
+                raise AssertionError(_stuck_report(stack, airflow, run, scorer.log_file)) from exc
             finally:
                 airflow.set_paused(DAILY_DAG, True)
         tasks = airflow.task_states(run)
@@ -190,6 +194,29 @@ def _prefect_runs_of(settings: Settings, run: DagRun) -> list[str]:
             )
         )
     return [r.state.name if r.state else "NONE" for r in runs]
+
+
+def _stuck_report(settings: Settings, airflow: AirflowClient, run: DagRun, scorer_log: Path) -> str:
+    """Where an unfinished run stands: its tasks and their logs, its Prefect runs, its batch's
+    counts and the scorer's log, so a run that hangs in CI says where."""
+    from fraudpipe.orchestration.pipeline import daily_target
+
+    run = airflow.run(run.dag_id, run.run_id)
+    tasks = airflow.task_states(run)
+    parts = [f"run {run.run_id}: {run.state}; tasks {tasks}"]
+    parts += [
+        f"--- {task} ({state})\n{airflow.task_log(run, task)[-3000:]}"
+        for task, state in tasks.items()
+        if state not in ("success", None, "None", "scheduled")
+    ]
+    parts.append(f"prefect runs: {_prefect_runs_of(settings, run)}")
+    if run.logical_date is not None:
+        batch_id = daily_target(run.logical_date.date()).batch_id
+        parts.append(f"batch {batch_id} (rows, predictions, distinct, status): ")
+        parts[-1] += str(_counts(settings, batch_id))
+    tail = scorer_log.read_text(errors="replace")[-4000:] if scorer_log.exists() else "(none)"
+    parts.append(f"--- scorer log\n{tail}")
+    return "\n".join(parts)
 
 
 def _failed_logs(airflow: AirflowClient, run: DagRun, tasks: dict[str, str]) -> str:
