@@ -193,7 +193,7 @@ def _prefect_runs_of(settings: Settings, run: DagRun) -> list[str]:
                 tags=FlowRunFilterTags(all_=[f"airflow-run:{run.run_id}"])
             )
         )
-    return [r.state.name if r.state else "NONE" for r in runs]
+    return [str(r.state.name) if r.state else "NONE" for r in runs]
 
 
 def _stuck_report(settings: Settings, airflow: AirflowClient, run: DagRun, scorer_log: Path) -> str:
