@@ -1,4 +1,5 @@
-"""Runs launched through the Prefect API: a run whose worker never started it is replaced."""
+"""Runs launched through the Prefect API: a run whose worker never started it is replaced, whether
+the caller finds it stuck or is already waiting on it."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_a_run_left_pending_is_crashed_and_a_new_one_runs(stack: Settings, tmp_p
             state=Pending(),
         )
 
+    seen: list[tuple[str, str]] = []
     with pytest.raises(FlowRunFailed, match="no_such_file") as failed:
         run_deployment_and_wait(
             stack,
@@ -43,10 +45,14 @@ def test_a_run_left_pending_is_crashed_and_a_new_one_runs(stack: Settings, tmp_p
             parameters,
             logical_key=logical_key,
             timeout=300,
-            abandoned_after=0.0,
+            on_state=lambda name, state: seen.append((name, state)),
+            # Young enough at first that this call attaches to the stuck run; 20 s on, while
+            # it waits, the run counts as abandoned.
+            abandoned_after=20.0,
         )
 
-    assert stuck.name not in str(failed.value)  # a new run ran; the stuck one was not waited on
+    assert seen[0] == (stuck.name, "Pending"), seen  # attached to it, and waited ...
+    assert stuck.name not in str(failed.value)  # ... until a new run replaced it
     with SyncPrefectClient(
         stack.prefect_api_url, auth_string=stack.prefect_auth_string()
     ) as client:

@@ -56,10 +56,11 @@ RUN_SCOPE_FIELDS: tuple[str, ...] = (
 _SUCCESS = "COMPLETED"
 
 #: A run still PENDING this long after it entered that state was never started: its worker
-#: died while submitting it. Prefect leaves such a run PENDING for good, and every later
-#: trigger with its key would attach to it and wait (seen: a run left "Submitting" overnight
-#: held a `make demo` day). Submitting takes seconds; past this the run is marked Crashed and
-#: a new one starts.
+#: died while submitting it. Prefect leaves such a run PENDING for good, and the caller waiting
+#: on it, like every later trigger with its key, would wait out its timeout (seen: a run left
+#: "Submitting" overnight held a `make demo` day). Submitting takes seconds (a minute for the
+#: flow's imports on a loaded 2-core machine); past this the run is marked Crashed and a new
+#: one starts, whether the caller finds it so or sees it happen while it waits.
 ABANDONED_PENDING_S = 600.0
 
 
@@ -147,27 +148,35 @@ def run_deployment_and_wait(
     key = run_key(settings, deployment_name, logical_key)
     tag = run_tag(key)
     began = time.monotonic()
+    deadline = began + timeout
     try:
         with SyncPrefectClient(
             settings.prefect_api_url, auth_string=settings.prefect_auth_string()
         ) as client:
-            run, started_here = _attach_or_create(
-                client,
-                settings,
-                deployment_name,
-                dict(parameters),
-                key,
-                [tag, *origin],
-                abandoned_after,
-            )
-            url = flow_run_url(settings, str(run.id))
-            log.info(
-                "flow run started" if started_here else "attached to running flow run",
-                deployment=deployment_name,
-                flow_run=run.name,
-                url=url,
-            )
-            run = _wait_final(client, run, deployment_name, url, timeout, poll, on_state)
+            while True:
+                run, started_here = _attach_or_create(
+                    client,
+                    settings,
+                    deployment_name,
+                    dict(parameters),
+                    key,
+                    [tag, *origin],
+                    abandoned_after,
+                )
+                url = flow_run_url(settings, str(run.id))
+                log.info(
+                    "flow run started" if started_here else "attached to running flow run",
+                    deployment=deployment_name,
+                    flow_run=run.name,
+                    url=url,
+                )
+                left = deadline - time.monotonic()
+                run = _wait_final(
+                    client, run, deployment_name, url, left, poll, on_state, abandoned_after
+                )
+                if run.state is not None and run.state.is_final():
+                    break
+                # Abandoned while we waited: the next round marks it Crashed and starts anew.
     except httpx.TransportError as exc:
         raise ServiceUnavailableError("Prefect API", settings.prefect_api_url) from exc
 
@@ -260,7 +269,10 @@ def _wait_final(
     timeout: float,
     poll: float,
     on_state: Callable[[str, str], None] | None,
+    abandoned_after: float,
 ) -> FlowRun:
+    """The run once final, or once abandoned (still PENDING past `abandoned_after`): a worker
+    that died while submitting the run this call started or attached to leaves it PENDING."""
     deadline = time.monotonic() + timeout
     last_state = ""
     while True:
@@ -272,6 +284,9 @@ def _wait_final(
             if on_state:
                 on_state(run.name, state_name)
         if state is not None and state.is_final():
+            return run
+        if _abandoned(run, abandoned_after):
+            log.warning("flow run abandoned while waited on", flow_run=run.name)
             return run
         if time.monotonic() >= deadline:
             raise FlowRunTimeoutError(deployment_name, run.name, state_name, timeout, url)
