@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fraudpipe.config import Settings
@@ -48,13 +50,27 @@ def services(settings: Settings) -> list[Service]:
 def stack_up(
     settings: Settings, on_service: Callable[[str, bool], None] | None = None
 ) -> list[ServiceStatus]:
-    """Start every service that does not already answer; idempotent."""
-    make_private(settings.stack_dir)
-    for service in services(settings):
-        started = service.up()
-        if on_service:
-            on_service(service.name, started)
+    """Start every service that does not already answer; idempotent, and one at a time."""
+    with _one_at_a_time(settings):
+        for service in services(settings):
+            started = service.up()
+            if on_service:
+                on_service(service.name, started)
     return stack_status(settings)
+
+
+@contextmanager
+def _one_at_a_time(settings: Settings) -> Iterator[None]:
+    """Hold the stack directory's lock: one `up` or `provision` at a time.
+
+    Two at once (two shells, or `make test`'s two pytest workers starting together) would
+    provision the same roles and users together, and PostgreSQL refuses the second
+    `ALTER ROLE` ("tuple concurrently updated"); the second waits here instead.
+    """
+    make_private(settings.stack_dir)
+    with (settings.stack_dir / "up.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def provision(settings: Settings, on_step: Callable[[str], None] | None = None) -> None:
@@ -70,13 +86,14 @@ def provision(settings: Settings, on_step: Callable[[str], None] | None = None) 
     from fraudpipe.stack.mlflow_server import MlflowService
     from fraudpipe.stack.postgres import PostgresService
 
-    for service in (PostgresService(settings), KafkaService(settings), MlflowService(settings)):
-        if not service.is_up():
-            raise StackError(service.name, f"does not answer at {service.url}")
-        service.after_start()
-        if on_step:
-            on_step(service.name)
-    write_passwords_file(settings)
+    with _one_at_a_time(settings):
+        for service in (PostgresService(settings), KafkaService(settings), MlflowService(settings)):
+            if not service.is_up():
+                raise StackError(service.name, f"does not answer at {service.url}")
+            service.after_start()
+            if on_step:
+                on_step(service.name)
+        write_passwords_file(settings)
     if on_step:
         on_step("airflow admin login")
 

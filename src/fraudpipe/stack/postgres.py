@@ -207,6 +207,10 @@ def provision_databases(settings: Settings, superuser_conninfo: str) -> None:
         s.pg_services_user: s.pg_services_password,
     }
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        # Provisioners on other hosts (compose, a cluster's jobs) take turns too: two
+        # concurrent `ALTER ROLE`s of one role fail with "tuple concurrently updated".
+        # Released with the session.
+        conn.execute("SELECT pg_advisory_lock(hashtext('fraudpipe: provision databases'))")
         for role, password in roles.items():
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
