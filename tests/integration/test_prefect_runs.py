@@ -44,11 +44,13 @@ def test_a_run_left_pending_is_crashed_and_a_new_one_runs(stack: Settings, tmp_p
             INGEST_DEPLOYMENT,
             parameters,
             logical_key=logical_key,
-            timeout=300,
+            timeout=600,
             on_state=lambda name, state: seen.append((name, state)),
-            # Young enough at first that this call attaches to the stuck run; 20 s on, while
-            # it waits, the run counts as abandoned.
-            abandoned_after=20.0,
+            # Young at first, so this call attaches to the stuck run; 60 s on, while it waits,
+            # the run counts as abandoned. Not much shorter: the new run is PENDING too until
+            # its process has imported the flow, and under `make test`'s load that took over
+            # 20 s (at 20 s, each new run was given up in turn for 5 minutes).
+            abandoned_after=60.0,
         )
 
     assert seen[0] == (stuck.name, "Pending"), seen  # attached to it, and waited ...
