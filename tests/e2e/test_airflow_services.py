@@ -85,7 +85,7 @@ def daily_run(stack: Settings) -> DailyRun:
             finally:
                 airflow.set_paused(DAILY_DAG, True)
         tasks = airflow.task_states(run)
-        assert run.state == "success", (tasks, _failed_logs(airflow, run, tasks))
+        assert run.state == "success", (tasks, _logs(airflow, run, tasks, _FAILED))
         return DailyRun(
             run=run,
             tasks=tasks,
@@ -203,25 +203,32 @@ def _stuck_report(settings: Settings, airflow: AirflowClient, run: DagRun, score
 
     run = airflow.run(run.dag_id, run.run_id)
     tasks = airflow.task_states(run)
-    parts = [f"run {run.run_id}: {run.state}; tasks {tasks}"]
-    parts += [
-        f"--- {task} ({state})\n{airflow.task_log(run, task)[-3000:]}"
-        for task, state in tasks.items()
-        if state not in ("success", None, "None", "scheduled")
+    parts = [
+        f"run {run.run_id}: {run.state}; tasks {tasks}",
+        _logs(airflow, run, tasks, _STARTED),
+        f"prefect runs: {_prefect_runs_of(settings, run)}",
     ]
-    parts.append(f"prefect runs: {_prefect_runs_of(settings, run)}")
     if run.logical_date is not None:
         batch_id = daily_target(run.logical_date.date()).batch_id
-        parts.append(f"batch {batch_id} (rows, predictions, distinct, status): ")
-        parts[-1] += str(_counts(settings, batch_id))
+        counts = _counts(settings, batch_id)
+        parts.append(f"batch {batch_id} (rows, predictions, distinct, status): {counts}")
     tail = scorer_log.read_text(errors="replace")[-4000:] if scorer_log.exists() else "(none)"
     parts.append(f"--- scorer log\n{tail}")
     return "\n".join(parts)
 
 
-def _failed_logs(airflow: AirflowClient, run: DagRun, tasks: dict[str, str]) -> str:
+#: Task states whose try has a log worth reading when a run failed, or when it hangs (a task
+#: not yet started has none).
+_FAILED = frozenset({"failed", "up_for_retry"})
+_STARTED = _FAILED | {"running", "deferred", "up_for_reschedule"}
+
+
+def _logs(
+    airflow: AirflowClient, run: DagRun, tasks: dict[str, str], states: frozenset[str]
+) -> str:
+    """The last lines of the log of each task in one of `states`."""
     return "\n".join(
-        f"--- {task}\n{airflow.task_log(run, task)[-3000:]}"
+        f"--- {task} ({state})\n{airflow.task_log(run, task)[-3000:]}"
         for task, state in tasks.items()
-        if state in ("failed", "up_for_retry")
+        if state in states
     )
