@@ -7,6 +7,7 @@ waits until `/readyz` says it is ready. Requests go over real HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -83,7 +84,13 @@ class ApiServer:
             cwd=os.getcwd(),
             start_new_session=True,  # its own process group, so its workers can be killed too
         )
-        wait_for("the API ready", self.ready, READY_S, self.log)
+        try:
+            wait_for("the API ready", self.ready, READY_S, self.not_ready)
+        except BaseException:
+            # Its recorder would stay a member of the test's group, and the group's deletion
+            # at teardown would fail too.
+            self.kill_group()
+            raise
         return self
 
     def ready(self) -> bool:
@@ -94,6 +101,14 @@ class ApiServer:
             return httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def not_ready(self) -> str:
+        """Why it is not ready: `/readyz`'s checks, then the log's tail."""
+        try:
+            checks = httpx.get(f"{self.url}/readyz", timeout=5.0).text
+        except httpx.HTTPError as exc:
+            checks = f"/readyz unanswered: {exc!r}"
+        return f"{checks}\n{self.log()}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
@@ -110,7 +125,8 @@ class ApiServer:
     def kill_group(self) -> None:
         """SIGKILL the server and its worker processes at once."""
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
 
     def stop(self) -> None:

@@ -50,5 +50,8 @@ if ! python3 -m uv --version >/dev/null 2>&1; then
   echo "bootstrap: installing uv"
   python3 -m pip install -q "uv>=0.5"
 fi
-python3 -m uv sync --frozen --quiet
+# Compiled once here: uv installs sources only, and where PYTHONDONTWRITEBYTECODE is set (it is
+# on this machine kind) every process compiles what it imports again. `import sklearn` took 7.3 s
+# without, 2.4 s with; a two-worker `fraudpipe serve` was ready in 55 s without, 21 s with.
+python3 -m uv sync --frozen --quiet --compile-bytecode
 bash infra/local/write-env.sh .env
