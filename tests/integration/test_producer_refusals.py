@@ -1,23 +1,27 @@
 """What the broker refuses for good is raised, not re-sent forever; a dead letter whose copy is
-refused goes as a reference; a stop request ends every wait. Against the real broker."""
+refused goes as a reference; a stop request ends every wait; the API's producer answers each
+send once every record is acknowledged, or with the refusal. Against the real broker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from scoring_support import headers_of, read_topic
 
+from fraudpipe.adapters.kafka.acked import DELIVERY_TIMEOUT_MS, AckedProducer
 from fraudpipe.adapters.kafka.acls import scoped_rights
 from fraudpipe.adapters.kafka.dlq import STORED_IN, DeadLetterPublisher
 from fraudpipe.adapters.kafka.producer import ConfirmedProducer, producer_config
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.config import Settings
-from fraudpipe.errors import DeliveryRefusedError
+from fraudpipe.errors import DeliveryRefusedError, ServiceUnavailableError
 from fraudpipe.microbatch import DeadLetter
 from fraudpipe.retry import StopRequested
 
@@ -28,11 +32,10 @@ _TIMEOUT = 30.0
 SMALL_LIMIT = 4096
 
 
-@pytest.fixture
-def small_topic(stack: Settings, unique: str) -> Iterator[str]:
+@contextmanager
+def _own_topic(stack: Settings, name: str, config: dict[str, str]) -> Iterator[str]:
     admin = AdminClient(client_config(stack, "admin"))
-    name = f"test.refusals.{unique}"
-    new = NewTopic(name, 1, 1, config={"max.message.bytes": str(SMALL_LIMIT)})
+    new = NewTopic(name, 1, 1, config=config)
     admin.create_topics([new], operation_timeout=_TIMEOUT)[name].result(timeout=_TIMEOUT)
     # The scorer's producer writes it, as it writes its outputs.
     outputs = stack.model_copy(update={"topic_predictions": name, "topic_dlq": name})
@@ -41,6 +44,19 @@ def small_topic(stack: Settings, unique: str) -> Iterator[str]:
             yield name
     finally:
         admin.delete_topics([name], operation_timeout=_TIMEOUT)[name].result(timeout=_TIMEOUT)
+
+
+@pytest.fixture
+def small_topic(stack: Settings, unique: str) -> Iterator[str]:
+    limit = {"max.message.bytes": str(SMALL_LIMIT)}
+    with _own_topic(stack, f"test.refusals.{unique}", limit) as name:
+        yield name
+
+
+@pytest.fixture
+def topic(stack: Settings, unique: str) -> Iterator[str]:
+    with _own_topic(stack, f"test.acked.{unique}", {}) as name:
+        yield name
 
 
 def _producer(settings: Settings, stop: threading.Event | None = None) -> ConfirmedProducer:
@@ -115,3 +131,42 @@ def test_a_stop_request_ends_the_wait_for_an_unreachable_broker(stack: Settings)
     with pytest.raises(StopRequested):
         producer.confirm()
     assert time.monotonic() - started < 15  # one bounded wait, then the stop is honoured
+
+
+def test_an_api_send_returns_once_every_record_is_acknowledged(stack: Settings, topic: str) -> None:
+    producer = AckedProducer(stack, "test-acked")
+    producer.start()
+    records = [(f"k{i}".encode(), f"v{i}".encode()) for i in range(500)]
+    asyncio.run(producer.send_many(topic, records))
+    asyncio.run(producer.send_many(topic, []))  # nothing to wait for
+    assert producer.close() == 0
+    stored = read_topic(stack, topic, expected=len(records))
+    assert sorted((m.key(), m.value()) for m in stored) == sorted(records)
+
+
+def test_an_api_send_with_a_refused_record_raises_it_and_the_producer_goes_on(
+    stack: Settings, small_topic: str
+) -> None:
+    producer = AckedProducer(stack, "test-acked")
+    producer.start()
+    with pytest.raises(DeliveryRefusedError) as refused:
+        asyncio.run(producer.send_many(small_topic, [(b"big", os.urandom(SMALL_LIMIT * 4))]))
+    [message] = refused.value.refused
+    assert (message.topic, message.key) == (small_topic, b"big")
+    assert message.reason == "Broker: Message size too large"
+    asyncio.run(producer.send_many(small_topic, [(b"ok", b"after")]))
+    assert producer.close() == 0
+    assert [m.value() for m in read_topic(stack, small_topic, expected=1)] == [b"after"]
+
+
+def test_an_api_send_to_an_unreachable_broker_fails_within_its_delivery_timeout(
+    stack: Settings,
+) -> None:
+    away = stack.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1"})
+    producer = AckedProducer(away, "test-acked")
+    producer.start()
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailableError):
+        asyncio.run(producer.send_many("anywhere", [(b"k1", b"v"), (b"k2", b"v")]))
+    assert time.monotonic() - started < DELIVERY_TIMEOUT_MS / 1000 + 10
+    producer.close(timeout=1.0)

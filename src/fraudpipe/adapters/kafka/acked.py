@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 import structlog
@@ -66,15 +67,14 @@ class AckedProducer:
             ServiceUnavailableError: The broker did not acknowledge them in time.
             DeliveryRefusedError: The broker refused one for good (rights, size).
         """
+        if not records:
+            return
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
+        future: asyncio.Future[None] = loop.create_future()
+        report = _Acks(len(records), loop, future, self._failure)
         for key, value in records:
-            future: asyncio.Future[None] = loop.create_future()
-            futures.append(future)
-            self._queue(topic, key, value, self._reporter(loop, future))
-        errors = [e for e in await asyncio.gather(*futures, return_exceptions=True) if e]
-        if errors:
-            raise errors[0]
+            self._queue(topic, key, value, report)
+        await future
 
     def _queue(self, topic: str, key: bytes, value: bytes, report: Any) -> None:
         while True:
@@ -85,13 +85,6 @@ class AckedProducer:
                 # The local queue is full (the broker is away): wait for room, bounded by the
                 # records' own delivery timeout.
                 self._producer.poll(0.05)
-
-    def _reporter(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> Any:
-        def report(error: KafkaError | None, message: Message) -> None:
-            outcome = None if error is None else self._failure(error, message)
-            loop.call_soon_threadsafe(_settle, future, outcome)
-
-        return report
 
     def _failure(self, error: KafkaError, message: Message) -> Exception:
         if error.code() in PERMANENT_ERRORS:
@@ -120,6 +113,42 @@ class AckedProducer:
         self._stop.set()
         self._thread.join(timeout=1.0)
         return int(left)
+
+
+class _Acks:
+    """The delivery reports of one `send_many`: its future is settled once, when the last
+    record's report arrives, with the first failure if any.
+
+    One wake-up of the event loop per call, not one per record (a future, a callback through
+    ``call_soon_threadsafe`` and a write to the loop's self-pipe each).
+    """
+
+    __slots__ = ("_failure", "_first", "_future", "_left", "_lock", "_loop")
+
+    def __init__(
+        self,
+        count: int,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[None],
+        failure: Callable[[KafkaError, Message], Exception],
+    ) -> None:
+        self._left = count
+        self._loop = loop
+        self._future = future
+        self._failure = failure
+        self._first: Exception | None = None
+        # Reports are served by the producer's thread, and by the loop's while it waits for
+        # room in a full queue (`_queue`).
+        self._lock = threading.Lock()
+
+    def __call__(self, error: KafkaError | None, message: Message) -> None:
+        with self._lock:
+            self._left -= 1
+            if error is not None and self._first is None:
+                self._first = self._failure(error, message)
+            if self._left:
+                return
+        self._loop.call_soon_threadsafe(_settle, self._future, self._first)
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
