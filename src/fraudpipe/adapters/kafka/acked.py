@@ -3,9 +3,10 @@ has acknowledged every record (``acks=all``), or raises.
 
 The scoring API answers only after its decisions are acknowledged, so a decision it answered is
 never lost with the process. `produce` hands the record to librdkafka at once, from the event
-loop's thread (it only queues); one daemon thread serves the delivery reports and resolves each
-record's future on the loop. With ``linger.ms=0`` a record goes out as soon as the previous
-request to the broker returns, and records queued meanwhile go out together.
+loop's thread (it only queues); one daemon thread serves the delivery reports, and the last
+report of a `send_many` settles its one future on the loop (`_Acks`). With ``linger.ms=0`` a
+record goes out as soon as the previous request to the broker returns, and records queued
+meanwhile go out together.
 
 confluent-kafka's own ``aio.AIOProducer`` was not used: it buffers records in Python until
 ``batch_size`` of them or ``buffer_timeout`` (1 s by default) before handing them to
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -76,7 +77,7 @@ class AckedProducer:
             self._queue(topic, key, value, report)
         await future
 
-    def _queue(self, topic: str, key: bytes, value: bytes, report: Any) -> None:
+    def _queue(self, topic: str, key: bytes, value: bytes, report: _Acks) -> None:
         while True:
             try:
                 self._producer.produce(topic, value, key, on_delivery=report)
