@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import numpy as np
+import pytest
 
 from fraudpipe.adapters.postgres.connect import connect
 from fraudpipe.adapters.postgres.decisions import DecisionLookup, record_decisions
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
+from fraudpipe.errors import ServiceUnavailableError
 from fraudpipe.records import AlertDriver, DecisionRecord
 
 
@@ -76,3 +79,42 @@ def test_a_batch_is_stored_field_for_field_and_again_changes_nothing(fresh_db: S
 def test_nothing_to_record_touches_nothing(fresh_db: Settings) -> None:
     with connect(fresh_db, "app", autocommit=True) as conn:
         assert record_decisions(conn, []) == 0
+
+
+def test_an_unreachable_database_is_a_service_error(fresh_db: Settings) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: the connection is refused
+    away = fresh_db.model_copy(update={"pg_port": closed.getsockname()[1]})
+    try:
+        with pytest.raises(ServiceUnavailableError, match="PostgreSQL"):
+            stored(away, [uuid4()])
+    finally:
+        closed.close()
+
+
+def test_a_lookup_whose_connection_was_cut_fails_once_then_reconnects(
+    fresh_db: Settings,
+) -> None:
+    made = decisions(3, seed=6)
+    with connect(fresh_db, "app", autocommit=True) as conn:
+        record_decisions(conn, made)
+
+    async def cut_then_find() -> dict[UUID, DecisionRecord]:
+        lookup = DecisionLookup(fresh_db)
+        await lookup.connect()
+        try:
+            assert await lookup.find_many([made[0].transaction_id])
+            # The server ends the lookup's session, as a restart or an administrator would.
+            with connect(fresh_db, "app", autocommit=True) as conn:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            with pytest.raises(ServiceUnavailableError):
+                await lookup.find_many([made[1].transaction_id])
+            assert not lookup.connected
+            return await lookup.find_many([d.transaction_id for d in made])
+        finally:
+            await lookup.close()
+
+    assert asyncio.run(cut_then_find()) == {d.transaction_id: d for d in made}

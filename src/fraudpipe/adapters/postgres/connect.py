@@ -31,7 +31,7 @@ RETRIABLE_TRANSACTION_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.errors.TransactionRollback,
 )
 
-_CONNECT_TIMEOUT_SECONDS = 5
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def conninfo(settings: Settings, role: Role = "app") -> str:
@@ -43,7 +43,7 @@ def conninfo(settings: Settings, role: Role = "app") -> str:
         dbname=settings.pg_database,
         user=user,
         password=password.get_secret_value(),
-        connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
         application_name="fraudpipe",
     )
 
@@ -60,28 +60,7 @@ def connect(settings: Settings, role: Role = "app", *, autocommit: bool = False)
         raise unreachable(settings, role, exc) from exc
 
 
-async def connect_async(
-    settings: Settings, role: Role = "app", *, statement_timeout_ms: int
-) -> psycopg.AsyncConnection[tuple[Any, ...]]:
-    """An asynchronous autocommit connection as `role`, whose statements the server cancels
-    past `statement_timeout_ms`.
-
-    Raises:
-        ServiceUnavailableError: PostgreSQL did not accept the connection.
-    """
-    try:
-        return await psycopg.AsyncConnection.connect(
-            conninfo(settings, role),
-            autocommit=True,
-            options=f"-c statement_timeout={statement_timeout_ms}",
-        )
-    except psycopg.OperationalError as exc:
-        raise unreachable(settings, role, exc) from exc
-
-
-def unreachable(
-    settings: Settings, role: Role, exc: psycopg.OperationalError
-) -> ServiceUnavailableError:
+def unreachable(settings: Settings, role: Role, exc: Exception) -> ServiceUnavailableError:
     """The error for a connection as `role` that failed or was lost."""
     return ServiceUnavailableError(
         "PostgreSQL",
