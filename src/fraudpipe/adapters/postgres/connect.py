@@ -31,6 +31,7 @@ RETRIABLE_TRANSACTION_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.errors.TransactionRollback,
 )
 
+#: How long a connection attempt may take, with either driver.
 CONNECT_TIMEOUT_SECONDS = 5
 
 
@@ -60,7 +61,7 @@ def connect(settings: Settings, role: Role = "app", *, autocommit: bool = False)
         raise unreachable(settings, role, exc) from exc
 
 
-def unreachable(settings: Settings, role: Role, exc: Exception) -> ServiceUnavailableError:
+def unreachable(settings: Settings, role: Role, exc: BaseException) -> ServiceUnavailableError:
     """The error for a connection as `role` that failed or was lost."""
     return ServiceUnavailableError(
         "PostgreSQL",

@@ -30,7 +30,8 @@ from fraudpipe.adapters.postgres.arrays import (
     register_array_dumpers,
     uuid_array,
 )
-from fraudpipe.adapters.postgres.connect import CONNECT_TIMEOUT_SECONDS, Connection, unreachable
+from fraudpipe.adapters.postgres.async_connect import ASYNC_CONNECTION_ERRORS, connect_async
+from fraudpipe.adapters.postgres.connect import Connection, unreachable
 from fraudpipe.columns import FEATURE_COLUMNS
 from fraudpipe.config import Settings
 from fraudpipe.records import AlertDriver, DecisionRecord
@@ -42,9 +43,6 @@ _COLUMNS: Final = (
     "model_version, score, threshold, is_fraud, reasons_method, top_drivers, decided_at"
 )
 _SELECT_MANY: Final = f"SELECT {_COLUMNS} FROM api_decisions WHERE transaction_id = ANY($1::uuid[])"
-#: What a lost or refused lookup connection raises: the server's errors, the driver's, the
-#: socket's, and a connect that timed out.
-_LOOKUP_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 _WIDTH: Final = len(FEATURE_COLUMNS)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -187,19 +185,11 @@ class DecisionLookup:
         """
         if self.connected:
             return
-        user, password = self._settings.credentials("pg", "app")
+        conn = await connect_async(self._settings, "app", statement_timeout_ms=1000)
         try:
-            conn = await asyncpg.connect(
-                host=self._settings.pg_host,
-                port=self._settings.pg_port,
-                database=self._settings.pg_database,
-                user=user,
-                password=password.get_secret_value(),
-                timeout=CONNECT_TIMEOUT_SECONDS,
-                server_settings={"statement_timeout": "1000", "application_name": "fraudpipe"},
-            )
             self._select = await conn.prepare(_SELECT_MANY)
-        except _LOOKUP_ERRORS as exc:
+        except ASYNC_CONNECTION_ERRORS as exc:
+            conn.terminate()
             raise unreachable(self._settings, "app", exc) from exc
         self._conn = conn
 
@@ -237,7 +227,7 @@ class DecisionLookup:
         assert self._select is not None
         try:
             rows = await self._select.fetch(ids)
-        except _LOOKUP_ERRORS as exc:
+        except ASYNC_CONNECTION_ERRORS as exc:
             await self.close()
             raise unreachable(self._settings, "app", exc) from exc
         return {row[0]: _from_row(tuple(row)) for row in rows}
