@@ -54,6 +54,8 @@ class ApiServer:
     settings: Settings
     log_path: Path
     workers: int = 1
+    #: More FRAUDPIPE_* settings for this server only.
+    extra_env: dict[str, str] = field(default_factory=dict)
     key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -63,12 +65,16 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return scorer_env(self.settings) | {
-            "FRAUDPIPE_TOPIC_DECISIONS": self.settings.topic_decisions,
-            "FRAUDPIPE_API_RECORDER_GROUP": self.settings.api_recorder_group,
-            "FRAUDPIPE_API_KEYS": f"test={self.key},other={secrets.token_urlsafe(24)}",
-            "FRAUDPIPE_API_MODEL_POLL_S": "0.5",
-        }
+        return (
+            scorer_env(self.settings)
+            | {
+                "FRAUDPIPE_TOPIC_DECISIONS": self.settings.topic_decisions,
+                "FRAUDPIPE_API_RECORDER_GROUP": self.settings.api_recorder_group,
+                "FRAUDPIPE_API_KEYS": f"test={self.key},other={secrets.token_urlsafe(24)}",
+                "FRAUDPIPE_API_MODEL_POLL_S": "0.5",
+            }
+            | self.extra_env
+        )
 
     def start(self) -> ApiServer:
         command = [

@@ -329,6 +329,17 @@ class Settings(BaseSettings):
     api_max_batch: int = Field(
         1000, ge=1, le=10_000, description="Most transactions one /v1/score/batch request takes."
     )
+    api_max_in_flight: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Most transactions one API worker holds undecided (queued, scored, or waiting for "
+            "the broker). A request that would pass it gets a 503 with Retry-After at once, "
+            "and none of its transactions is decided; a batch request larger than it is "
+            "always refused."
+        ),
+    )
     api_model_poll_s: float = Field(
         5.0, gt=0, description="How often the API asks MLflow whether the champion moved."
     )

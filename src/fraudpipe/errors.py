@@ -94,6 +94,17 @@ class NoServingModelError(FraudpipeError):
         self.alias = alias
 
 
+class OverloadedError(FraudpipeError):
+    """An API worker already holds as many undecided transactions as it may."""
+
+    def __init__(self, asked: int, in_flight: int, limit: int) -> None:
+        super().__init__(
+            f"{asked} more transaction(s) refused: {in_flight} are being decided, and a worker "
+            f"holds at most {limit} (FRAUDPIPE_API_MAX_IN_FLIGHT); retry shortly"
+        )
+        self.limit = limit
+
+
 class ModelTrustError(FraudpipeError):
     """A registered version that must not serve: not what the gate signed, not safely loadable,
     or not scoring its reference frame as recorded."""

@@ -122,6 +122,37 @@ def test_a_batch_is_decided_in_order_and_each_decision_recorded_once(server: Api
         assert stored[d["transaction_id"]] == (d["model_version"], d["score"], d["is_fraud"])
 
 
+def test_a_worker_at_its_limit_refuses_a_request_whole_and_at_once(
+    api_settings: Settings, tmp_path: Path
+) -> None:
+    """Past FRAUDPIPE_API_MAX_IN_FLIGHT a request gets a 503 with Retry-After, and none of its
+    transactions is decided: sent again within the limit, each is decided once, and recorded."""
+    rng = np.random.default_rng(11)
+    bodies = [transaction(rng) for _ in range(4)]
+    ids = [b["transaction_id"] for b in bodies]
+    limited = ApiServer(
+        api_settings, tmp_path / "serve.log", extra_env={"FRAUDPIPE_API_MAX_IN_FLIGHT": "3"}
+    ).start()
+    try:
+        with limited.client() as http:
+            refused = http.post("/v1/score/batch", json={"transactions": bodies})
+            taken = http.post("/v1/score/batch", json={"transactions": bodies[:3]})
+            one = http.post("/v1/score", json=bodies[3])
+            metrics = http.get("/metrics").text
+        wait_recorded(limited, ids)
+    finally:
+        limited.stop()
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "1"
+    assert "limit of transactions in flight" in refused.json()["detail"]
+    assert taken.status_code == 200, taken.text
+    assert one.status_code == 200, one.text
+    assert [d["replayed"] for d in taken.json()["decisions"]] == [False] * 3
+    assert one.json()["replayed"] is False
+    assert len(recorded(api_settings, ids)) == 4
+    assert 'endpoint="/v1/score/batch",outcome="overloaded"' in metrics
+
+
 def test_no_key_or_a_wrong_key_is_401_before_the_body_is_read(server: ApiServer) -> None:
     body = transaction(np.random.default_rng(4))
     for key in ("", "not-a-key-at-all-0000000000"):

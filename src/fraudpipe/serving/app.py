@@ -31,7 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudpipe.config import Settings
-from fraudpipe.errors import DeliveryRefusedError, NoServingModelError, ServiceUnavailableError
+from fraudpipe.errors import (
+    DeliveryRefusedError,
+    NoServingModelError,
+    OverloadedError,
+    ServiceUnavailableError,
+)
 from fraudpipe.serving.decide import answer
 from fraudpipe.serving.keys import ApiKeys
 from fraudpipe.serving.metrics import ApiMetrics
@@ -50,10 +55,21 @@ _BYTES_PER_TRANSACTION: Final = 2048
 _UNDECIDED: Final = (NoServingModelError, ServiceUnavailableError, DeliveryRefusedError)
 _UNDECIDED_DETAIL: Final = "no decision could be made and recorded; retry"
 _UNAVAILABLE: Final = json.dumps({"detail": _UNDECIDED_DETAIL}).encode()
+_OVERLOADED_DETAIL: Final = "this worker is at its limit of transactions in flight; retry"
+_OVERLOADED: Final = json.dumps({"detail": _OVERLOADED_DETAIL}).encode()
+#: Sent with every 503: each says "retry", and this says when.
+_RETRY_AFTER: Final = "1"
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": Problem, "description": "No valid API key."},
     413: {"model": Problem, "description": "Body over the size limit."},
-    503: {"model": Problem, "description": "No model can serve, or Kafka did not record it."},
+    503: {
+        "model": Problem,
+        "description": (
+            "No model can serve, Kafka did not record it, or the worker is at its limit of "
+            "transactions in flight (FRAUDPIPE_API_MAX_IN_FLIGHT); Retry-After says when to "
+            "try again."
+        ),
+    },
 }
 
 
@@ -113,6 +129,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             return 422, json.dumps({"detail": errors}).encode(), "invalid"
         try:
             record, replayed = await runtime.decide_one(tx, client)
+        except OverloadedError:
+            return 503, _OVERLOADED, "overloaded"
         except _UNDECIDED as exc:
             log.error("request not decided", error=str(exc))
             return 503, _UNAVAILABLE, "unavailable"
@@ -124,13 +142,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         return client
 
     async def decided(
-        transactions: list[BaseModel], client: str, request_id: UUID
+        transactions: list[BaseModel], request: Request, request_id: UUID
     ) -> list[Decision]:
+        retry = {"Retry-After": _RETRY_AFTER}
         try:
-            made = await runtime.decide(transactions, client, request_id)
+            made = await runtime.decide(transactions, client_of(request), request_id)
+        except OverloadedError as exc:
+            request.scope["fraudpipe.outcome"] = "overloaded"
+            raise HTTPException(503, _OVERLOADED_DETAIL, headers=retry) from exc
         except _UNDECIDED as exc:
             log.error("request not decided", error=str(exc))
-            raise HTTPException(503, _UNDECIDED_DETAIL) from exc
+            raise HTTPException(503, _UNDECIDED_DETAIL, headers=retry) from exc
         return [answer(record, replayed=replayed) for record, replayed in made]
 
     # The answers go out as JSON serialised once by pydantic: returned as models, FastAPI would
@@ -149,7 +171,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             sent.model_dump_json().encode(), client_of(request)
         )
         request.scope["fraudpipe.outcome"] = outcome
-        return Response(content, status_code=status, media_type="application/json")
+        retry = {"Retry-After": _RETRY_AFTER} if status == 503 else None
+        return Response(content, status_code=status, headers=retry, media_type="application/json")
 
     @app.post(
         "/v1/score/batch", response_model=BatchDecisions, responses=_ERRORS, openapi_extra=_KEYED
@@ -163,7 +186,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 [{"type": "value_error", "loc": ("body", "transactions"), "msg": "ids repeat"}]
             )
         request_id = uuid4()
-        decisions = await decided(transactions, client_of(request), request_id)
+        decisions = await decided(transactions, request, request_id)
         answer_ = BatchDecisions(request_id=request_id, decisions=decisions)
         return Response(answer_.model_dump_json(), media_type="application/json")
 
@@ -303,8 +326,10 @@ class _Guard:
         except RecursionError:
             await _problem(send, 422, "the body is nested too deeply to be a transaction")
             return "invalid"
+        if status in (200, 503) and "fraudpipe.outcome" in scope:
+            return str(scope["fraudpipe.outcome"])
         if status == 200:
-            return str(scope.get("fraudpipe.outcome", "ok"))
+            return "ok"
         return {422: "invalid", 401: "unauthorized", 503: "unavailable"}.get(status, "error")
 
     async def _score_one(self, client: str, receive: Receive, send: Send) -> str:
@@ -328,6 +353,8 @@ class _Guard:
             await _problem(send, 500, "internal error")
             return "error"
         headers = [(b"content-type", b"application/json")]
+        if status == 503:
+            headers.append((b"retry-after", _RETRY_AFTER.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return outcome

@@ -50,6 +50,7 @@ from fraudpipe.errors import (
     ModelInputError,
     ModelRegistryError,
     NoServingModelError,
+    OverloadedError,
     ServiceUnavailableError,
 )
 from fraudpipe.model.serving import ServingModel
@@ -153,10 +154,13 @@ class Runtime:
         that arrives meanwhile: one lookup, one model call and one produce for all of them.
 
         Raises:
+            OverloadedError: The worker holds too many undecided transactions to take these
+                (none of them was taken).
             NoServingModelError: Every version was refused.
             ServiceUnavailableError: The decisions could not be recorded (Kafka).
             DeliveryRefusedError: The broker refused them for good.
         """
+        self._admit(len(transactions))
         answers = [self._ask(t, request_id, client) for t in transactions]
         return list(await asyncio.gather(*answers))
 
@@ -164,11 +168,24 @@ class Runtime:
         """`decide` for one transaction (`POST /v1/score`), without gathering.
 
         Raises:
+            OverloadedError: The worker holds too many undecided transactions.
             NoServingModelError: Every version was refused.
             ServiceUnavailableError: The decision could not be recorded (Kafka).
             DeliveryRefusedError: The broker refused it for good.
         """
+        self._admit(1)
         return await self._ask(transaction, uuid4(), client)
+
+    def _admit(self, count: int) -> None:
+        """Refuse `count` more transactions if they would pass `api_max_in_flight`.
+
+        What a worker holds stays bounded whatever is sent to it, and a caller refused at once
+        can fall back or retry elsewhere rather than wait behind everything already held.
+        """
+        in_flight = len(self._inflight)
+        limit = self.settings.api_max_in_flight
+        if in_flight + count > limit:
+            raise OverloadedError(count, in_flight, limit)
 
     def _ask(
         self, transaction: BaseModel, request_id: UUID, client: str
