@@ -3,6 +3,7 @@ process with its own topics, model, database and recorder group."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -125,21 +126,29 @@ def test_a_batch_is_decided_in_order_and_each_decision_recorded_once(server: Api
 def test_a_worker_at_its_limit_refuses_a_request_whole_and_at_once(
     api_settings: Settings, tmp_path: Path
 ) -> None:
-    """Past FRAUDPIPE_API_MAX_IN_FLIGHT a request gets a 503 with Retry-After, and none of its
-    transactions is decided: sent again within the limit, each is decided once, and recorded."""
+    """Past FRAUDPIPE_API_MAX_IN_FLIGHT a request (a batch, or a single one among many sent at
+    once) gets a 503 with Retry-After, and none of its transactions is decided: sent again
+    within the limit, each is decided once, and recorded."""
     rng = np.random.default_rng(11)
     bodies = [transaction(rng) for _ in range(4)]
     ids = [b["transaction_id"] for b in bodies]
     limited = ApiServer(
         api_settings, tmp_path / "serve.log", extra_env={"FRAUDPIPE_API_MAX_IN_FLIGHT": "3"}
     ).start()
+    singles = [transaction(rng) for _ in range(64)]
     try:
         with limited.client() as http:
             refused = http.post("/v1/score/batch", json={"transactions": bodies})
             taken = http.post("/v1/score/batch", json={"transactions": bodies[:3]})
             one = http.post("/v1/score", json=bodies[3])
+        # 64 at once: more than 3 are undecided together, so some are refused.
+        at_once = asyncio.run(_post_at_once(limited, singles))
+        with limited.client() as http:
             metrics = http.get("/metrics").text
-        wait_recorded(limited, ids)
+        decided = [
+            b["transaction_id"] for b, r in zip(singles, at_once, strict=True) if r[0] == 200
+        ]
+        wait_recorded(limited, ids + decided)
     finally:
         limited.stop()
     assert refused.status_code == 503, refused.text
@@ -151,6 +160,24 @@ def test_a_worker_at_its_limit_refuses_a_request_whole_and_at_once(
     assert one.json()["replayed"] is False
     assert len(recorded(api_settings, ids)) == 4
     assert 'endpoint="/v1/score/batch",outcome="overloaded"' in metrics
+    statuses = [status for status, _ in at_once]
+    assert set(statuses) == {200, 503}, statuses
+    assert {retry for status, retry in at_once if status == 503} == {"1"}
+    assert 'endpoint="/v1/score",outcome="overloaded"' in metrics
+    # What was refused was not decided: only the answered transactions are recorded.
+    sent = [b["transaction_id"] for b in singles]
+    assert sorted(recorded(api_settings, sent)) == sorted(decided)
+
+
+async def _post_at_once(server: ApiServer, bodies: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """POST each body to /v1/score concurrently: each answer's status and Retry-After."""
+    headers = {"X-API-Key": server.key}
+    limits = httpx.Limits(max_connections=len(bodies))
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=headers, limits=limits, timeout=10.0
+    ) as http:
+        answers = await asyncio.gather(*(http.post("/v1/score", json=b) for b in bodies))
+    return [(a.status_code, a.headers.get("retry-after", "")) for a in answers]
 
 
 def test_no_key_or_a_wrong_key_is_401_before_the_body_is_read(server: ApiServer) -> None:
