@@ -326,11 +326,13 @@ class _Guard:
         except RecursionError:
             await _problem(send, 422, "the body is nested too deeply to be a transaction")
             return "invalid"
-        if status in (200, 503) and "fraudpipe.outcome" in scope:
-            return str(scope["fraudpipe.outcome"])
-        if status == 200:
-            return "ok"
-        return {422: "invalid", 401: "unauthorized", 503: "unavailable"}.get(status, "error")
+        # A route names its own outcome ("replayed", "overloaded", ...), unless it ended in a 500.
+        named = scope.get("fraudpipe.outcome")
+        if named is not None and status != 500:
+            return str(named)
+        return {200: "ok", 422: "invalid", 401: "unauthorized", 503: "unavailable"}.get(
+            status, "error"
+        )
 
     async def _score_one(self, client: str, receive: Receive, send: Send) -> str:
         """`/v1/score` without FastAPI's request cycle (see `score_one`)."""
