@@ -19,7 +19,10 @@ machine, in one run:
   outputs' Kafka transaction committed with the offsets; without transactions: outputs
   acknowledged, offsets recorded for the consume loop's next asynchronous commit) at fixed
   offered rates, all with output transactions (the default) and 5k tx/s without them too,
-  paced by a producer in its own process;
+  paced by a producer in its own process; next to them, at each rate, the same messages paced
+  the same way with no scorer (`latency_floor`): a bare consumer with the scorer's settings,
+  and the same consumer committing one record per message and its offsets in one Kafka
+  transaction per micro-batch, the floor of any exactly-once consumer on this broker;
 - a naive design for comparison: JSON messages, one `predict` per message, one INSERT and one
   offset commit per message.
 
@@ -105,6 +108,7 @@ TRAINING = TrainingConfig(
 
 # The throwaway-database helper is shared with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from latency_floor import FLOORS, Floor, Paced, Stamps, floor_at  # noqa: E402  # bench/ too
 from proc_cpu import Sampler, read_pid  # noqa: E402  # bench/, the script's own directory
 from scratch_db import scratch_database  # noqa: E402
 
@@ -183,6 +187,8 @@ LATENCY_GOAL_MAX_MS: Final = 250
 
 @dataclass
 class Latency:
+    what: str
+    """The scorer, or one of the floors (`latency_floor`)."""
     rate: int
     transactions: bool
     offered: int
@@ -608,21 +614,26 @@ def _commit_window(logs: list[Path]) -> tuple[float, float, list[int]]:
     return min(firsts), max(lasts), shares
 
 
+def run_pacer(topic: str, rate: int, values_file: Path) -> Paced:
+    """Offer the file's messages at `rate`/s from a process of its own (`pace`)."""
+    pacer = subprocess.run(
+        [sys.executable, __file__, "pace", "--topic", topic, "--rate", str(rate),
+         "--values", str(values_file)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    sent, seconds, paced_from_ms = (float(x) for x in pacer.stdout.split())
+    return Paced(int(sent), seconds, paced_from_ms)
+
+
 def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: int) -> Latency:
     """Pace `n` messages at `rate`/s from another process; latency record time → commit."""
     own = settings.model_copy(
         update={"topic_transactions": topic, "consumer_group": f"{settings.consumer_group}-l{rate}"}
     )
-    latencies: list[npt.NDArray[np.float64]] = []
-    stamped: list[npt.NDArray[np.float64]] = []
-    batches = 0
+    stamps = Stamps()
 
     def on_commit(scored: ScoredBatch, committed_at: float) -> None:
-        nonlocal batches
-        batches += 1
-        stamps = scored.transactions.record_timestamps_ms.astype(np.float64)
-        latencies.append(committed_at * 1000.0 - stamps)
-        stamped.append(stamps)
+        stamps.add(scored.transactions.record_timestamps_ms.astype(np.float64), committed_at)
 
     service = ScoringService(
         own, ScoringOptions(batch_size=10_000, poll_timeout_s=0.2, model_poll_s=30.0), on_commit
@@ -635,35 +646,30 @@ def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: 
             raise SystemExit("scorer did not join its group")
         time.sleep(0.1)
     time.sleep(1.0)  # let the first fetches settle
-    pacer = subprocess.run(
-        [sys.executable, __file__, "pace", "--topic", topic, "--rate", str(rate),
-         "--values", str(values_file)],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    sent, seconds, paced_from_ms = (float(x) for x in pacer.stdout.split())
-    deadline = time.monotonic() + 300
-    while sum(len(x) for x in latencies) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
+    paced = run_pacer(topic, rate, values_file)
+    stamps.wait_for(n, runner.is_alive)
     service.stop()
     runner.join(timeout=60)
-    all_ms = np.concatenate(latencies) if latencies else np.empty(0)
-    if len(all_ms) != n:
-        raise SystemExit(f"at {rate}/s: {len(all_ms)} of {n} committed")
-    # The pacer's warm-up record is stamped before its producer has logged in, fetched metadata
-    # and got its idempotent id; that wait (570-590 ms here) was the max of every row, charged
-    # to the scorer. Only the paced records count.
-    all_ms = all_ms[np.concatenate(stamped) >= paced_from_ms]
-    if len(all_ms) != n - 1:
-        raise SystemExit(f"at {rate}/s: {len(all_ms)} paced records of {n - 1}")
     return Latency(
+        "scorer",
         rate,
         settings.scorer_exactly_once,
-        int(sent),
-        sent / seconds,
-        all_ms,
-        batches,
+        paced.sent,
+        paced.rate,
+        stamps.paced(n, paced, rate),
+        stamps.batches,
         stage_means(service),
     )
+
+
+def floor_latency(settings: Settings, topic: str, floor: Floor, rate: int, values_file: Path,
+                  n: int) -> Latency:  # fmt: skip
+    """`floor`'s latency at `rate`/s offered, paced as the scorer's is (`latency_floor`)."""
+    stamps, paced = floor_at(
+        settings, topic, floor, n, partial(run_pacer, topic, rate, values_file)
+    )
+    return Latency(floor.what, rate, floor.transactions, paced.sent, paced.rate,
+                   stamps.paced(n, paced, rate), stamps.batches, {})  # fmt: skip
 
 
 def stage_means(service: ScoringService) -> dict[str, float]:
@@ -894,18 +900,28 @@ def report(
     for r in rows:
         table.add_row(r.what, f"{r.messages:,}", f"{r.seconds:.2f}", f"{r.rate:,.0f}", r.note)
     console.print(table)
-    lat = Table(title="latency: Kafka record timestamp → predictions committed and acked (ms)")
+    lat = Table(title="latency: Kafka record timestamp → predictions committed and acked (ms); "
+                "the floors: the same paced messages with no scorer (`latency_floor`)")  # fmt: skip
+    lat.add_column("what")
     for col in ("offered tx/s", "output txns", "messages", "achieved tx/s", "micro-batches",
                 "p50", "p95", "p99", "p99.9", "max"):  # fmt: skip
         lat.add_column(col, justify="right")
-    for x in latencies:
+    for x in sorted(latencies, key=lambda x: x.rate):
         lat.add_row(
-            f"{x.rate:,}", "ON" if x.transactions else "off", f"{x.offered:,}",
+            x.what, f"{x.rate:,}", "ON" if x.transactions else "off", f"{x.offered:,}",
             f"{x.achieved_rate:,.0f}", f"{x.batches:,}",
             f"{x.pct(50):.1f}", f"{x.pct(95):.1f}", f"{x.pct(99):.1f}", f"{x.pct(99.9):.1f}",
             f"{float(x.latencies_ms.max()):.1f}",
         )  # fmt: skip
     console.print(lat)
+    floors = [x for x in latencies if x.what != "scorer"]
+    latencies = [x for x in latencies if x.what == "scorer"]
+    for x in latencies:
+        if x.transactions:
+            anchors = "; ".join(f"{f.what} {f.pct(99):.1f}" for f in floors if f.rate == x.rate)
+            console.print(
+                f"p99 at {x.rate:,} tx/s offered, ms: the scorer {x.pct(99):.1f}; {anchors}"
+            )
     stages = Table(title="where a micro-batch's time goes at each offered rate (mean ms)")
     stages.add_column("offered tx/s", justify="right")
     stages.add_column("output txns", justify="right")
@@ -1121,6 +1137,13 @@ class Bench:
                 off = ", output transactions ON" if eos else ""
                 console.print(f"latency at {rate:,} tx/s offered for {duration:.0f} s{off} ...")
                 latencies.append(latency_at(own, rate_topic, rate, path, count))
+            # The anchors: the same messages, paced the same way, with no scorer.
+            for floor in FLOORS:
+                floor_topic = self.topic(f"rate{rate}-{'txn' if floor.transactions else 'raw'}")
+                console.print(
+                    f"latency at {rate:,} tx/s offered for {duration:.0f} s, {floor.what} ..."
+                )
+                latencies.append(floor_latency(s, floor_topic, floor, rate, path, count))
         naive_topic = self.topic("naive")
         v, k = json_messages(self.slicer.take("naive", plan.naive))
         produce_all(s, naive_topic, v, k)
