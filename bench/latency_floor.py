@@ -128,8 +128,7 @@ def floor_at(
     stamps = Stamps()
     assigned, stop = threading.Event(), threading.Event()
     failed: list[BaseException] = []
-    group: list[object] = [None]
-    """The consumer's latest group metadata, for the lanes' offset commits."""
+    group: list[object] = [None]  # the consumer's latest group metadata, for the lanes' commits
 
     def loop() -> None:
         consumer = Consumer(consumer_config(own, "latency-floor"))
