@@ -25,6 +25,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigResource,
     NewTopic,
 )
+from topic_configs import wait_until_served
 
 from fraudpipe.adapters.avro import (
     Contract,
@@ -295,7 +296,7 @@ def test_records_the_broker_refuses_fail_the_run_and_a_rerun_finishes(target: Ta
         ],
     )
     target.admin.incremental_alter_configs([cap])[cap].result(timeout=_TIMEOUT)
-    time.sleep(1.0)  # KRaft applies topic configs asynchronously
+    wait_until_served(target.admin, topic, "max.message.bytes", lambda v: v == "200")
 
     with pytest.raises(PublishError, match="refused") as failed:
         publish_batch(target.settings, target.batch_id)
@@ -310,7 +311,7 @@ def test_records_the_broker_refuses_fail_the_run_and_a_rerun_finishes(target: Ta
         ],
     )
     target.admin.incremental_alter_configs([cap])[cap].result(timeout=_TIMEOUT)
-    time.sleep(1.0)
+    wait_until_served(target.admin, topic, "max.message.bytes", lambda v: v != "200")
     rerun = publish_batch(target.settings, target.batch_id)
     assert rerun.acknowledged == ROWS
     assert _status(target.settings, target.batch_id) is BatchStatus.PUBLISHED

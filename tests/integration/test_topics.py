@@ -5,7 +5,6 @@ Topics are unique per test (`test.<unique>.*`) and deleted afterwards.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ConfigEntry,
     ConfigResource,
 )
+from topic_configs import served_configs, wait_until_served
 
 from fraudpipe.adapters.kafka.security import client_config
 from fraudpipe.adapters.kafka.topics import TopicAction, ensure_topics, topic_specs
@@ -51,12 +51,6 @@ def admin(own: Settings) -> Iterator[AdminClient]:
             future.result(timeout=_TIMEOUT)
 
 
-def _configs(admin: AdminClient, topic: str) -> dict[str, str | None]:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    described = admin.describe_configs([resource])[resource].result(timeout=_TIMEOUT)
-    return {name: entry.value for name, entry in described.items()}
-
-
 def test_ensure_creates_topics_as_specified_then_changes_nothing(
     admin: AdminClient, own: Settings
 ) -> None:
@@ -76,10 +70,10 @@ def test_ensure_creates_topics_as_specified_then_changes_nothing(
     metadata = admin.list_topics(timeout=_TIMEOUT)
     for outcome in second:
         assert len(metadata.topics[outcome.spec.name].partitions) == outcome.partitions
-        configs = _configs(admin, outcome.spec.name)
+        configs = served_configs(admin, outcome.spec.name)
         for key, value in outcome.spec.config(outcome.replication_factor).items():
             assert configs[key] == value, (outcome.spec.name, key)
-    assert _configs(admin, own.topic_alerts)["retention.ms"] == str(30 * 24 * 3600 * 1000)
+    assert served_configs(admin, own.topic_alerts)["retention.ms"] == str(30 * 24 * 3600 * 1000)
 
 
 def test_ensure_repairs_a_drifted_config(admin: AdminClient, own: Settings) -> None:
@@ -92,18 +86,15 @@ def test_ensure_repairs_a_drifted_config(admin: AdminClient, own: Settings) -> N
         ],
     )
     admin.incremental_alter_configs([drift])[drift].result(timeout=_TIMEOUT)
-    # KRaft applies config changes through the metadata log: wait until the broker serves it.
-    deadline = time.monotonic() + _TIMEOUT
-    while _configs(admin, own.topic_predictions)["retention.ms"] != "60000":
-        assert time.monotonic() < deadline, "the drift never became visible"
-        time.sleep(0.1)
+    wait_until_served(admin, own.topic_predictions, "retention.ms", lambda v: v == "60000")
 
     outcomes = {o.spec.name: o for o in ensure_topics(own)}
 
     repaired = outcomes[own.topic_predictions]
     assert repaired.action is TopicAction.RECONFIGURED
     assert repaired.changed_configs == ("retention.ms",)
-    assert _configs(admin, own.topic_predictions)["retention.ms"] == str(7 * 24 * 3600 * 1000)
+    week = str(7 * 24 * 3600 * 1000)
+    wait_until_served(admin, own.topic_predictions, "retention.ms", lambda v: v == week)
     assert outcomes[own.topic_transactions].action is TopicAction.UNCHANGED
 
 
