@@ -185,10 +185,14 @@ LATENCY_GOAL_P99_MS: Final = 100
 LATENCY_GOAL_MAX_MS: Final = 250
 
 
+#: The `Latency.what` of the scorer's own runs (the others are floors).
+SCORER: Final = "scorer"
+
+
 @dataclass
 class Latency:
     what: str
-    """The scorer, or one of the floors (`latency_floor`)."""
+    """`SCORER`, or one of the floors' names (`latency_floor`)."""
     rate: int
     transactions: bool
     offered: int
@@ -651,7 +655,7 @@ def latency_at(settings: Settings, topic: str, rate: int, values_file: Path, n: 
     service.stop()
     runner.join(timeout=60)
     return Latency(
-        "scorer",
+        SCORER,
         rate,
         settings.scorer_exactly_once,
         paced.sent,
@@ -914,9 +918,9 @@ def report(
             f"{float(x.latencies_ms.max()):.1f}",
         )  # fmt: skip
     console.print(lat)
-    floors = [x for x in latencies if x.what != "scorer"]
-    latencies = [x for x in latencies if x.what == "scorer"]
-    for x in latencies:
+    floors = [x for x in latencies if x.what != SCORER]
+    scorer = [x for x in latencies if x.what == SCORER]
+    for x in scorer:
         if x.transactions:
             anchors = "; ".join(f"{f.what} {f.pct(99):.1f}" for f in floors if f.rate == x.rate)
             console.print(
@@ -927,7 +931,7 @@ def report(
     stages.add_column("output txns", justify="right")
     for stage in STAGES:
         stages.add_column(stage, justify="right")
-    for x in latencies:
+    for x in scorer:
         stages.add_row(
             f"{x.rate:,}",
             "ON" if x.transactions else "off",
@@ -957,7 +961,7 @@ def report(
     # The goals are the default scorer's: with output transactions (issue 17).
     for on in (True, False):
         rate = (with_txns.rate if with_txns is not None else None) if on else e2e
-        five = next((x for x in latencies if x.rate == COMPARE_RATE and x.transactions == on), None)
+        five = next((x for x in scorer if x.rate == COMPARE_RATE and x.transactions == on), None)
         label = "output transactions ON (default)" if on else "output transactions off"
         if rate is not None:
             console.print(
@@ -970,7 +974,7 @@ def report(
                 f"{label}: goal p99 < 100 ms at 5k tx/s offered: {five.pct(99):.1f} ms → "
                 f"{'met' if five.pct(99) < 100 else 'NOT met'}"
             )
-    for x in latencies:
+    for x in scorer:
         if x.transactions:
             p99, worst = x.pct(99), float(x.latencies_ms.max())
             met = p99 < LATENCY_GOAL_P99_MS and worst < LATENCY_GOAL_MAX_MS
